@@ -1,0 +1,344 @@
+//! Settings: defaults in code < TOML file < environment < command-line flags.
+//!
+//! The command line and the environment are read by clap (each flag names its
+//! variable); the TOML file is read here and may only hold known keys, so a typo
+//! in a key stops the start with a message instead of being ignored.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+/// Where the config file is looked for when none is named.
+pub const DEFAULT_CONFIG_PATH: &str = "config/default.toml";
+/// The default listening address: loopback only.
+pub const DEFAULT_BIND: &str = "127.0.0.1:7788";
+/// Shortest token accepted from the operator.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// The `switchboard` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags for `serve`, also accepted without the subcommand.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the service (the default).
+    Serve(ServeArgs),
+}
+
+impl Cli {
+    /// The serve flags, wherever they were given.
+    #[must_use]
+    pub fn into_serve_args(self) -> ServeArgs {
+        match self.command {
+            Some(Command::Serve(args)) => args,
+            None => self.serve,
+        }
+    }
+}
+
+/// Flags of `switchboard serve`; each one may also come from its environment variable.
+#[derive(Debug, Default, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port) [default: 127.0.0.1:7788]
+    #[arg(long, env = "SWITCHBOARD_BIND", value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Directory for tasks.db, agents.db, transcripts and the token [default: ./data]
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML config file [default: config/default.toml if present]
+    #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Global limit of running instances [default: 64]
+    #[arg(long, env = "SWITCHBOARD_MAX_INSTANCES", value_name = "N")]
+    pub max_instances: Option<usize>,
+    /// API token (default: generated once into DATA_DIR/token)
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Turn the token off (refused unless the bind address is loopback)
+    #[arg(long, env = "SWITCHBOARD_NO_AUTH")]
+    pub no_auth: bool,
+    /// Extra accepted Host header value, e.g. `myhost:7788` (repeatable)
+    #[arg(
+        long = "allow-host",
+        env = "SWITCHBOARD_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Extra accepted Origin, e.g. `http://myhost:7788` (repeatable)
+    #[arg(
+        long = "allow-origin",
+        env = "SWITCHBOARD_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub allowed_origins: Vec<String>,
+}
+
+/// The config file's shape; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind: Option<String>,
+    data_dir: Option<PathBuf>,
+    max_concurrent_instances: Option<usize>,
+    shutdown_grace_secs: Option<u64>,
+    allowed_hosts: Option<Vec<String>>,
+    allowed_origins: Option<Vec<String>>,
+    #[serde(default)]
+    auth: FileAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    token: Option<String>,
+    no_auth: Option<bool>,
+}
+
+/// The resolved settings the service runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Directory holding the databases, transcripts and the token file.
+    pub data_dir: PathBuf,
+    /// Global limit of running instances.
+    pub max_concurrent_instances: usize,
+    /// Grace period between SIGTERM and SIGKILL when ending instances.
+    pub shutdown_grace_secs: u64,
+    /// A token set by the operator (flag, env or file); `None` means generate or reuse one.
+    pub token: Option<String>,
+    /// Whether the token check is off.
+    pub no_auth: bool,
+    /// Extra accepted Host header values.
+    pub allowed_hosts: Vec<String>,
+    /// Extra accepted Origin header values.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Why the settings could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown keys.
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A value is out of range or contradicts another.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Resolves the settings from flags/environment (`args`) and the config file.
+    ///
+    /// # Errors
+    /// A named config file that is missing, a malformed file, an unknown key, an
+    /// unparsable bind address, a too-short token, or an unsafe combination
+    /// (`--no-auth` or no explicit token on a non-loopback address).
+    pub fn load(args: ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_PATH).is_file() => {
+                read_file(Path::new(DEFAULT_CONFIG_PATH))?
+            }
+            None => FileSettings::default(),
+        };
+        let bind_text = args
+            .bind
+            .or(file.bind)
+            .unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let settings = Settings {
+            bind: parse_bind(&bind_text)?,
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            max_concurrent_instances: args
+                .max_instances
+                .or(file.max_concurrent_instances)
+                .unwrap_or(64),
+            shutdown_grace_secs: file.shutdown_grace_secs.unwrap_or(5),
+            token: args.token.or(file.auth.token),
+            no_auth: args.no_auth || file.auth.no_auth.unwrap_or(false),
+            allowed_hosts: pick(args.allowed_hosts, file.allowed_hosts),
+            allowed_origins: pick(args.allowed_origins, file.allowed_origins),
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.max_concurrent_instances == 0 {
+            return Err(ConfigError::Invalid(
+                "max_concurrent_instances must be at least 1".into(),
+            ));
+        }
+        if self.shutdown_grace_secs > 300 {
+            return Err(ConfigError::Invalid(
+                "shutdown_grace_secs must be at most 300".into(),
+            ));
+        }
+        if let Some(token) = &self.token {
+            if token.chars().count() < MIN_TOKEN_LEN || token.chars().any(char::is_whitespace) {
+                return Err(ConfigError::Invalid(format!(
+                    "the token must be at least {MIN_TOKEN_LEN} characters without spaces"
+                )));
+            }
+        }
+        let loopback = self.bind.ip().is_loopback();
+        if self.no_auth && !loopback {
+            return Err(ConfigError::Invalid(format!(
+                "refusing --no-auth on {}: turning the token off is only allowed on a loopback address",
+                self.bind
+            )));
+        }
+        if !loopback && !self.no_auth && self.token.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "refusing to listen on {} without a token: anyone who reaches it could run commands \
+                 on this machine; set --token, SWITCHBOARD_TOKEN or auth.token, or bind to 127.0.0.1",
+                self.bind
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn pick(from_args: Vec<String>, from_file: Option<Vec<String>>) -> Vec<String> {
+    if from_args.is_empty() {
+        from_file.unwrap_or_default()
+    } else {
+        from_args
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_file(&text).map_err(|message| ConfigError::Parse {
+        path: path.to_owned(),
+        message,
+    })
+}
+
+fn parse_file(text: &str) -> Result<FileSettings, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
+/// Parses `IP:PORT` or `NAME:PORT` (resolved, first address wins).
+///
+/// # Errors
+/// A value without a port or a name that does not resolve.
+pub fn parse_bind(text: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let invalid = || {
+        ConfigError::Invalid(format!(
+            "invalid bind address {text:?}: expected IP:PORT, e.g. {DEFAULT_BIND}"
+        ))
+    };
+    if !text.contains(':') {
+        return Err(invalid());
+    }
+    text.to_socket_addrs()
+        .map_err(|_| invalid())?
+        .next()
+        .ok_or_else(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_config_file_matches_the_defaults_in_code() {
+        let text = include_str!("../config/default.toml");
+        let file = parse_file(text).expect("config/default.toml parses");
+        assert_eq!(file.bind.as_deref(), Some(DEFAULT_BIND));
+        assert_eq!(file.data_dir, Some(PathBuf::from("./data")));
+        assert_eq!(file.max_concurrent_instances, Some(64));
+        assert_eq!(file.shutdown_grace_secs, Some(5));
+        assert_eq!(file.auth.token, None);
+        assert_eq!(file.auth.no_auth, Some(false));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = parse_file("bnd = \"127.0.0.1:1\"").expect_err("refused");
+        assert!(err.contains("bnd"), "{err}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:1\"\nmax_concurrent_instances = 3\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            bind: Some("127.0.0.1:2".into()),
+            ..ServeArgs::default()
+        };
+        let settings = Settings::load(args).expect("loads");
+        assert_eq!(settings.bind.port(), 2);
+        assert_eq!(settings.max_concurrent_instances, 3);
+    }
+
+    #[test]
+    fn non_loopback_needs_an_explicit_token_and_never_no_auth() {
+        let open = ServeArgs {
+            bind: Some("0.0.0.0:0".into()),
+            config: Some("/dev/null".into()),
+            ..ServeArgs::default()
+        };
+        assert!(Settings::load(open.clone()).is_err());
+        let no_auth = ServeArgs {
+            no_auth: true,
+            ..open.clone()
+        };
+        assert!(Settings::load(no_auth).is_err());
+        let with_token = ServeArgs {
+            token: Some("a-long-enough-token".into()),
+            ..open
+        };
+        assert!(Settings::load(with_token).is_ok());
+    }
+
+    #[test]
+    fn bind_addresses_parse_or_explain() {
+        assert_eq!(parse_bind("[::1]:80").expect("v6").port(), 80);
+        assert!(parse_bind("localhost:9").expect("name").ip().is_loopback());
+        assert!(parse_bind("7788").is_err());
+    }
+}

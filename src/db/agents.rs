@@ -1,0 +1,212 @@
+//! The `agents` and `agent_settings` tables of `agents.db`.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use uuid::Uuid;
+
+use super::{is_unique_violation, write_tx, DbError, Page};
+use crate::domain::agent::{Agent, AgentChange, AgentRecord, SettingsRecord};
+use crate::domain::now;
+
+/// An agent as stored: its own fields and its settings, trigger secret included.
+#[derive(Debug, Clone)]
+pub struct StoredAgent {
+    pub id: Uuid,
+    pub record: AgentRecord,
+    pub settings: SettingsRecord,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl StoredAgent {
+    /// What clients may see (no secret).
+    #[must_use]
+    pub fn public(&self) -> Agent {
+        let r = &self.record;
+        Agent {
+            id: self.id,
+            name: r.name.clone(),
+            project_path: r.project_path.clone(),
+            description: r.description.clone(),
+            command: r.command.clone(),
+            env: r.env.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            settings: self.settings.public(),
+        }
+    }
+}
+
+// Settings rows may be missing in databases written by early versions: LEFT JOIN
+// with the defaults.
+const SELECT: &str = "SELECT a.id, a.name, a.project_path, a.description, a.command, a.env,
+        a.created_at, a.updated_at,
+        COALESCE(s.auto_start, 0), COALESCE(s.notification_enabled, 1),
+        COALESCE(s.max_concurrent_instances, 1), COALESCE(s.prompt_patterns, '[]'),
+        s.idle_ms, COALESCE(s.settings_json, '{}'), s.trigger_secret
+     FROM agents a LEFT JOIN agent_settings s ON s.agent_id = a.id";
+
+fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<StoredAgent> {
+    let id: String = row.get(0)?;
+    let id = Uuid::parse_str(&id).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(StoredAgent {
+        id,
+        record: AgentRecord {
+            name: row.get(1)?,
+            project_path: row.get(2)?,
+            description: row.get(3)?,
+            command: json(row, 4)?,
+            env: json(row, 5)?,
+        },
+        created_at: row.get(6)?,
+        updated_at: row.get(7)?,
+        settings: SettingsRecord {
+            auto_start: row.get(8)?,
+            notification_enabled: row.get(9)?,
+            max_concurrent_instances: row.get(10)?,
+            prompt_patterns: json(row, 11)?,
+            idle_ms: row.get(12)?,
+            settings_json: json(row, 13)?,
+            trigger_secret: row.get(14)?,
+        },
+    })
+}
+
+fn conflict_on_name(name: &str) -> impl FnOnce(rusqlite::Error) -> DbError + '_ {
+    move |e| {
+        if is_unique_violation(&e) {
+            DbError::Conflict(format!("an agent named {name:?} already exists"))
+        } else {
+            DbError::Sqlite(e)
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+fn save_settings(conn: &Connection, id: &str, s: &SettingsRecord) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO agent_settings (agent_id, auto_start, notification_enabled, max_concurrent_instances,
+                prompt_patterns, idle_ms, settings_json, trigger_secret)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (agent_id) DO UPDATE SET auto_start = ?2, notification_enabled = ?3,
+                max_concurrent_instances = ?4, prompt_patterns = ?5, idle_ms = ?6,
+                settings_json = ?7, trigger_secret = ?8",
+        params![
+            id,
+            s.auto_start,
+            s.notification_enabled,
+            s.max_concurrent_instances,
+            to_json(&s.prompt_patterns),
+            s.idle_ms,
+            to_json(&s.settings_json),
+            s.trigger_secret
+        ],
+    )?;
+    Ok(())
+}
+
+/// Inserts a validated agent with its settings.
+///
+/// # Errors
+/// [`DbError::Conflict`] for a duplicate name; SQLite failures.
+pub fn insert(
+    conn: &mut Connection,
+    record: &AgentRecord,
+    settings: &SettingsRecord,
+) -> Result<StoredAgent, DbError> {
+    let id = Uuid::new_v4().to_string();
+    let tx = write_tx(conn)?;
+    tx.execute(
+        "INSERT INTO agents (id, name, project_path, description, command, env, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        params![id, record.name, record.project_path, record.description, to_json(&record.command), to_json(&record.env), now()],
+    )
+    .map_err(conflict_on_name(&record.name))?;
+    save_settings(&tx, &id, settings)?;
+    let agent = fetch(&tx, &id)?.ok_or_else(|| DbError::Corrupt("agents (row vanished)".into()))?;
+    tx.commit()?;
+    Ok(agent)
+}
+
+fn fetch(conn: &Connection, id: &str) -> Result<Option<StoredAgent>, DbError> {
+    let sql = format!("{SELECT} WHERE a.id = ?1");
+    Ok(conn.query_row(&sql, [id], from_row).optional()?)
+}
+
+/// One agent.
+///
+/// # Errors
+/// SQLite failures.
+pub fn get(conn: &Connection, id: Uuid) -> Result<Option<StoredAgent>, DbError> {
+    fetch(conn, &id.to_string())
+}
+
+/// Agents, newest first.
+///
+/// # Errors
+/// SQLite failures.
+pub fn list(conn: &Connection, page: Page) -> Result<Vec<StoredAgent>, DbError> {
+    let sql = format!("{SELECT} ORDER BY a.created_at DESC, a.rowid DESC LIMIT ?1 OFFSET ?2");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![page.limit, page.offset], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Applies a validated change (settings merged); `None` if there is no such agent.
+///
+/// # Errors
+/// [`DbError::Conflict`] for a name another agent has; SQLite failures.
+pub fn update(
+    conn: &mut Connection,
+    id: Uuid,
+    mut change: AgentChange,
+) -> Result<Option<StoredAgent>, DbError> {
+    let id = id.to_string();
+    let tx = write_tx(conn)?;
+    let Some(mut agent) = fetch(&tx, &id)? else {
+        return Ok(None);
+    };
+    agent.record.apply(&mut change);
+    if let Some(patch) = change.settings.take() {
+        agent.settings.apply(patch);
+    }
+    let r = &agent.record;
+    tx.execute(
+        "UPDATE agents SET name = ?1, project_path = ?2, description = ?3, command = ?4, env = ?5,
+                updated_at = ?6 WHERE id = ?7",
+        params![
+            r.name,
+            r.project_path,
+            r.description,
+            to_json(&r.command),
+            to_json(&r.env),
+            now(),
+            id
+        ],
+    )
+    .map_err(conflict_on_name(&r.name))?;
+    save_settings(&tx, &id, &agent.settings)?;
+    let agent = fetch(&tx, &id)?;
+    tx.commit()?;
+    Ok(agent)
+}
+
+/// Deletes an agent; its settings, instances and messages go with it (cascade).
+/// `false` if there was none.
+///
+/// # Errors
+/// SQLite failures.
+pub fn delete(conn: &Connection, id: Uuid) -> Result<bool, DbError> {
+    Ok(conn.execute("DELETE FROM agents WHERE id = ?1", [id.to_string()])? > 0)
+}

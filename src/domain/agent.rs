@@ -1,0 +1,539 @@
+//! Agents: a named command run in a project directory, and its settings.
+//!
+//! Validation of a project path touches the filesystem (it must exist and is
+//! stored canonical), so [`NewAgent::validate`] and [`AgentPatch::validate`] are
+//! called off the async workers, like the database work they precede.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{double_option, Invalid};
+
+/// Longest agent name.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Most prompt patterns an agent may have.
+pub const MAX_PROMPT_PATTERNS: usize = 32;
+
+/// An agent as clients see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Agent {
+    pub id: Uuid,
+    pub name: String,
+    /// Canonical absolute path of an existing directory.
+    pub project_path: String,
+    pub description: String,
+    /// argv, executed directly (never through a shell).
+    pub command: Vec<String>,
+    /// Extra environment variables for the instance's process.
+    pub env: BTreeMap<String, String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub settings: AgentSettings,
+}
+
+/// An agent's settings as clients see them (the trigger secret is write-only).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentSettings {
+    pub auto_start: bool,
+    pub notification_enabled: bool,
+    pub max_concurrent_instances: u32,
+    /// Regular expressions matched against the last screen line.
+    pub prompt_patterns: Vec<String>,
+    /// Quiet period before an instance counts as waiting; `null` means the default (400 ms).
+    pub idle_ms: Option<u32>,
+    #[schema(value_type = Object)]
+    pub settings_json: Map<String, Value>,
+    pub has_trigger_secret: bool,
+}
+
+/// The stored settings, trigger secret included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsRecord {
+    pub auto_start: bool,
+    pub notification_enabled: bool,
+    pub max_concurrent_instances: u32,
+    pub prompt_patterns: Vec<String>,
+    pub idle_ms: Option<u32>,
+    pub settings_json: Map<String, Value>,
+    pub trigger_secret: Option<String>,
+}
+
+impl Default for SettingsRecord {
+    fn default() -> Self {
+        SettingsRecord {
+            auto_start: false,
+            notification_enabled: true,
+            max_concurrent_instances: 1,
+            prompt_patterns: Vec::new(),
+            idle_ms: None,
+            settings_json: Map::new(),
+            trigger_secret: None,
+        }
+    }
+}
+
+impl SettingsRecord {
+    /// Merges a validated patch: only given keys change.
+    pub fn apply(&mut self, patch: SettingsPatch) {
+        let SettingsPatch {
+            auto_start,
+            notification_enabled,
+            max_concurrent_instances,
+            prompt_patterns,
+            idle_ms,
+            settings_json,
+            trigger_secret,
+        } = patch;
+        set(&mut self.auto_start, auto_start);
+        set(&mut self.notification_enabled, notification_enabled);
+        set(&mut self.max_concurrent_instances, max_concurrent_instances);
+        set(&mut self.prompt_patterns, prompt_patterns);
+        set(&mut self.idle_ms, idle_ms);
+        set(&mut self.settings_json, settings_json);
+        set(&mut self.trigger_secret, trigger_secret);
+    }
+
+    /// What clients may see.
+    #[must_use]
+    pub fn public(&self) -> AgentSettings {
+        AgentSettings {
+            auto_start: self.auto_start,
+            notification_enabled: self.notification_enabled,
+            max_concurrent_instances: self.max_concurrent_instances,
+            prompt_patterns: self.prompt_patterns.clone(),
+            idle_ms: self.idle_ms,
+            settings_json: self.settings_json.clone(),
+            has_trigger_secret: self.trigger_secret.is_some(),
+        }
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+/// Settings as a client sends them: every key optional, merged into what is stored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub auto_start: Option<bool>,
+    pub notification_enabled: Option<bool>,
+    /// 1–1000.
+    pub max_concurrent_instances: Option<u32>,
+    pub prompt_patterns: Option<Vec<String>>,
+    /// 50–60000, or `null` for the default.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u32>)]
+    pub idle_ms: Option<Option<u32>>,
+    #[schema(value_type = Option<Object>)]
+    pub settings_json: Option<Map<String, Value>>,
+    /// Write-only, 16–512 characters, or `null` to remove it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub trigger_secret: Option<Option<String>>,
+}
+
+impl SettingsPatch {
+    /// Checks every given key.
+    ///
+    /// # Errors
+    /// The first key out of range, or a prompt pattern that is not a valid regular expression.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if let Some(n) = self.max_concurrent_instances {
+            if !(1..=1000).contains(&n) {
+                return Err(Invalid::new(
+                    "settings.max_concurrent_instances",
+                    "must be from 1 to 1000",
+                ));
+            }
+        }
+        if let Some(Some(ms)) = self.idle_ms {
+            if !(50..=60_000).contains(&ms) {
+                return Err(Invalid::new(
+                    "settings.idle_ms",
+                    "must be from 50 to 60000, or null for the default",
+                ));
+            }
+        }
+        if let Some(patterns) = &self.prompt_patterns {
+            validate_patterns(patterns)?;
+        }
+        if let Some(Some(secret)) = &self.trigger_secret {
+            let n = secret.chars().count();
+            if !(16..=512).contains(&n) || secret.chars().any(char::is_control) {
+                return Err(Invalid::new(
+                    "settings.trigger_secret",
+                    "must be 16 to 512 characters without control characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_patterns(patterns: &[String]) -> Result<(), Invalid> {
+    if patterns.len() > MAX_PROMPT_PATTERNS {
+        return Err(Invalid::new(
+            "settings.prompt_patterns",
+            format!("at most {MAX_PROMPT_PATTERNS} patterns"),
+        ));
+    }
+    for (i, pattern) in patterns.iter().enumerate() {
+        regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| {
+                Invalid::new(
+                    format!("settings.prompt_patterns[{i}]"),
+                    format!("not a valid regular expression: {e}"),
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// Body of `POST /api/agents`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAgent {
+    /// 1–64 of letters, digits, `-`, `_`, `.`; unique.
+    pub name: String,
+    /// An existing directory (absolute path).
+    pub project_path: String,
+    #[serde(default)]
+    pub description: String,
+    /// argv array, default `["bash"]`.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub command: Option<Value>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub settings: Option<SettingsPatch>,
+}
+
+/// Body of `PUT /api/agents/:id`: only the given fields change; settings merge.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPatch {
+    pub name: Option<String>,
+    pub project_path: Option<String>,
+    pub description: Option<String>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub command: Option<Value>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub settings: Option<SettingsPatch>,
+}
+
+/// The agent's own fields, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRecord {
+    pub name: String,
+    pub project_path: String,
+    pub description: String,
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// A validated change to an agent.
+#[derive(Debug, Default)]
+pub struct AgentChange {
+    pub name: Option<String>,
+    pub project_path: Option<String>,
+    pub description: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub settings: Option<SettingsPatch>,
+}
+
+impl AgentRecord {
+    /// Applies a validated change to the agent's own fields (settings are merged separately).
+    pub fn apply(&mut self, change: &mut AgentChange) {
+        set(&mut self.name, change.name.take());
+        set(&mut self.project_path, change.project_path.take());
+        set(&mut self.description, change.description.take());
+        set(&mut self.command, change.command.take());
+        set(&mut self.env, change.env.take());
+    }
+}
+
+impl NewAgent {
+    /// Validates every field; canonicalises the project path (touches the filesystem).
+    ///
+    /// # Errors
+    /// The first invalid field.
+    pub fn validate(self) -> Result<(AgentRecord, SettingsRecord), Invalid> {
+        let command = match &self.command {
+            Some(value) => parse_command(value)?,
+            None => vec!["bash".to_owned()],
+        };
+        let env = self.env.unwrap_or_default();
+        validate_env(&env)?;
+        let mut settings = SettingsRecord::default();
+        if let Some(patch) = self.settings {
+            patch.validate()?;
+            settings.apply(patch);
+        }
+        let record = AgentRecord {
+            name: parse_name(&self.name)?,
+            project_path: canonical_project_path(&self.project_path)?,
+            description: self.description,
+            command,
+            env,
+        };
+        Ok((record, settings))
+    }
+}
+
+impl AgentPatch {
+    /// Validates every given field; canonicalises a new project path (touches the filesystem).
+    ///
+    /// # Errors
+    /// The first invalid field.
+    pub fn validate(self) -> Result<AgentChange, Invalid> {
+        if let Some(env) = &self.env {
+            validate_env(env)?;
+        }
+        if let Some(settings) = &self.settings {
+            settings.validate()?;
+        }
+        Ok(AgentChange {
+            name: self.name.as_deref().map(parse_name).transpose()?,
+            project_path: self
+                .project_path
+                .as_deref()
+                .map(canonical_project_path)
+                .transpose()?,
+            description: self.description,
+            command: self.command.as_ref().map(parse_command).transpose()?,
+            env: self.env,
+            settings: self.settings,
+        })
+    }
+}
+
+/// Checks an agent name.
+///
+/// # Errors
+/// Empty, too long, or a character other than letters, digits, `-`, `_`, `.`.
+pub fn parse_name(name: &str) -> Result<String, Invalid> {
+    let n = name.chars().count();
+    if n == 0 || n > MAX_NAME_CHARS {
+        return Err(Invalid::new(
+            "name",
+            format!("must be 1 to {MAX_NAME_CHARS} characters, got {n}"),
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(Invalid::new(
+            "name",
+            format!("may hold only letters, digits, '-', '_' and '.', not {bad:?}"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks an argv array.
+///
+/// # Errors
+/// Not an array of strings, empty, an empty program, or a NUL byte anywhere.
+pub fn parse_command(value: &Value) -> Result<Vec<String>, Invalid> {
+    let not_argv = || {
+        Invalid::new(
+            "command",
+            "must be an argv array of strings, e.g. [\"bash\", \"-l\"]; a shell string is not accepted",
+        )
+    };
+    let items = value.as_array().ok_or_else(not_argv)?;
+    let argv: Vec<String> = items
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect::<Option<_>>()
+        .ok_or_else(not_argv)?;
+    match argv.first() {
+        None => {
+            return Err(Invalid::new(
+                "command",
+                "must have at least one element: the program",
+            ))
+        }
+        Some(program) if program.is_empty() => {
+            return Err(Invalid::new(
+                "command",
+                "the program (first element) is empty",
+            ))
+        }
+        Some(_) => {}
+    }
+    if argv.iter().any(|a| a.contains('\0')) {
+        return Err(Invalid::new("command", "must not contain NUL bytes"));
+    }
+    Ok(argv)
+}
+
+/// Checks extra environment variables.
+///
+/// # Errors
+/// An empty name, `=` or NUL in a name, NUL in a value, or a reserved `SWITCHBOARD_` name.
+pub fn validate_env(env: &BTreeMap<String, String>) -> Result<(), Invalid> {
+    for (key, value) in env {
+        let field = || format!("env.{key}");
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            return Err(Invalid::new(
+                "env",
+                format!("invalid variable name {key:?}"),
+            ));
+        }
+        if key.starts_with("SWITCHBOARD_") {
+            return Err(Invalid::new(
+                field(),
+                "SWITCHBOARD_ variables are set by the server",
+            ));
+        }
+        if value.contains('\0') {
+            return Err(Invalid::new(field(), "must not contain NUL bytes"));
+        }
+    }
+    Ok(())
+}
+
+/// Resolves a project path to its canonical form: absolute, symlinks resolved, a directory.
+///
+/// # Errors
+/// A relative path, a path that does not exist, is not a directory, or is not UTF-8.
+pub fn canonical_project_path(raw: &str) -> Result<String, Invalid> {
+    let field = "project_path";
+    if raw.contains('\0') {
+        return Err(Invalid::new(field, "must not contain NUL bytes"));
+    }
+    let path = Path::new(raw);
+    if !path.is_absolute() {
+        return Err(Invalid::new(
+            field,
+            format!("must be an absolute path, got {raw:?}"),
+        ));
+    }
+    let canonical = path
+        .canonicalize()
+        .map_err(|e| Invalid::new(field, format!("{raw:?} cannot be resolved: {e}")))?;
+    if !canonical.is_dir() {
+        return Err(Invalid::new(field, format!("{raw:?} is not a directory")));
+    }
+    canonical
+        .into_os_string()
+        .into_string()
+        .map_err(|_| Invalid::new(field, "must be valid UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_allow_only_the_safe_alphabet() {
+        assert!(parse_name("claude-1.main_x").is_ok());
+        for bad in ["", "has space", "slash/", "ünï", &"a".repeat(65)] {
+            assert_eq!(parse_name(bad).expect_err(bad).field, "name");
+        }
+    }
+
+    #[test]
+    fn commands_must_be_argv_arrays() {
+        assert_eq!(
+            parse_command(&json!(["bash", "-l"])).expect("argv"),
+            ["bash", "-l"]
+        );
+        for bad in [
+            json!("bash -l"),
+            json!([]),
+            json!([""]),
+            json!(["a", 1]),
+            json!(["a\u{0}b"]),
+        ] {
+            assert!(parse_command(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn project_paths_are_canonical_directories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).expect("mkdir");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let canonical = real
+            .canonicalize()
+            .expect("canon")
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(
+            canonical_project_path(&link.to_string_lossy()).expect("link"),
+            canonical
+        );
+        let dotted = format!("{}/../real", real.display());
+        assert_eq!(canonical_project_path(&dotted).expect("dots"), canonical);
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").expect("write");
+        assert!(canonical_project_path(&file.to_string_lossy()).is_err());
+        assert!(canonical_project_path("relative/dir").is_err());
+        assert!(canonical_project_path("/definitely/not/here").is_err());
+    }
+
+    #[test]
+    fn settings_merge_only_given_keys() {
+        let mut s = SettingsRecord {
+            idle_ms: Some(900),
+            ..SettingsRecord::default()
+        };
+        s.apply(SettingsPatch {
+            auto_start: Some(true),
+            ..SettingsPatch::default()
+        });
+        assert!(s.auto_start);
+        assert_eq!(s.idle_ms, Some(900));
+        s.apply(SettingsPatch {
+            idle_ms: Some(None),
+            ..SettingsPatch::default()
+        });
+        assert_eq!(s.idle_ms, None);
+    }
+
+    #[test]
+    fn settings_ranges_and_patterns_are_checked() {
+        let bad_regex = SettingsPatch {
+            prompt_patterns: Some(vec!["ok".into(), "(".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad_regex.validate().expect_err("regex").field,
+            "settings.prompt_patterns[1]"
+        );
+        let zero = SettingsPatch {
+            max_concurrent_instances: Some(0),
+            ..Default::default()
+        };
+        assert!(zero.validate().is_err());
+        let short = SettingsPatch {
+            trigger_secret: Some(Some("short".into())),
+            ..Default::default()
+        };
+        assert!(short.validate().is_err());
+    }
+
+    #[test]
+    fn reserved_env_names_are_refused() {
+        let env = BTreeMap::from([("SWITCHBOARD_TOKEN".to_owned(), "x".to_owned())]);
+        assert_eq!(
+            validate_env(&env).expect_err("reserved").field,
+            "env.SWITCHBOARD_TOKEN"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! Instances: one run of an agent's command in its own pseudo-terminal.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::Invalid;
+
+/// Where an instance stands; see the state machine in API.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceStatus {
+    Idle,
+    Active,
+    AwaitingInput,
+    Completed,
+    Error,
+    Terminated,
+}
+
+impl InstanceStatus {
+    /// Every status, in state-machine order.
+    pub const ALL: [InstanceStatus; 6] = [
+        InstanceStatus::Idle,
+        InstanceStatus::Active,
+        InstanceStatus::AwaitingInput,
+        InstanceStatus::Completed,
+        InstanceStatus::Error,
+        InstanceStatus::Terminated,
+    ];
+
+    /// The stored and serialized form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Idle => "idle",
+            InstanceStatus::Active => "active",
+            InstanceStatus::AwaitingInput => "awaiting_input",
+            InstanceStatus::Completed => "completed",
+            InstanceStatus::Error => "error",
+            InstanceStatus::Terminated => "terminated",
+        }
+    }
+
+    /// Parses the stored or query-string form.
+    ///
+    /// # Errors
+    /// An unknown value, naming the accepted ones.
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
+                Invalid::new(
+                    "status",
+                    format!(
+                        "unknown value {text:?}; expected one of {}",
+                        names.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// An instance as clients see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Instance {
+    pub id: Uuid,
+    pub agent_id: Uuid,
+    pub status: InstanceStatus,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub pty_session_id: Option<String>,
+    pub project_path: String,
+    pub last_activity_at: Option<String>,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<i32>,
+    pub status_reason: Option<String>,
+    pub task_id: Option<i64>,
+    pub pid: Option<i32>,
+    /// 1-based place in the queue while `idle`, otherwise null.
+    pub queue_position: Option<u32>,
+    pub cols: u16,
+    pub rows: u16,
+}

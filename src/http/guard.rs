@@ -1,0 +1,197 @@
+//! The security guard every request passes before routing: Host (DNS
+//! rebinding), Origin (cross-site requests), body shape (JSON only, 1 MiB), and the
+//! token or session cookie on `/api`.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, header::HeaderMap, Method};
+use actix_web::middleware::Next;
+use actix_web::web;
+
+use super::json::is_json;
+use super::{AppState, MAX_BODY_BYTES};
+use crate::auth::SESSION_COOKIE;
+use crate::error::AppError;
+
+/// Refuses foreign hosts and origins, non-JSON or oversized bodies, and unauthenticated API calls.
+///
+/// # Errors
+/// 403, 413, 415 or 401 as [`AppError`]; the request never reaches a handler.
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::internal("application state missing"))?;
+    let host = check_host(&state, req.headers())?;
+    check_origin(&state, req.headers(), &host)?;
+    check_body(req.headers())?;
+    if needs_auth(req.method(), req.path()) {
+        check_credentials(&state, &req)?;
+    }
+    next.call(req).await
+}
+
+fn forbidden(code: &'static str, message: String) -> AppError {
+    AppError::Forbidden { code, message }
+}
+
+fn check_host(state: &AppState, headers: &HeaderMap) -> Result<String, AppError> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| forbidden("forbidden_host", "a Host header is required".into()))?
+        .to_ascii_lowercase();
+    if host_allowed(state, &host) {
+        Ok(host)
+    } else {
+        Err(forbidden(
+            "forbidden_host",
+            format!("Host {host:?} is not this server; add it with --allow-host if it should be"),
+        ))
+    }
+}
+
+/// Splits `name[:port]` (IPv6 in brackets); a missing port is 80.
+fn split_host(host: &str) -> Option<(&str, u16)> {
+    let (name, rest) = if host.starts_with('[') {
+        let end = host.find(']')? + 1;
+        (&host[..end], &host[end..])
+    } else {
+        match host.rfind(':') {
+            Some(i) => (&host[..i], &host[i..]),
+            None => (host, ""),
+        }
+    };
+    let port = match rest.strip_prefix(':') {
+        Some(p) => p.parse().ok()?,
+        None if rest.is_empty() => 80,
+        None => return None,
+    };
+    Some((name, port))
+}
+
+fn host_allowed(state: &AppState, host: &str) -> bool {
+    let Some((name, port)) = split_host(host) else {
+        return false;
+    };
+    let configured = state.settings.allowed_hosts.iter().any(|allowed| {
+        let allowed = allowed.to_ascii_lowercase();
+        allowed == host || (allowed == name && port == state.local_addr.port())
+    });
+    if configured {
+        return true;
+    }
+    let bound = match state.local_addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    port == state.local_addr.port()
+        && ["localhost", "127.0.0.1", "[::1]", bound.as_str()].contains(&name)
+}
+
+fn check_origin(state: &AppState, headers: &HeaderMap, host: &str) -> Result<(), AppError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
+    let same = origin == format!("http://{host}");
+    let configured = state
+        .settings
+        .allowed_origins
+        .iter()
+        .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(&origin));
+    if same || configured {
+        Ok(())
+    } else {
+        Err(forbidden("forbidden_origin", format!("Origin {origin:?} may not call this server; add it with --allow-origin if it should")))
+    }
+}
+
+fn check_body(headers: &HeaderMap) -> Result<(), AppError> {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let has_body = length.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING);
+    if !has_body {
+        return Ok(());
+    }
+    if length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(AppError::PayloadTooLarge(MAX_BODY_BYTES));
+    }
+    if is_json(headers) {
+        Ok(())
+    } else {
+        Err(AppError::UnsupportedMediaType(
+            "request bodies must be JSON (Content-Type: application/json)".into(),
+        ))
+    }
+}
+
+fn needs_auth(method: &Method, path: &str) -> bool {
+    let api = path == "/api" || path.starts_with("/api/");
+    let session = path == "/api/session" && (method == Method::POST || method == Method::DELETE);
+    api && !session
+}
+
+fn check_credentials(state: &AppState, req: &ServiceRequest) -> Result<(), AppError> {
+    let auth = &state.auth;
+    if !auth.enabled() {
+        return Ok(());
+    }
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let presented = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        return if auth.accepts_token(presented.trim()) {
+            Ok(())
+        } else {
+            Err(AppError::Unauthorized("invalid token".into()))
+        };
+    }
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        return if auth.accepts_session(cookie.value()) {
+            Ok(())
+        } else {
+            Err(AppError::Unauthorized(
+                "invalid or expired session; sign in again".into(),
+            ))
+        };
+    }
+    Err(AppError::Unauthorized(
+        "missing token: send Authorization: Bearer TOKEN (the token is printed at start-up and kept in DATA_DIR/token)"
+            .into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_headers_split_into_name_and_port() {
+        assert_eq!(split_host("localhost:7788"), Some(("localhost", 7788)));
+        assert_eq!(split_host("[::1]:9"), Some(("[::1]", 9)));
+        assert_eq!(split_host("example"), Some(("example", 80)));
+        assert_eq!(split_host("localhost:x"), None);
+        assert_eq!(split_host("[::1]junk"), None);
+    }
+
+    #[test]
+    fn only_the_session_exchange_skips_the_token() {
+        assert!(needs_auth(&Method::GET, "/api/tasks"));
+        assert!(needs_auth(&Method::GET, "/api/session"));
+        assert!(!needs_auth(&Method::POST, "/api/session"));
+        assert!(!needs_auth(&Method::GET, "/healthz"));
+        assert!(!needs_auth(&Method::GET, "/apix"));
+    }
+}

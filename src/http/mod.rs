@@ -1,0 +1,103 @@
+//! The HTTP edge: the whole route table, shared state, and helpers every handler
+//! uses. One file per resource; handlers extract, call the domain and storage
+//! layers off the async workers, and map the result to a response.
+
+pub mod agents;
+pub mod guard;
+pub mod json;
+pub mod observe;
+pub mod openapi;
+pub mod system;
+pub mod tasks;
+
+use std::net::SocketAddr;
+
+use actix_web::web;
+
+use crate::auth::Auth;
+use crate::config::Settings;
+use crate::db::{Databases, DbError, Pool};
+use crate::error::AppError;
+use crate::metrics::Metrics;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// State shared by every handler.
+pub struct AppState {
+    /// The two databases.
+    pub db: Databases,
+    /// Token and session checks.
+    pub auth: Auth,
+    /// The address actually bound (its port is what Host headers must carry).
+    pub local_addr: SocketAddr,
+    /// The resolved settings.
+    pub settings: Settings,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(system::index)
+        .service(system::healthz)
+        .service(system::metrics)
+        .service(system::openapi)
+        .service(system::create_session)
+        .service(system::delete_session)
+        .service(tasks::list)
+        .service(tasks::create)
+        .service(tasks::get)
+        .service(tasks::update)
+        .service(tasks::delete)
+        .service(agents::list)
+        .service(agents::create)
+        .service(agents::get)
+        .service(agents::update)
+        .service(agents::delete)
+        .service(agents::list_instances);
+}
+
+/// Runs blocking database work on the blocking thread pool with a pooled connection.
+///
+/// # Errors
+/// Whatever `work` returns; a pool or thread failure as a 500.
+pub async fn blocking<T, F>(pool: &Pool, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut rusqlite::Connection) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    web::block(move || {
+        let mut conn = pool.get().map_err(DbError::from)?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+impl From<DbError> for AppError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Conflict(message) => AppError::Conflict {
+                code: "conflict",
+                message,
+            },
+            other => AppError::internal(other),
+        }
+    }
+}
+
+/// The answer for a path no route serves.
+///
+/// # Errors
+/// Always: a 404 naming the method and path.
+pub async fn route_not_found(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}

@@ -1,0 +1,41 @@
+//! The OpenAPI document, generated from the handlers' annotations so it cannot
+//! drift from the code (a test calls every operation it lists).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{agents, system, tasks};
+
+/// The whole API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard", description = "Run many command-line agents side by side in pseudo-terminals; watch and steer them over HTTP."),
+    paths(
+        system::healthz, system::metrics, system::openapi, system::create_session, system::delete_session,
+        tasks::list, tasks::create, tasks::get, tasks::update, tasks::delete,
+        agents::list, agents::create, agents::get, agents::update, agents::delete, agents::list_instances,
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    modifiers(&BearerToken),
+    security(("bearer" = [])),
+    tags(
+        (name = "tasks", description = "The task list (tasks.db)"),
+        (name = "agents", description = "Agents and their settings (agents.db)"),
+        (name = "service", description = "Health, metrics, sessions"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.info.license = None;
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Switchboard runs many command-line agents side by side, each in its own
+//! pseudo-terminal, and lets people and programs watch and steer them over HTTP.
+//!
+//! # Layout
+//! - [`config`]: settings from flags, environment, the TOML file and defaults.
+//! - [`startup`]: `Application`, which binds, serves and shuts down.
+//! - [`http`]: the route table, one file per resource, the security guard.
+//! - [`domain`]: tasks, agents, instances and their validation.
+//! - [`db`]: the two SQLite databases, their migrations and queries.
+//! - [`auth`]: the API token and the browser session cookie.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`error`]: the HTTP edge's error type.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod startup;

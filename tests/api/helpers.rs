@@ -1,0 +1,329 @@
+//! `TestApp`: a real server process on a free loopback port, and a small client.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A token long enough for the server's rules.
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+}
+
+impl Resp {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// The error code of a JSON error body.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    pub port: u16,
+    pub root: TempDir,
+    pub token: Option<String>,
+    pub dashboard_line: String,
+    args: Vec<String>,
+    child: Option<Child>,
+    agent: ureq::Agent,
+}
+
+/// Starts the binary with `args` (plus `--bind 127.0.0.1:0`); returns its first two
+/// stdout lines, or its exit status and log when it refuses to start.
+pub fn start(
+    args: &[String],
+    log: &Path,
+    envs: &[(&str, &str)],
+) -> Result<(Child, [String; 2]), (ExitStatus, String)> {
+    let log_file = std::fs::File::create(log).expect("log file");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .stdin(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn switchboard");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().and_then(Result::ok);
+        let second = lines.next().and_then(Result::ok);
+        let _ = tx.send((first, second));
+        for _ in lines {} // keep draining so the server never blocks on stdout
+    });
+    match rx.recv_timeout(START_TIMEOUT) {
+        Ok((Some(first), Some(second))) => Ok((child, [first, second])),
+        _ => {
+            let status = wait_with_timeout(&mut child, Duration::from_secs(10))
+                .expect("server neither started nor exited");
+            Err((status, std::fs::read_to_string(log).unwrap_or_default()))
+        }
+    }
+}
+
+/// Waits for a child to exit, killing it when the time is up.
+pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+impl TestApp {
+    /// A server with a fresh data directory and the test token.
+    pub fn spawn() -> Self {
+        Self::spawn_with(&["--token", TOKEN])
+    }
+
+    /// A server with a fresh data directory and extra `args`.
+    pub fn spawn_with(args: &[&str]) -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        Self::spawn_in(root, args.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    /// A server over an existing directory (`root/data` is the data directory).
+    pub fn spawn_in(root: TempDir, extra: Vec<String>) -> Self {
+        let data = root.path().join("data");
+        let mut args = vec![
+            "serve".to_owned(),
+            "--bind".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+        ];
+        args.push(data.to_string_lossy().into_owned());
+        args.extend(extra.iter().cloned());
+        let (child, [listening, dashboard]) =
+            match start(&args, &root.path().join("server.log"), &[]) {
+                Ok(started) => started,
+                Err((status, log)) => panic!("server did not start ({status}):\n{log}"),
+            };
+        let port = listening
+            .strip_prefix("switchboard listening on http://127.0.0.1:")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {listening:?}"));
+        let token = if extra.iter().any(|a| a == "--no-auth") {
+            None
+        } else {
+            Some(extra.iter().position(|a| a == "--token").map_or_else(
+                || {
+                    std::fs::read_to_string(data.join("token"))
+                        .expect("token file")
+                        .trim()
+                        .to_owned()
+                },
+                |i| extra[i + 1].clone(),
+            ))
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        TestApp {
+            port,
+            root,
+            token,
+            dashboard_line: dashboard,
+            args: extra,
+            child: Some(child),
+            agent,
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn finish(&self, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+        let mut res = result.expect("request completed");
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = res.body_mut().read_to_string().expect("body");
+        Resp {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token.as_deref().unwrap_or(""))
+    }
+
+    /// GET with the token.
+    pub fn get(&self, path: &str) -> Resp {
+        self.finish(
+            self.agent
+                .get(self.url(path))
+                .header("Authorization", self.bearer())
+                .call(),
+        )
+    }
+
+    /// GET without credentials, with these headers.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self.agent.get(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.finish(req.call())
+    }
+
+    /// POST a JSON body with the token.
+    pub fn post(&self, path: &str, body: &Value) -> Resp {
+        self.finish(
+            self.agent
+                .post(self.url(path))
+                .header("Authorization", self.bearer())
+                .send_json(body),
+        )
+    }
+
+    /// PUT a JSON body with the token.
+    pub fn put(&self, path: &str, body: &Value) -> Resp {
+        self.finish(
+            self.agent
+                .put(self.url(path))
+                .header("Authorization", self.bearer())
+                .send_json(body),
+        )
+    }
+
+    /// DELETE with the token.
+    pub fn delete(&self, path: &str) -> Resp {
+        self.finish(
+            self.agent
+                .delete(self.url(path))
+                .header("Authorization", self.bearer())
+                .call(),
+        )
+    }
+
+    /// Sends raw bytes as a request and reads the whole answer (for malformed requests).
+    pub fn raw(&self, request: &[u8]) -> Resp {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        stream.write_all(request).expect("write");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let (head, text) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        Resp {
+            status,
+            headers,
+            text: text.to_owned(),
+        }
+    }
+
+    /// A raw request with the test token, `Host` set right, and `Connection: close`.
+    pub fn raw_api(&self, method: &str, path: &str, extra_headers: &str, body: &[u8]) -> Resp {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {}\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n",
+            self.port,
+            self.bearer(),
+            body.len()
+        );
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        self.raw(&bytes)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        wait_with_timeout(&mut child, Duration::from_secs(20)).expect("server exits after SIGTERM")
+    }
+
+    /// Stops the server (SIGTERM) and starts it again over the same data directory.
+    pub fn restart(mut self) -> TestApp {
+        assert!(self.stop().success());
+        let args = std::mem::take(&mut self.args);
+        let root = std::mem::replace(&mut self.root, tempfile::tempdir().expect("tempdir"));
+        TestApp::spawn_in(root, args)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Creates a directory under the app's root for use as a project path.
+pub fn project_dir(app: &TestApp, name: &str) -> String {
+    let dir = app.root.path().join(name);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir.canonicalize()
+        .expect("canonical")
+        .to_string_lossy()
+        .into_owned()
+}

@@ -1,0 +1,58 @@
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+#[test]
+fn every_documented_operation_is_served() {
+    let app = TestApp::spawn();
+    let doc = app.get("/api/openapi.json");
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut operations = 0;
+    for (path, item) in paths {
+        for method in item.as_object().expect("item").keys() {
+            let concrete = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+            let body = serde_json::json!({});
+            let r = match method.as_str() {
+                "get" => app.get(&concrete),
+                "post" => app.post(&concrete, &body),
+                "put" => app.put(&concrete, &body),
+                "delete" => app.delete(&concrete),
+                other => panic!("unexpected method {other}"),
+            };
+            assert!(r.status < 500, "{method} {path}: {}", r.status);
+            let unrouted = r.status == 404
+                && r.json()["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("no route"));
+            assert!(!unrouted, "{method} {path} is documented but not routed");
+            operations += 1;
+        }
+    }
+    let ids: Vec<&str> = paths
+        .values()
+        .flat_map(|i| i.as_object().expect("item").values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "operation ids are unique: {ids:?}");
+    for required in [
+        "/api/tasks",
+        "/api/tasks/{id}",
+        "/api/agents",
+        "/api/agents/{id}",
+        "/api/agents/{id}/instances",
+        "/api/session",
+        "/healthz",
+    ] {
+        assert!(paths.contains_key(required), "{required} is documented");
+    }
+    assert!(operations >= 16, "{operations}");
+    assert!(
+        matches!(doc["components"]["securitySchemes"]["bearer"]["scheme"], Value::String(ref s) if s == "bearer")
+    );
+}

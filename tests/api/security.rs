@@ -1,0 +1,284 @@
+use serde_json::json;
+
+use crate::helpers::{TestApp, TOKEN};
+
+#[test]
+fn the_api_needs_the_token_but_health_and_the_shell_do_not() {
+    let app = TestApp::spawn();
+    let missing = app.get_with("/api/tasks", &[]);
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.code(), "unauthorized");
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    let wrong = app.get_with(
+        "/api/tasks",
+        &[("Authorization", "Bearer wrong-token-wrong-token")],
+    );
+    assert_eq!(wrong.status, 401);
+    assert!(!wrong.text.contains(TOKEN));
+    let basic = app.get_with("/api/agents", &[("Authorization", "Basic dXNlcjpwYXNz")]);
+    assert_eq!(basic.status, 401);
+    assert_eq!(app.get_with("/api/openapi.json", &[]).status, 401);
+    assert_eq!(
+        app.get_with("/api/unknown", &[]).status,
+        401,
+        "unknown API paths reveal nothing"
+    );
+
+    assert_eq!(app.get_with("/healthz", &[]).json()["status"], "ok");
+    let shell = app.get_with("/", &[]);
+    assert_eq!(shell.status, 200);
+    assert!(shell
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("text/html"));
+    assert_eq!(app.get("/api/tasks").status, 200);
+}
+
+#[test]
+fn the_token_is_exchanged_for_a_strict_http_only_cookie() {
+    let app = TestApp::spawn();
+    let post = |token: &str| {
+        app.raw_api(
+            "POST",
+            "/api/session",
+            "Content-Type: application/json\r\n",
+            json!({"token": token}).to_string().as_bytes(),
+        )
+    };
+    let refused = post("not-the-token-at-all");
+    assert_eq!(refused.status, 401);
+    assert!(refused.header("set-cookie").is_none());
+
+    let ok = post(TOKEN);
+    assert_eq!(ok.status, 204, "{}", ok.text);
+    let cookie = ok.header("set-cookie").expect("cookie set").to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        !cookie.contains(TOKEN),
+        "the cookie is not the token itself"
+    );
+    let pair = cookie.split(';').next().expect("name=value");
+
+    assert_eq!(app.get_with("/api/tasks", &[("Cookie", pair)]).status, 200);
+    assert_eq!(
+        app.get_with("/api/tasks", &[("Cookie", "switchboard_session=forged")])
+            .status,
+        401
+    );
+
+    let out = app.raw_api("DELETE", "/api/session", "", b"");
+    assert_eq!(out.status, 204);
+    assert!(out
+        .header("set-cookie")
+        .expect("removal")
+        .contains("Max-Age=0"));
+}
+
+#[test]
+fn a_generated_token_is_kept_private_printed_once_and_reused() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn_with(&[]);
+    let token_file = app.data_dir().join("token");
+    let mode = std::fs::metadata(&token_file)
+        .expect("token file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let token = app.token.clone().expect("token");
+    assert!(token.len() >= 43, "at least 256 bits");
+    assert!(
+        app.dashboard_line.ends_with(&format!("/#token={token}")),
+        "{}",
+        app.dashboard_line
+    );
+    assert_eq!(app.get("/api/tasks").status, 200);
+    assert!(!app.log().contains(&token), "the token is never logged");
+    let app = app.restart();
+    assert_eq!(
+        app.token.as_deref(),
+        Some(token.as_str()),
+        "reused after restart"
+    );
+    assert_eq!(app.get("/api/tasks").status, 200);
+}
+
+#[test]
+fn no_auth_on_loopback_opens_the_api() {
+    let app = TestApp::spawn_with(&["--no-auth"]);
+    assert_eq!(app.get_with("/api/tasks", &[]).status, 200);
+    assert!(!app.dashboard_line.contains("token="));
+}
+
+fn host(app: &TestApp, host: &str) -> u16 {
+    app.raw(format!("GET /api/tasks HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n").as_bytes())
+        .status
+}
+
+#[test]
+fn only_this_servers_own_host_names_are_answered() {
+    let app = TestApp::spawn_with(&["--token", TOKEN, "--allow-host", "switchboard.internal"]);
+    let p = app.port;
+    for ok in [
+        format!("127.0.0.1:{p}"),
+        format!("localhost:{p}"),
+        format!("LOCALHOST:{p}"),
+        format!("[::1]:{p}"),
+        format!("switchboard.internal:{p}"),
+    ] {
+        assert_eq!(host(&app, &ok), 200, "{ok}");
+    }
+    for bad in [
+        "evil.example".to_owned(),
+        format!("evil.example:{p}"),
+        format!("localhost.evil.example:{p}"),
+        format!("localhost:{}", p.wrapping_add(1)),
+        "localhost".to_owned(),
+        format!("127.0.0.1.nip.io:{p}"),
+        format!("switchboard.internal.evil:{p}"),
+    ] {
+        assert_eq!(host(&app, &bad), 403, "{bad}");
+    }
+    let no_host = app
+        .raw(format!("GET /healthz HTTP/1.0\r\nAuthorization: Bearer {TOKEN}\r\n\r\n").as_bytes());
+    assert_eq!(no_host.status, 403, "a request without Host is refused");
+    let healthz =
+        app.raw(b"GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+    assert_eq!(
+        healthz.status, 403,
+        "open endpoints are protected from rebinding too"
+    );
+}
+
+#[test]
+fn cross_origin_requests_are_refused_unless_configured() {
+    let app = TestApp::spawn_with(&[
+        "--token",
+        TOKEN,
+        "--allow-origin",
+        "http://tools.example:9000",
+    ]);
+    let p = app.port;
+    let origin = |o: &str| {
+        app.raw_api("GET", "/api/tasks", &format!("Origin: {o}\r\n"), b"")
+            .status
+    };
+    assert_eq!(origin(&format!("http://127.0.0.1:{p}")), 200, "same origin");
+    assert_eq!(origin("http://tools.example:9000"), 200, "configured");
+    for bad in [
+        "null".to_owned(),
+        "http://evil.example".to_owned(),
+        format!("http://127.0.0.1:{}", p.wrapping_add(1)),
+        format!("https://127.0.0.1:{p}"),
+        format!("http://localhost.evil.example:{p}"),
+        format!("http://localhost:{p}"),
+    ] {
+        assert_eq!(origin(&bad), 403, "{bad}");
+    }
+    let with_body = app.raw_api(
+        "POST",
+        "/api/tasks",
+        "Origin: http://evil.example\r\nContent-Type: application/json\r\n",
+        br#"{"title":"csrf"}"#,
+    );
+    assert_eq!(with_body.status, 403);
+    assert_eq!(
+        app.get("/api/tasks").json(),
+        json!([]),
+        "a refused cross-origin write changes nothing"
+    );
+}
+
+#[test]
+fn bodies_must_be_json_and_at_most_one_mebibyte() {
+    let app = TestApp::spawn();
+    let post = |headers: &str, body: &[u8]| app.raw_api("POST", "/api/tasks", headers, body);
+    let plain = post("Content-Type: text/plain\r\n", br#"{"title":"x"}"#);
+    assert_eq!(
+        (plain.status, plain.code().as_str()),
+        (415, "unsupported_media_type")
+    );
+    assert_eq!(post("", br#"{"title":"x"}"#).status, 415, "no content type");
+    let json_ct = "Content-Type: application/json; charset=utf-8\r\n";
+    assert_eq!(
+        post(json_ct, br#"{"title":"x"}"#).status,
+        201,
+        "parameters after the type are fine"
+    );
+
+    let big = format!(
+        r#"{{"title":"x","description":"{}"}}"#,
+        "a".repeat(1024 * 1024)
+    );
+    let r = post(json_ct, big.as_bytes());
+    assert_eq!((r.status, r.code().as_str()), (413, "payload_too_large"));
+
+    let mut chunked = format!(
+        "POST /api/tasks HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        app.port
+    )
+    .into_bytes();
+    chunked.extend_from_slice(format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len()).as_bytes());
+    assert_eq!(
+        app.raw(&chunked).status,
+        413,
+        "a chunked body over the limit"
+    );
+    assert_eq!(
+        app.get("/api/tasks").json().as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[test]
+fn hostile_bodies_get_clear_client_errors_never_500() {
+    let app = TestApp::spawn();
+    let json_ct = "Content-Type: application/json\r\n";
+    let deep = format!(
+        r#"{{"name":"a","project_path":"/tmp","settings":{{"settings_json":{{"x":{}{}}}}}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("/api/tasks", b"{\"title\": ".to_vec(), 400),
+        ("/api/tasks", b"\xff\xfe\x00garbage".to_vec(), 400),
+        ("/api/tasks", b"{\"title\": \"a\x00b\"}".to_vec(), 400),
+        ("/api/tasks", b"{\"title\": \"\xc3\x28\"}".to_vec(), 400),
+        ("/api/tasks", b"[]".to_vec(), 422),
+        ("/api/tasks", b"null".to_vec(), 422),
+        ("/api/agents", deep.into_bytes(), 400),
+        (
+            "/api/agents",
+            br#"{"name":"a\u0000b","project_path":"/tmp"}"#.to_vec(),
+            422,
+        ),
+        (
+            "/api/agents",
+            br#"{"name":"ok","project_path":"/tmp\u0000/x"}"#.to_vec(),
+            422,
+        ),
+    ];
+    for (path, body, want) in cases {
+        let r = app.raw_api("POST", path, json_ct, &body);
+        assert_eq!(
+            r.status,
+            want,
+            "{path} {:?}: {}",
+            String::from_utf8_lossy(&body),
+            r.text
+        );
+        assert!(
+            r.code() == "malformed_json" || r.code() == "validation_failed",
+            "{}",
+            r.text
+        );
+    }
+    let header = app.raw_api(
+        "GET",
+        "/api/tasks",
+        &format!("X-Big: {}\r\n", "a".repeat(64 * 1024)),
+        b"",
+    );
+    assert!(header.status < 500, "a 64 KiB header: {}", header.status);
+    assert_eq!(app.get("/healthz").status, 200, "still serving");
+}
