@@ -7,14 +7,18 @@
 //! itself being stored in the browser. Every comparison is constant-time; nothing
 //! here logs a secret.
 
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use uuid::Uuid;
 
 use crate::config::MIN_TOKEN_LEN;
 
@@ -27,10 +31,7 @@ const TOKEN_FILE: &str = "token";
 pub enum AuthError {
     /// The token file could not be read or written.
     #[error("token file {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     /// The token file holds something unusable.
     #[error("token file {0} holds no usable token (at least {MIN_TOKEN_LEN} characters); delete it to have a new one generated")]
     Unusable(String),
@@ -48,9 +49,7 @@ pub struct Auth {
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth")
-            .field("enabled", &self.token.is_some())
-            .finish_non_exhaustive()
+        f.debug_struct("Auth").field("enabled", &self.token.is_some()).finish_non_exhaustive()
     }
 }
 
@@ -58,20 +57,14 @@ impl Auth {
     /// Authentication turned off (`--no-auth`).
     #[must_use]
     pub fn disabled() -> Self {
-        Auth {
-            token: None,
-            session: None,
-        }
+        Auth { token: None, session: None }
     }
 
     /// Uses `token`.
     #[must_use]
     pub fn with_token(token: String) -> Self {
         let session = Some(session_value(&token));
-        Auth {
-            token: Some(token),
-            session,
-        }
+        Auth { token: Some(token), session }
     }
 
     /// Reads `DATA_DIR/token`, or generates it (mode 0600) when missing.
@@ -81,21 +74,11 @@ impl Auth {
     pub fn from_data_dir(data_dir: &Path) -> Result<Self, AuthError> {
         let path = data_dir.join(TOKEN_FILE);
         let shown = path.display().to_string();
-        let io = |source| AuthError::Io {
-            path: shown.clone(),
-            source,
-        };
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
+        let io = |source| AuthError::Io { path: shown.clone(), source };
+        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
             Ok(mut file) => {
                 let token = generate()?;
-                file.write_all(format!("{token}\n").as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(io)?;
+                file.write_all(format!("{token}\n").as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
                 return Ok(Auth::with_token(token));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -144,6 +127,38 @@ impl Auth {
     }
 }
 
+/// Tokens given to running instances (`SWITCHBOARD_INSTANCE_TOKEN`): each is valid
+/// only for its own instance and only while it runs. Only their hashes are kept.
+#[derive(Clone, Default)]
+pub struct InstanceTokens(Arc<RwLock<HashMap<[u8; 32], Uuid>>>);
+
+impl InstanceTokens {
+    /// Creates a token for `instance`.
+    ///
+    /// # Errors
+    /// The system's random source failed.
+    pub fn issue(&self, instance: Uuid) -> Result<String, AuthError> {
+        let token = format!("sbi_{}", generate()?);
+        self.0.write().unwrap_or_else(PoisonError::into_inner).insert(digest(&token), instance);
+        Ok(token)
+    }
+
+    /// Invalidates every token of `instance`.
+    pub fn revoke(&self, instance: Uuid) {
+        self.0.write().unwrap_or_else(PoisonError::into_inner).retain(|_, id| *id != instance);
+    }
+
+    /// The instance a presented token belongs to.
+    #[must_use]
+    pub fn lookup(&self, presented: &str) -> Option<Uuid> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).get(&digest(presented)).copied()
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
 /// Constant-time string equality (the length is not secret).
 #[must_use]
 pub fn ct_eq(a: &str, b: &str) -> bool {
@@ -158,8 +173,7 @@ fn generate() -> Result<String, AuthError> {
 
 fn session_value(token: &str) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(token.as_bytes()).unwrap_or_else(|_| unreachable!());
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(token.as_bytes()).unwrap_or_else(|_| unreachable!());
     mac.update(b"switchboard session v1");
     hex(&mac.finalize().into_bytes())
 }
@@ -180,10 +194,7 @@ mod tests {
         let first = Auth::from_data_dir(dir.path()).expect("generated");
         let token = first.token().expect("on").to_owned();
         assert_eq!(token.len(), 64, "256 bits as hex");
-        let mode = fs::metadata(dir.path().join(TOKEN_FILE))
-            .expect("file")
-            .permissions()
-            .mode();
+        let mode = fs::metadata(dir.path().join(TOKEN_FILE)).expect("file").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = Auth::from_data_dir(dir.path()).expect("reused");
         assert_eq!(again.token(), Some(token.as_str()));
@@ -196,10 +207,7 @@ mod tests {
         assert!(!auth.accepts_token("0123456789abcdef-tokeN"));
         let session = auth.session_value().expect("on").to_owned();
         assert!(auth.accepts_session(&session));
-        assert!(
-            !auth.accepts_session("0123456789abcdef-token"),
-            "the token is not a session"
-        );
+        assert!(!auth.accepts_session("0123456789abcdef-token"), "the token is not a session");
         assert!(!Auth::disabled().accepts_token(""));
     }
 
@@ -207,9 +215,6 @@ mod tests {
     fn an_empty_token_file_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::write(dir.path().join(TOKEN_FILE), "\n").expect("write");
-        assert!(matches!(
-            Auth::from_data_dir(dir.path()),
-            Err(AuthError::Unusable(_))
-        ));
+        assert!(matches!(Auth::from_data_dir(dir.path()), Err(AuthError::Unusable(_))));
     }
 }

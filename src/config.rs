@@ -19,12 +19,7 @@ pub const MIN_TOKEN_LEN: usize = 16;
 
 /// The `switchboard` command line.
 #[derive(Debug, Parser)]
-#[command(
-    name = "switchboard",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "switchboard", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -67,31 +62,16 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_MAX_INSTANCES", value_name = "N")]
     pub max_instances: Option<usize>,
     /// API token (default: generated once into DATA_DIR/token)
-    #[arg(
-        long,
-        env = "SWITCHBOARD_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "SWITCHBOARD_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Turn the token off (refused unless the bind address is loopback)
     #[arg(long, env = "SWITCHBOARD_NO_AUTH")]
     pub no_auth: bool,
     /// Extra accepted Host header value, e.g. `myhost:7788` (repeatable)
-    #[arg(
-        long = "allow-host",
-        env = "SWITCHBOARD_ALLOWED_HOSTS",
-        value_delimiter = ',',
-        value_name = "HOST"
-    )]
+    #[arg(long = "allow-host", env = "SWITCHBOARD_ALLOWED_HOSTS", value_delimiter = ',', value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
     /// Extra accepted Origin, e.g. `http://myhost:7788` (repeatable)
-    #[arg(
-        long = "allow-origin",
-        env = "SWITCHBOARD_ALLOWED_ORIGINS",
-        value_delimiter = ',',
-        value_name = "ORIGIN"
-    )]
+    #[arg(long = "allow-origin", env = "SWITCHBOARD_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
 }
 
@@ -142,10 +122,7 @@ pub struct Settings {
 pub enum ConfigError {
     /// The config file could not be read.
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     /// The config file is not valid TOML or has unknown keys.
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -164,25 +141,14 @@ impl Settings {
     pub fn load(args: ServeArgs) -> Result<Self, ConfigError> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
-            None if Path::new(DEFAULT_CONFIG_PATH).is_file() => {
-                read_file(Path::new(DEFAULT_CONFIG_PATH))?
-            }
+            None if Path::new(DEFAULT_CONFIG_PATH).is_file() => read_file(Path::new(DEFAULT_CONFIG_PATH))?,
             None => FileSettings::default(),
         };
-        let bind_text = args
-            .bind
-            .or(file.bind)
-            .unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let bind_text = args.bind.or(file.bind).unwrap_or_else(|| DEFAULT_BIND.to_owned());
         let settings = Settings {
             bind: parse_bind(&bind_text)?,
-            data_dir: args
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./data")),
-            max_concurrent_instances: args
-                .max_instances
-                .or(file.max_concurrent_instances)
-                .unwrap_or(64),
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data")),
+            max_concurrent_instances: args.max_instances.or(file.max_concurrent_instances).unwrap_or(64),
             shutdown_grace_secs: file.shutdown_grace_secs.unwrap_or(5),
             token: args.token.or(file.auth.token),
             no_auth: args.no_auth || file.auth.no_auth.unwrap_or(false),
@@ -195,14 +161,10 @@ impl Settings {
 
     fn check(&self) -> Result<(), ConfigError> {
         if self.max_concurrent_instances == 0 {
-            return Err(ConfigError::Invalid(
-                "max_concurrent_instances must be at least 1".into(),
-            ));
+            return Err(ConfigError::Invalid("max_concurrent_instances must be at least 1".into()));
         }
         if self.shutdown_grace_secs > 300 {
-            return Err(ConfigError::Invalid(
-                "shutdown_grace_secs must be at most 300".into(),
-            ));
+            return Err(ConfigError::Invalid("shutdown_grace_secs must be at most 300".into()));
         }
         if let Some(token) = &self.token {
             if token.chars().count() < MIN_TOKEN_LEN || token.chars().any(char::is_whitespace) {
@@ -238,14 +200,8 @@ fn pick(from_args: Vec<String>, from_file: Option<Vec<String>>) -> Vec<String> {
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_file(&text).map_err(|message| ConfigError::Parse {
-        path: path.to_owned(),
-        message,
-    })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    parse_file(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
 }
 
 fn parse_file(text: &str) -> Result<FileSettings, String> {
@@ -260,18 +216,12 @@ pub fn parse_bind(text: &str) -> Result<SocketAddr, ConfigError> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    let invalid = || {
-        ConfigError::Invalid(format!(
-            "invalid bind address {text:?}: expected IP:PORT, e.g. {DEFAULT_BIND}"
-        ))
-    };
+    let invalid =
+        || ConfigError::Invalid(format!("invalid bind address {text:?}: expected IP:PORT, e.g. {DEFAULT_BIND}"));
     if !text.contains(':') {
         return Err(invalid());
     }
-    text.to_socket_addrs()
-        .map_err(|_| invalid())?
-        .next()
-        .ok_or_else(invalid)
+    text.to_socket_addrs().map_err(|_| invalid())?.next().ok_or_else(invalid)
 }
 
 #[cfg(test)]
@@ -300,16 +250,8 @@ mod tests {
     fn flags_win_over_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");
-        std::fs::write(
-            &path,
-            "bind = \"127.0.0.1:1\"\nmax_concurrent_instances = 3\n",
-        )
-        .expect("write");
-        let args = ServeArgs {
-            config: Some(path),
-            bind: Some("127.0.0.1:2".into()),
-            ..ServeArgs::default()
-        };
+        std::fs::write(&path, "bind = \"127.0.0.1:1\"\nmax_concurrent_instances = 3\n").expect("write");
+        let args = ServeArgs { config: Some(path), bind: Some("127.0.0.1:2".into()), ..ServeArgs::default() };
         let settings = Settings::load(args).expect("loads");
         assert_eq!(settings.bind.port(), 2);
         assert_eq!(settings.max_concurrent_instances, 3);
@@ -317,21 +259,12 @@ mod tests {
 
     #[test]
     fn non_loopback_needs_an_explicit_token_and_never_no_auth() {
-        let open = ServeArgs {
-            bind: Some("0.0.0.0:0".into()),
-            config: Some("/dev/null".into()),
-            ..ServeArgs::default()
-        };
+        let open =
+            ServeArgs { bind: Some("0.0.0.0:0".into()), config: Some("/dev/null".into()), ..ServeArgs::default() };
         assert!(Settings::load(open.clone()).is_err());
-        let no_auth = ServeArgs {
-            no_auth: true,
-            ..open.clone()
-        };
+        let no_auth = ServeArgs { no_auth: true, ..open.clone() };
         assert!(Settings::load(no_auth).is_err());
-        let with_token = ServeArgs {
-            token: Some("a-long-enough-token".into()),
-            ..open
-        };
+        let with_token = ServeArgs { token: Some("a-long-enough-token".into()), ..open };
         assert!(Settings::load(with_token).is_ok());
     }
 

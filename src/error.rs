@@ -36,10 +36,10 @@ pub enum AppError {
     Validation { field: String, message: String },
     /// 429: a limit was reached.
     #[error("{message}")]
-    TooManyRequests {
-        message: String,
-        retry_after_secs: Option<u64>,
-    },
+    TooManyRequests { message: String, retry_after_secs: Option<u64> },
+    /// 503: the server is shutting down.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: a fault on our side; the detail goes to the log, not to the client.
     #[error("internal error")]
     Internal(String),
@@ -48,10 +48,7 @@ pub enum AppError {
 impl AppError {
     /// A 422 naming `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        AppError::Validation {
-            field: field.into(),
-            message: message.into(),
-        }
+        AppError::Validation { field: field.into(), message: message.into() }
     }
 
     /// A 500 whose detail is logged.
@@ -61,15 +58,16 @@ impl AppError {
 
     fn code(&self) -> &'static str {
         match self {
-            AppError::BadRequest { code, .. }
-            | AppError::Forbidden { code, .. }
-            | AppError::Conflict { code, .. } => code,
+            AppError::BadRequest { code, .. } | AppError::Forbidden { code, .. } | AppError::Conflict { code, .. } => {
+                code
+            }
             AppError::Unauthorized(_) => "unauthorized",
             AppError::NotFound(_) => "not_found",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::Validation { .. } => "validation_failed",
             AppError::TooManyRequests { .. } => "too_many_requests",
+            AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -105,6 +103,7 @@ impl ResponseError for AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,32 +112,18 @@ impl ResponseError for AppError {
         let (message, field) = match self {
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                (
-                    "internal error; the server log has the detail".to_owned(),
-                    None,
-                )
+                ("internal error; the server log has the detail".to_owned(), None)
             }
-            AppError::Validation { field, message } => {
-                (format!("{field}: {message}"), Some(field.clone()))
-            }
+            AppError::Validation { field, message } => (format!("{field}: {message}"), Some(field.clone())),
             other => (other.to_string(), None),
         };
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_owned(),
-                message,
-                field,
-            },
-        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code().to_owned(), message, field } };
         let mut response = HttpResponse::build(self.status_code());
         match self {
             AppError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            AppError::TooManyRequests {
-                retry_after_secs: Some(secs),
-                ..
-            } => {
+            AppError::TooManyRequests { retry_after_secs: Some(secs), .. } => {
                 response.insert_header((header::RETRY_AFTER, secs.to_string()));
             }
             _ => {}

@@ -11,11 +11,17 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`error`]: the HTTP edge's error type.
 
+pub mod actors;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod detect;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod procfs;
+pub mod pty;
+pub mod pty_stream;
+pub mod screen;
 pub mod startup;

@@ -40,46 +40,23 @@ impl Metrics {
         let durations = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 4.0, 10))
         });
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer HTTP requests",
-            durations.clone(),
-        );
-        registry.register(
-            "build",
-            "Build information",
-            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
-        );
-        Metrics {
-            registry: Mutex::new(registry),
-            requests,
-            durations,
-        }
+        registry.register("http_request_duration_seconds", "Time to answer HTTP requests", durations.clone());
+        registry.register("build", "Build information", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
+        Metrics { registry: Mutex::new(registry), requests, durations }
     }
 
     /// Counts one answered request.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let route = route.to_owned();
-        self.requests
-            .get_or_create(&RequestLabels {
-                method: method.to_owned(),
-                route: route.clone(),
-                status,
-            })
-            .inc();
-        self.durations
-            .get_or_create(&RouteLabels { route })
-            .observe(seconds);
+        self.requests.get_or_create(&RequestLabels { method: method.to_owned(), route: route.clone(), status }).inc();
+        self.durations.get_or_create(&RouteLabels { route }).observe(seconds);
     }
 
     /// The text exposition of every metric.
     #[must_use]
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let registry = self
-            .registry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if encode(&mut out, &registry).is_err() {
             out.clear();
         }

@@ -4,16 +4,20 @@
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr, Arbiter};
 
 use actix_web::middleware::from_fn;
 use actix_web::{dev::Server, web, App, HttpServer};
 
-use crate::auth::{Auth, AuthError};
+use crate::actors::registry::{Recover, Registry, Shutdown};
+use crate::actors::{child_base_env, Directory, Shared};
+use crate::auth::{Auth, AuthError, InstanceTokens};
 use crate::config::Settings;
 use crate::db::{Databases, DbError};
-use crate::http::{
-    self, guard::guard, json::query_error, observe::observe, AppState, MAX_BODY_BYTES,
-};
+use crate::http::{self, guard::guard, json::query_error, observe::observe, AppState, MAX_BODY_BYTES};
 use crate::metrics::Metrics;
 
 /// Why the service could not start.
@@ -21,10 +25,7 @@ use crate::metrics::Metrics;
 pub enum StartupError {
     /// The data directory could not be created.
     #[error("cannot create data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    DataDir { path: String, source: std::io::Error },
     /// A database could not be opened or migrated.
     #[error("database: {0}")]
     Db(#[from] DbError),
@@ -33,10 +34,7 @@ pub enum StartupError {
     Auth(#[from] AuthError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     /// Blocking start-up work failed to run.
     #[error("start-up task failed: {0}")]
     Task(String),
@@ -48,6 +46,9 @@ pub struct Application {
     local_addr: SocketAddr,
     token: Option<String>,
     db: Databases,
+    registry: Addr<Registry>,
+    /// The threads instance actors (and so every child's spawner) live on.
+    instances: Vec<Arbiter>,
 }
 
 impl Application {
@@ -58,13 +59,11 @@ impl Application {
     /// See [`StartupError`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let data_dir = settings.data_dir.clone();
-        let explicit = if settings.no_auth {
-            Some(Auth::disabled())
-        } else {
-            settings.token.clone().map(Auth::with_token)
-        };
+        let explicit =
+            if settings.no_auth { Some(Auth::disabled()) } else { settings.token.clone().map(Auth::with_token) };
         let (db, auth) = web::block(move || -> Result<_, StartupError> {
             create_data_dir(&data_dir)?;
+            create_data_dir(&data_dir.join("transcripts"))?;
             let db = Databases::open(&data_dir)?;
             let auth = match explicit {
                 Some(auth) => auth,
@@ -79,12 +78,33 @@ impl Application {
         let listener = TcpListener::bind(settings.bind).map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
         let token = auth.token().map(str::to_owned);
+        match crate::pty::raise_open_files_limit() {
+            Ok(limit) => tracing::debug!(limit, "open files limit"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+        }
+        let shared = Arc::new(Shared {
+            db: db.clone(),
+            transcripts: settings.data_dir.join("transcripts"),
+            grace: Duration::from_secs(settings.shutdown_grace_secs),
+            base_url: base_url(local_addr),
+            tokens: InstanceTokens::default(),
+            base_env: child_base_env(),
+            directory: Directory::default(),
+            message_wake: tokio::sync::broadcast::channel(1024).0,
+        });
+        let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let instances: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
+        let handles = instances.iter().map(Arbiter::handle).collect();
+        let registry = Registry::new(shared.clone(), handles, settings.max_concurrent_instances).start();
+        registry.send(Recover).await.map_err(|e| StartupError::Task(e.to_string()))?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             auth,
             local_addr,
             settings,
             metrics: Metrics::new(),
+            registry: registry.clone(),
+            shared,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -101,12 +121,7 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(5)
         .run();
-        Ok(Application {
-            server,
-            local_addr,
-            token,
-            db,
-        })
+        Ok(Application { server, local_addr, token, db, registry, instances })
     }
 
     /// The address actually bound.
@@ -128,11 +143,7 @@ impl Application {
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
             ip => ip.to_string(),
         };
-        let fragment = self
-            .token
-            .as_ref()
-            .map(|t| format!("#token={t}"))
-            .unwrap_or_default();
+        let fragment = self.token.as_ref().map(|t| format!("#token={t}")).unwrap_or_default();
         [
             format!("switchboard listening on http://{listen_host}:{port}"),
             format!("switchboard dashboard: http://{host}:{port}/{fragment}"),
@@ -148,21 +159,33 @@ impl Application {
         use actix_web::rt::signal::unix::{signal, SignalKind};
         for kind in [SignalKind::terminate(), SignalKind::interrupt()] {
             let handle = self.server.handle();
+            let registry = self.registry.clone();
             let mut stream = signal(kind)?;
             actix_web::rt::spawn(async move {
                 if stream.recv().await.is_some() {
-                    tracing::info!("stop signal received; shutting down");
+                    tracing::info!("stop signal received; ending every instance");
+                    let _ = registry.send(Shutdown).await;
+                    tracing::info!("instances ended; stopping the HTTP server");
                     handle.stop(true).await;
                 }
             });
         }
         self.server.await?;
+        for arbiter in &self.instances {
+            arbiter.stop();
+        }
         let db = self.db;
-        web::block(move || db.checkpoint())
-            .await
-            .map_err(std::io::Error::other)?;
+        web::block(move || db.checkpoint()).await.map_err(std::io::Error::other)?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+fn base_url(addr: SocketAddr) -> String {
+    match addr.ip() {
+        ip if ip.is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+        std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{}", addr.port()),
+        ip => format!("http://{ip}:{}", addr.port()),
     }
 }
 
@@ -171,8 +194,5 @@ fn create_data_dir(path: &Path) -> Result<(), StartupError> {
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(|source| StartupError::DataDir {
-            path: path.display().to_string(),
-            source,
-        })
+        .map_err(|source| StartupError::DataDir { path: path.display().to_string(), source })
 }

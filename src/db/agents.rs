@@ -47,16 +47,14 @@ const SELECT: &str = "SELECT a.id, a.name, a.project_path, a.description, a.comm
 
 fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<StoredAgent> {
     let id: String = row.get(0)?;
-    let id = Uuid::parse_str(&id).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+    let id = Uuid::parse_str(&id)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?;
     Ok(StoredAgent {
         id,
         record: AgentRecord {
@@ -120,17 +118,21 @@ fn save_settings(conn: &Connection, id: &str, s: &SettingsRecord) -> Result<(), 
 ///
 /// # Errors
 /// [`DbError::Conflict`] for a duplicate name; SQLite failures.
-pub fn insert(
-    conn: &mut Connection,
-    record: &AgentRecord,
-    settings: &SettingsRecord,
-) -> Result<StoredAgent, DbError> {
+pub fn insert(conn: &mut Connection, record: &AgentRecord, settings: &SettingsRecord) -> Result<StoredAgent, DbError> {
     let id = Uuid::new_v4().to_string();
     let tx = write_tx(conn)?;
     tx.execute(
         "INSERT INTO agents (id, name, project_path, description, command, env, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        params![id, record.name, record.project_path, record.description, to_json(&record.command), to_json(&record.env), now()],
+        params![
+            id,
+            record.name,
+            record.project_path,
+            record.description,
+            to_json(&record.command),
+            to_json(&record.env),
+            now()
+        ],
     )
     .map_err(conflict_on_name(&record.name))?;
     save_settings(&tx, &id, settings)?;
@@ -167,11 +169,7 @@ pub fn list(conn: &Connection, page: Page) -> Result<Vec<StoredAgent>, DbError> 
 ///
 /// # Errors
 /// [`DbError::Conflict`] for a name another agent has; SQLite failures.
-pub fn update(
-    conn: &mut Connection,
-    id: Uuid,
-    mut change: AgentChange,
-) -> Result<Option<StoredAgent>, DbError> {
+pub fn update(conn: &mut Connection, id: Uuid, mut change: AgentChange) -> Result<Option<StoredAgent>, DbError> {
     let id = id.to_string();
     let tx = write_tx(conn)?;
     let Some(mut agent) = fetch(&tx, &id)? else {
@@ -185,15 +183,7 @@ pub fn update(
     tx.execute(
         "UPDATE agents SET name = ?1, project_path = ?2, description = ?3, command = ?4, env = ?5,
                 updated_at = ?6 WHERE id = ?7",
-        params![
-            r.name,
-            r.project_path,
-            r.description,
-            to_json(&r.command),
-            to_json(&r.env),
-            now(),
-            id
-        ],
+        params![r.name, r.project_path, r.description, to_json(&r.command), to_json(&r.env), now(), id],
     )
     .map_err(conflict_on_name(&r.name))?;
     save_settings(&tx, &id, &agent.settings)?;

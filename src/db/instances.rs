@@ -1,20 +1,26 @@
 //! The `agent_instances` table of `agents.db`.
 
-use rusqlite::{params, Connection, Row};
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
-use super::{enum_column, DbError, Page};
+use super::{enum_column, write_tx, DbError, Page};
 use crate::domain::instance::{Instance, InstanceStatus};
+use crate::domain::now;
+use crate::domain::state::is_final;
 
-const COLUMNS: &str =
-    "id, agent_id, status, started_at, completed_at, pty_session_id, project_path,
+const COLUMNS: &str = "id, agent_id, status, started_at, completed_at, pty_session_id, project_path,
      last_activity_at, exit_code, exit_signal, status_reason, task_id, pid, cols, rows";
 
-fn uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
+/// Parses a UUID stored as text.
+///
+/// # Errors
+/// Text that is not a UUID (a corrupt row).
+pub fn uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
     let text: String = row.get(index)?;
-    Uuid::parse_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
-    })
+    Uuid::parse_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Instance> {
@@ -38,23 +44,161 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Instance> {
     })
 }
 
-/// An agent's instances, newest first.
+/// A new instance row (always created `idle`; its actor moves it on).
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    pub id: Uuid,
+    pub agent_id: Uuid,
+    pub project_path: String,
+    pub cols: u16,
+    pub rows: u16,
+    pub task_id: Option<i64>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// Inserts an instance and, if given, its prompt as the first held user message.
+///
+/// # Errors
+/// SQLite failures (e.g. the agent was deleted meanwhile: a foreign key error).
+pub fn insert(conn: &mut Connection, new: &NewInstance, prompt: Option<&str>) -> Result<Instance, DbError> {
+    let tx = write_tx(conn)?;
+    let at = now();
+    let env = serde_json::to_string(&new.env).unwrap_or_else(|_| "{}".to_owned());
+    let sql = format!(
+        "INSERT INTO agent_instances (id, agent_id, status, project_path, cols, rows, task_id, env, created_at)
+         VALUES (?1, ?2, 'idle', ?3, ?4, ?5, ?6, ?7, ?8) RETURNING {COLUMNS}"
+    );
+    let id = new.id.to_string();
+    let instance = tx.query_row(
+        &sql,
+        params![id, new.agent_id.to_string(), new.project_path, new.cols, new.rows, new.task_id, env, at],
+        from_row,
+    )?;
+    if let Some(prompt) = prompt {
+        tx.execute(
+            "INSERT INTO agent_messages (id, agent_instance_id, sender_type, content, created_at)
+             VALUES (?1, ?2, 'user', ?3, ?4)",
+            params![Uuid::new_v4().to_string(), id, prompt, at],
+        )?;
+    }
+    tx.commit()?;
+    Ok(instance)
+}
+
+/// One instance.
 ///
 /// # Errors
 /// SQLite failures.
-pub fn list_by_agent(
-    conn: &Connection,
-    agent_id: Uuid,
-    page: Page,
-) -> Result<Vec<Instance>, DbError> {
+pub fn get(conn: &Connection, id: Uuid) -> Result<Option<Instance>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM agent_instances WHERE id = ?1");
+    Ok(conn.query_row(&sql, [id.to_string()], from_row).optional()?)
+}
+
+/// The per-instance environment overrides.
+///
+/// # Errors
+/// SQLite failures or a corrupt value.
+pub fn env(conn: &Connection, id: Uuid) -> Result<BTreeMap<String, String>, DbError> {
+    let text: String =
+        conn.query_row("SELECT env FROM agent_instances WHERE id = ?1", [id.to_string()], |r| r.get(0))?;
+    serde_json::from_str(&text).map_err(|_| DbError::Corrupt("agent_instances.env".into()))
+}
+
+/// Filters of an instance list.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Filter {
+    pub status: Option<InstanceStatus>,
+    pub agent_id: Option<Uuid>,
+}
+
+/// Instances matching `filter`, newest first.
+///
+/// # Errors
+/// SQLite failures.
+pub fn list(conn: &Connection, filter: Filter, page: Page) -> Result<Vec<Instance>, DbError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM agent_instances WHERE agent_id = ?1
-         ORDER BY created_at DESC, rowid DESC LIMIT ?2 OFFSET ?3"
+        "SELECT {COLUMNS} FROM agent_instances
+         WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR agent_id = ?2)
+         ORDER BY created_at DESC, rowid DESC LIMIT ?3 OFFSET ?4"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        params![agent_id.to_string(), page.limit, page.offset],
-        from_row,
-    )?;
+    let status = filter.status.map(InstanceStatus::as_str);
+    let agent = filter.agent_id.map(|a| a.to_string());
+    let rows = stmt.query_map(params![status, agent, page.limit, page.offset], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A stored change of status.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub id: Uuid,
+    pub to: InstanceStatus,
+    pub reason: String,
+    pub at: String,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<i32>,
+    /// Set when the process started.
+    pub pid: Option<i32>,
+    pub pty: Option<String>,
+}
+
+/// Stores a transition (status, reason, time; start and end times; exit details).
+///
+/// # Errors
+/// SQLite failures.
+pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
+    let started = (t.to == InstanceStatus::Active && t.pid.is_some()).then_some(&t.at);
+    let completed = is_final(t.to).then_some(&t.at);
+    conn.execute(
+        "UPDATE agent_instances SET status = ?1, status_reason = ?2, last_activity_at = ?3,
+                started_at = COALESCE(?4, started_at), completed_at = COALESCE(?5, completed_at),
+                exit_code = COALESCE(?6, exit_code), exit_signal = COALESCE(?7, exit_signal),
+                pid = COALESCE(?8, pid), pty_session_id = COALESCE(?9, pty_session_id)
+         WHERE id = ?10",
+        params![
+            t.to.as_str(),
+            t.reason,
+            t.at,
+            started,
+            completed,
+            t.exit_code,
+            t.exit_signal,
+            t.pid,
+            t.pty,
+            t.id.to_string()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Stores a new terminal size.
+///
+/// # Errors
+/// SQLite failures.
+pub fn set_size(conn: &Connection, id: Uuid, cols: u16, rows: u16) -> Result<(), DbError> {
+    conn.execute("UPDATE agent_instances SET cols = ?1, rows = ?2 WHERE id = ?3", params![cols, rows, id.to_string()])?;
+    Ok(())
+}
+
+/// Instances in the given statuses, oldest first, as (id, agent id).
+///
+/// # Errors
+/// SQLite failures.
+pub fn with_status(conn: &Connection, statuses: &[InstanceStatus]) -> Result<Vec<(Uuid, Uuid)>, DbError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, agent_id FROM agent_instances WHERE status = ?1 ORDER BY created_at, rowid")?;
+    let mut out = Vec::new();
+    for status in statuses {
+        let rows = stmt.query_map([status.as_str()], |r| Ok((uuid_column(r, 0)?, uuid_column(r, 1)?)))?;
+        out.extend(rows.collect::<Result<Vec<_>, _>>()?);
+    }
+    Ok(out)
+}
+
+/// Deletes an instance and its messages; `false` if there was none.
+///
+/// # Errors
+/// SQLite failures.
+pub fn delete(conn: &Connection, id: Uuid) -> Result<bool, DbError> {
+    Ok(conn.execute("DELETE FROM agent_instances WHERE id = ?1", [id.to_string()])? > 0)
 }

@@ -9,6 +9,7 @@
 
 pub mod agents;
 pub mod instances;
+pub mod messages;
 pub mod tasks;
 
 use std::path::Path;
@@ -24,6 +25,7 @@ pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 pub const AGENTS_MIGRATIONS: &[&str] = &[
     include_str!("../../sql/agents/001_agents.sql"),
     include_str!("../../sql/agents/002_api_v1_fields.sql"),
+    include_str!("../../sql/agents/003_instance_env.sql"),
 ];
 /// Schema of `tasks.db`, in order; index + 1 is the schema version.
 pub const TASKS_MIGRATIONS: &[&str] = &[include_str!("../../sql/tasks/001_tasks.sql")];
@@ -47,11 +49,7 @@ pub enum DbError {
     Conflict(String),
     /// The file was written by a newer Switchboard.
     #[error("{file} has schema version {found}, newer than this build knows ({known}); upgrade switchboard")]
-    TooNew {
-        file: String,
-        found: u32,
-        known: u32,
-    },
+    TooNew { file: String, found: u32, known: u32 },
     /// A stored value could not be decoded.
     #[error("corrupt stored value in {0}")]
     Corrupt(String),
@@ -81,10 +79,10 @@ impl Databases {
     /// Folds the write-ahead logs back into the database files (used at shutdown).
     pub fn checkpoint(&self) {
         for (name, pool) in [("agents.db", &self.agents), ("tasks.db", &self.tasks)] {
-            let result = pool.get().map_err(DbError::from).and_then(|conn| {
-                conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-                    .map_err(DbError::from)
-            });
+            let result = pool
+                .get()
+                .map_err(DbError::from)
+                .and_then(|conn| conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(DbError::from));
             if let Err(e) = result {
                 tracing::warn!(database = name, error = %e, "checkpoint failed");
             }
@@ -97,8 +95,7 @@ fn open_pool(path: &Path, migrations: &[&str]) -> Result<Pool, DbError> {
     conn.execute_batch(CONNECTION_PRAGMAS)?;
     migrate(&mut conn, migrations, &path.display().to_string())?;
     drop(conn);
-    let manager =
-        SqliteConnectionManager::file(path).with_init(|c| c.execute_batch(CONNECTION_PRAGMAS));
+    let manager = SqliteConnectionManager::file(path).with_init(|c| c.execute_batch(CONNECTION_PRAGMAS));
     let pool = r2d2::Pool::builder()
         .max_size(8)
         .min_idle(Some(1))
@@ -116,11 +113,7 @@ pub fn migrate(conn: &mut Connection, migrations: &[&str], file: &str) -> Result
     let found: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let known = u32::try_from(migrations.len()).unwrap_or(u32::MAX);
     if found > known {
-        return Err(DbError::TooNew {
-            file: file.to_owned(),
-            found,
-            known,
-        });
+        return Err(DbError::TooNew { file: file.to_owned(), found, known });
     }
     for (version, sql) in (1..).zip(migrations.iter()).skip(found as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -163,11 +156,6 @@ pub fn enum_column<T>(
     parse: fn(&str) -> Result<T, crate::domain::Invalid>,
 ) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
-    parse(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(
-            index,
-            rusqlite::types::Type::Text,
-            e.message.into(),
-        )
-    })
+    parse(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.message.into()))
 }

@@ -39,11 +39,7 @@ pub fn insert(conn: &Connection, task: &NewTask) -> Result<Task, DbError> {
     );
     let status = task.status.unwrap_or(TaskStatus::Pending).as_str();
     let priority = task.priority.unwrap_or(Priority::Medium).as_str();
-    Ok(conn.query_row(
-        &sql,
-        params![task.title, task.description, status, priority, at],
-        from_row,
-    )?)
+    Ok(conn.query_row(&sql, params![task.title, task.description, status, priority, at], from_row)?)
 }
 
 /// One task.
@@ -86,11 +82,7 @@ pub fn update(conn: &mut Connection, id: i64, patch: &TaskPatch) -> Result<Optio
     let status = patch.status.map(TaskStatus::as_str);
     let priority = patch.priority.map(Priority::as_str);
     let task = tx
-        .query_row(
-            &sql,
-            params![patch.title, patch.description, status, priority, now(), id],
-            from_row,
-        )
+        .query_row(&sql, params![patch.title, patch.description, status, priority, now(), id], from_row)
         .optional()?;
     tx.commit()?;
     Ok(task)

@@ -148,18 +148,12 @@ impl SettingsPatch {
     pub fn validate(&self) -> Result<(), Invalid> {
         if let Some(n) = self.max_concurrent_instances {
             if !(1..=1000).contains(&n) {
-                return Err(Invalid::new(
-                    "settings.max_concurrent_instances",
-                    "must be from 1 to 1000",
-                ));
+                return Err(Invalid::new("settings.max_concurrent_instances", "must be from 1 to 1000"));
             }
         }
         if let Some(Some(ms)) = self.idle_ms {
             if !(50..=60_000).contains(&ms) {
-                return Err(Invalid::new(
-                    "settings.idle_ms",
-                    "must be from 50 to 60000, or null for the default",
-                ));
+                return Err(Invalid::new("settings.idle_ms", "must be from 50 to 60000, or null for the default"));
             }
         }
         if let Some(patterns) = &self.prompt_patterns {
@@ -180,21 +174,12 @@ impl SettingsPatch {
 
 fn validate_patterns(patterns: &[String]) -> Result<(), Invalid> {
     if patterns.len() > MAX_PROMPT_PATTERNS {
-        return Err(Invalid::new(
-            "settings.prompt_patterns",
-            format!("at most {MAX_PROMPT_PATTERNS} patterns"),
-        ));
+        return Err(Invalid::new("settings.prompt_patterns", format!("at most {MAX_PROMPT_PATTERNS} patterns")));
     }
     for (i, pattern) in patterns.iter().enumerate() {
-        regex::RegexBuilder::new(pattern)
-            .size_limit(1 << 20)
-            .build()
-            .map_err(|e| {
-                Invalid::new(
-                    format!("settings.prompt_patterns[{i}]"),
-                    format!("not a valid regular expression: {e}"),
-                )
-            })?;
+        regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().map_err(|e| {
+            Invalid::new(format!("settings.prompt_patterns[{i}]"), format!("not a valid regular expression: {e}"))
+        })?;
     }
     Ok(())
 }
@@ -303,11 +288,7 @@ impl AgentPatch {
         }
         Ok(AgentChange {
             name: self.name.as_deref().map(parse_name).transpose()?,
-            project_path: self
-                .project_path
-                .as_deref()
-                .map(canonical_project_path)
-                .transpose()?,
+            project_path: self.project_path.as_deref().map(canonical_project_path).transpose()?,
             description: self.description,
             command: self.command.as_ref().map(parse_command).transpose()?,
             env: self.env,
@@ -323,19 +304,10 @@ impl AgentPatch {
 pub fn parse_name(name: &str) -> Result<String, Invalid> {
     let n = name.chars().count();
     if n == 0 || n > MAX_NAME_CHARS {
-        return Err(Invalid::new(
-            "name",
-            format!("must be 1 to {MAX_NAME_CHARS} characters, got {n}"),
-        ));
+        return Err(Invalid::new("name", format!("must be 1 to {MAX_NAME_CHARS} characters, got {n}")));
     }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(Invalid::new(
-            "name",
-            format!("may hold only letters, digits, '-', '_' and '.', not {bad:?}"),
-        ));
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+        return Err(Invalid::new("name", format!("may hold only letters, digits, '-', '_' and '.', not {bad:?}")));
     }
     Ok(name.to_owned())
 }
@@ -352,23 +324,12 @@ pub fn parse_command(value: &Value) -> Result<Vec<String>, Invalid> {
         )
     };
     let items = value.as_array().ok_or_else(not_argv)?;
-    let argv: Vec<String> = items
-        .iter()
-        .map(|v| v.as_str().map(str::to_owned))
-        .collect::<Option<_>>()
-        .ok_or_else(not_argv)?;
+    let argv: Vec<String> =
+        items.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<_>>().ok_or_else(not_argv)?;
     match argv.first() {
-        None => {
-            return Err(Invalid::new(
-                "command",
-                "must have at least one element: the program",
-            ))
-        }
+        None => return Err(Invalid::new("command", "must have at least one element: the program")),
         Some(program) if program.is_empty() => {
-            return Err(Invalid::new(
-                "command",
-                "the program (first element) is empty",
-            ))
+            return Err(Invalid::new("command", "the program (first element) is empty"))
         }
         Some(_) => {}
     }
@@ -386,16 +347,10 @@ pub fn validate_env(env: &BTreeMap<String, String>) -> Result<(), Invalid> {
     for (key, value) in env {
         let field = || format!("env.{key}");
         if key.is_empty() || key.contains('=') || key.contains('\0') {
-            return Err(Invalid::new(
-                "env",
-                format!("invalid variable name {key:?}"),
-            ));
+            return Err(Invalid::new("env", format!("invalid variable name {key:?}")));
         }
         if key.starts_with("SWITCHBOARD_") {
-            return Err(Invalid::new(
-                field(),
-                "SWITCHBOARD_ variables are set by the server",
-            ));
+            return Err(Invalid::new(field(), "SWITCHBOARD_ variables are set by the server"));
         }
         if value.contains('\0') {
             return Err(Invalid::new(field(), "must not contain NUL bytes"));
@@ -415,21 +370,13 @@ pub fn canonical_project_path(raw: &str) -> Result<String, Invalid> {
     }
     let path = Path::new(raw);
     if !path.is_absolute() {
-        return Err(Invalid::new(
-            field,
-            format!("must be an absolute path, got {raw:?}"),
-        ));
+        return Err(Invalid::new(field, format!("must be an absolute path, got {raw:?}")));
     }
-    let canonical = path
-        .canonicalize()
-        .map_err(|e| Invalid::new(field, format!("{raw:?} cannot be resolved: {e}")))?;
+    let canonical = path.canonicalize().map_err(|e| Invalid::new(field, format!("{raw:?} cannot be resolved: {e}")))?;
     if !canonical.is_dir() {
         return Err(Invalid::new(field, format!("{raw:?} is not a directory")));
     }
-    canonical
-        .into_os_string()
-        .into_string()
-        .map_err(|_| Invalid::new(field, "must be valid UTF-8"))
+    canonical.into_os_string().into_string().map_err(|_| Invalid::new(field, "must be valid UTF-8"))
 }
 
 #[cfg(test)]
@@ -447,17 +394,8 @@ mod tests {
 
     #[test]
     fn commands_must_be_argv_arrays() {
-        assert_eq!(
-            parse_command(&json!(["bash", "-l"])).expect("argv"),
-            ["bash", "-l"]
-        );
-        for bad in [
-            json!("bash -l"),
-            json!([]),
-            json!([""]),
-            json!(["a", 1]),
-            json!(["a\u{0}b"]),
-        ] {
+        assert_eq!(parse_command(&json!(["bash", "-l"])).expect("argv"), ["bash", "-l"]);
+        for bad in [json!("bash -l"), json!([]), json!([""]), json!(["a", 1]), json!(["a\u{0}b"])] {
             assert!(parse_command(&bad).is_err(), "{bad}");
         }
     }
@@ -469,15 +407,8 @@ mod tests {
         std::fs::create_dir(&real).expect("mkdir");
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&real, &link).expect("symlink");
-        let canonical = real
-            .canonicalize()
-            .expect("canon")
-            .to_string_lossy()
-            .into_owned();
-        assert_eq!(
-            canonical_project_path(&link.to_string_lossy()).expect("link"),
-            canonical
-        );
+        let canonical = real.canonicalize().expect("canon").to_string_lossy().into_owned();
+        assert_eq!(canonical_project_path(&link.to_string_lossy()).expect("link"), canonical);
         let dotted = format!("{}/../real", real.display());
         assert_eq!(canonical_project_path(&dotted).expect("dots"), canonical);
         let file = dir.path().join("file");
@@ -489,51 +420,27 @@ mod tests {
 
     #[test]
     fn settings_merge_only_given_keys() {
-        let mut s = SettingsRecord {
-            idle_ms: Some(900),
-            ..SettingsRecord::default()
-        };
-        s.apply(SettingsPatch {
-            auto_start: Some(true),
-            ..SettingsPatch::default()
-        });
+        let mut s = SettingsRecord { idle_ms: Some(900), ..SettingsRecord::default() };
+        s.apply(SettingsPatch { auto_start: Some(true), ..SettingsPatch::default() });
         assert!(s.auto_start);
         assert_eq!(s.idle_ms, Some(900));
-        s.apply(SettingsPatch {
-            idle_ms: Some(None),
-            ..SettingsPatch::default()
-        });
+        s.apply(SettingsPatch { idle_ms: Some(None), ..SettingsPatch::default() });
         assert_eq!(s.idle_ms, None);
     }
 
     #[test]
     fn settings_ranges_and_patterns_are_checked() {
-        let bad_regex = SettingsPatch {
-            prompt_patterns: Some(vec!["ok".into(), "(".into()]),
-            ..Default::default()
-        };
-        assert_eq!(
-            bad_regex.validate().expect_err("regex").field,
-            "settings.prompt_patterns[1]"
-        );
-        let zero = SettingsPatch {
-            max_concurrent_instances: Some(0),
-            ..Default::default()
-        };
+        let bad_regex = SettingsPatch { prompt_patterns: Some(vec!["ok".into(), "(".into()]), ..Default::default() };
+        assert_eq!(bad_regex.validate().expect_err("regex").field, "settings.prompt_patterns[1]");
+        let zero = SettingsPatch { max_concurrent_instances: Some(0), ..Default::default() };
         assert!(zero.validate().is_err());
-        let short = SettingsPatch {
-            trigger_secret: Some(Some("short".into())),
-            ..Default::default()
-        };
+        let short = SettingsPatch { trigger_secret: Some(Some("short".into())), ..Default::default() };
         assert!(short.validate().is_err());
     }
 
     #[test]
     fn reserved_env_names_are_refused() {
         let env = BTreeMap::from([("SWITCHBOARD_TOKEN".to_owned(), "x".to_owned())]);
-        assert_eq!(
-            validate_env(&env).expect_err("reserved").field,
-            "env.SWITCHBOARD_TOKEN"
-        );
+        assert_eq!(validate_env(&env).expect_err("reserved").field, "env.SWITCHBOARD_TOKEN");
     }
 }

@@ -47,19 +47,10 @@ impl InstanceStatus {
     /// # Errors
     /// An unknown value, naming the accepted ones.
     pub fn parse(text: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
-                Invalid::new(
-                    "status",
-                    format!(
-                        "unknown value {text:?}; expected one of {}",
-                        names.join(", ")
-                    ),
-                )
-            })
+        Self::ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
+            Invalid::new("status", format!("unknown value {text:?}; expected one of {}", names.join(", ")))
+        })
     }
 }
 

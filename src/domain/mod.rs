@@ -3,7 +3,10 @@
 //! the database; a failure names the field at fault.
 
 pub mod agent;
+pub mod input;
 pub mod instance;
+pub mod message;
+pub mod state;
 pub mod task;
 
 /// A field that failed validation, with a message for the client.
@@ -18,19 +21,13 @@ pub struct Invalid {
 impl Invalid {
     /// A validation failure of `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Invalid {
-            field: field.into(),
-            message: message.into(),
-        }
+        Invalid { field: field.into(), message: message.into() }
     }
 }
 
 impl From<Invalid> for crate::error::AppError {
     fn from(e: Invalid) -> Self {
-        crate::error::AppError::Validation {
-            field: e.field,
-            message: e.message,
-        }
+        crate::error::AppError::Validation { field: e.field, message: e.message }
     }
 }
 

@@ -51,21 +51,8 @@ macro_rules! text_enum {
     };
 }
 
-text_enum!(
-    TaskStatus,
-    "status",
-    Pending = "pending",
-    InProgress = "in_progress",
-    Done = "done",
-    Failed = "failed"
-);
-text_enum!(
-    Priority,
-    "priority",
-    Low = "low",
-    Medium = "medium",
-    High = "high"
-);
+text_enum!(TaskStatus, "status", Pending = "pending", InProgress = "in_progress", Done = "done", Failed = "failed");
+text_enum!(Priority, "priority", Low = "low", Medium = "medium", High = "high");
 
 /// A task as clients see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -113,10 +100,7 @@ pub fn parse_title(title: &str) -> Result<String, Invalid> {
         return Err(Invalid::new("title", "must not be empty"));
     }
     if chars > MAX_TITLE_CHARS {
-        return Err(Invalid::new(
-            "title",
-            format!("must be at most {MAX_TITLE_CHARS} characters, got {chars}"),
-        ));
+        return Err(Invalid::new("title", format!("must be at most {MAX_TITLE_CHARS} characters, got {chars}")));
     }
     Ok(trimmed.to_owned())
 }
@@ -159,17 +143,9 @@ mod tests {
 
     #[test]
     fn enums_round_trip_through_text() {
-        for status in [
-            TaskStatus::Pending,
-            TaskStatus::InProgress,
-            TaskStatus::Done,
-            TaskStatus::Failed,
-        ] {
+        for status in [TaskStatus::Pending, TaskStatus::InProgress, TaskStatus::Done, TaskStatus::Failed] {
             assert_eq!(TaskStatus::parse(status.as_str()), Ok(status));
         }
-        assert!(Priority::parse("urgent")
-            .expect_err("unknown")
-            .message
-            .contains("low, medium, high"));
+        assert!(Priority::parse("urgent").expect_err("unknown").message.contains("low, medium, high"));
     }
 }

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::json::{Json, PageQuery};
 use super::{blocking, AppState};
+use crate::actors::registry::TerminateAgent;
 use crate::db::{agents as store, instances};
 use crate::domain::agent::{Agent, AgentPatch, NewAgent};
 use crate::domain::instance::Instance;
@@ -22,16 +23,10 @@ fn not_found(id: impl std::fmt::Display) -> AppError {
 #[utoipa::path(operation_id = "list_agents", tag = "agents", params(PageQuery), responses(
     (status = 200, description = "Agents, newest first", body = [Agent])))]
 #[get("/api/agents")]
-pub async fn list(
-    state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn list(state: web::Data<AppState>, query: web::Query<PageQuery>) -> Result<HttpResponse, AppError> {
     let page = query.page()?;
     let agents = blocking(&state.db.agents, move |conn| {
-        Ok(store::list(conn, page)?
-            .iter()
-            .map(store::StoredAgent::public)
-            .collect::<Vec<_>>())
+        Ok(store::list(conn, page)?.iter().map(store::StoredAgent::public).collect::<Vec<_>>())
     })
     .await?;
     Ok(HttpResponse::Ok().json(agents))
@@ -43,10 +38,7 @@ pub async fn list(
     (status = 409, description = "The name is taken", body = ErrorBody),
     (status = 422, description = "Invalid field", body = ErrorBody)))]
 #[post("/api/agents")]
-pub async fn create(
-    state: web::Data<AppState>,
-    body: Json<NewAgent>,
-) -> Result<HttpResponse, AppError> {
+pub async fn create(state: web::Data<AppState>, body: Json<NewAgent>) -> Result<HttpResponse, AppError> {
     let agent = blocking(&state.db.agents, move |conn| {
         let (record, settings) = body.0.validate()?;
         Ok(store::insert(conn, &record, &settings)?.public())
@@ -60,15 +52,9 @@ pub async fn create(
     (status = 200, description = "The agent", body = Agent),
     (status = 404, description = "No such agent", body = ErrorBody)))]
 #[get("/api/agents/{id}")]
-pub async fn get(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = agent_id(&id)?;
-    let agent = blocking(&state.db.agents, move |conn| {
-        store::get(conn, id)?.ok_or_else(|| not_found(id))
-    })
-    .await?;
+    let agent = blocking(&state.db.agents, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
     Ok(HttpResponse::Ok().json(agent.public()))
 }
 
@@ -93,24 +79,17 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(agent.public()))
 }
 
-/// Delete an agent with its instances and messages.
+/// Delete an agent; its running instances are terminated first, then its
+/// instances and messages go with it.
 #[utoipa::path(operation_id = "delete_agent", tag = "agents", params(("id" = Uuid, Path)), responses(
     (status = 204, description = "Deleted"),
     (status = 404, description = "No such agent", body = ErrorBody)))]
 #[delete("/api/agents/{id}")]
-pub async fn delete(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = agent_id(&id)?;
-    blocking(&state.db.agents, move |conn| {
-        if store::delete(conn, id)? {
-            Ok(())
-        } else {
-            Err(not_found(id))
-        }
-    })
-    .await?;
+    blocking(&state.db.agents, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
+    state.registry.send(TerminateAgent(id)).await.map_err(AppError::internal)?;
+    blocking(&state.db.agents, move |conn| if store::delete(conn, id)? { Ok(()) } else { Err(not_found(id)) }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -128,7 +107,7 @@ pub async fn list_instances(
     let page = query.page()?;
     let rows = blocking(&state.db.agents, move |conn| {
         store::get(conn, id)?.ok_or_else(|| not_found(id))?;
-        Ok(instances::list_by_agent(conn, id, page)?)
+        Ok(instances::list(conn, instances::Filter { agent_id: Some(id), status: None }, page)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(rows))

@@ -6,7 +6,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, header::HeaderMap, Method};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{web, HttpMessage};
+use uuid::Uuid;
 
 use super::json::is_json;
 use super::{AppState, MAX_BODY_BYTES};
@@ -29,9 +30,41 @@ pub async fn guard(
     check_origin(&state, req.headers(), &host)?;
     check_body(req.headers())?;
     if needs_auth(req.method(), req.path()) {
-        check_credentials(&state, &req)?;
+        let caller = check_credentials(&state, &req)?;
+        if let Caller::Instance(id) = caller {
+            check_scope(id, req.method(), req.path())?;
+        }
+        req.extensions_mut().insert(caller);
     }
     next.call(req).await
+}
+
+/// Who is calling: the operator (the API token, a session, or no auth), or a
+/// running instance with its own token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Operator,
+    Instance(Uuid),
+}
+
+/// An instance token reaches only its own instance: its GETs, its messages, `complete`.
+fn check_scope(id: Uuid, method: &Method, path: &str) -> Result<(), AppError> {
+    let own = format!("/api/instances/{id}");
+    let rest = path.strip_prefix(&own);
+    let allowed = match rest {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            method == Method::GET || (method == Method::POST && (rest == "/messages" || rest == "/complete"))
+        }
+        _ => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden {
+            code: "forbidden_scope",
+            message: "an instance token is valid only for its own instance's messages, complete, and GETs".into(),
+        })
+    }
 }
 
 fn forbidden(code: &'static str, message: String) -> AppError {
@@ -88,37 +121,29 @@ fn host_allowed(state: &AppState, host: &str) -> bool {
         std::net::IpAddr::V4(ip) => ip.to_string(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
     };
-    port == state.local_addr.port()
-        && ["localhost", "127.0.0.1", "[::1]", bound.as_str()].contains(&name)
+    port == state.local_addr.port() && ["localhost", "127.0.0.1", "[::1]", bound.as_str()].contains(&name)
 }
 
 fn check_origin(state: &AppState, headers: &HeaderMap, host: &str) -> Result<(), AppError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
-    let origin = origin
-        .to_str()
-        .unwrap_or("")
-        .trim_end_matches('/')
-        .to_ascii_lowercase();
+    let origin = origin.to_str().unwrap_or("").trim_end_matches('/').to_ascii_lowercase();
     let same = origin == format!("http://{host}");
-    let configured = state
-        .settings
-        .allowed_origins
-        .iter()
-        .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(&origin));
+    let configured =
+        state.settings.allowed_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(&origin));
     if same || configured {
         Ok(())
     } else {
-        Err(forbidden("forbidden_origin", format!("Origin {origin:?} may not call this server; add it with --allow-origin if it should")))
+        Err(forbidden(
+            "forbidden_origin",
+            format!("Origin {origin:?} may not call this server; add it with --allow-origin if it should"),
+        ))
     }
 }
 
 fn check_body(headers: &HeaderMap) -> Result<(), AppError> {
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let has_body = length.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING);
     if !has_body {
         return Ok(());
@@ -129,9 +154,7 @@ fn check_body(headers: &HeaderMap) -> Result<(), AppError> {
     if is_json(headers) {
         Ok(())
     } else {
-        Err(AppError::UnsupportedMediaType(
-            "request bodies must be JSON (Content-Type: application/json)".into(),
-        ))
+        Err(AppError::UnsupportedMediaType("request bodies must be JSON (Content-Type: application/json)".into()))
     }
 }
 
@@ -141,30 +164,30 @@ fn needs_auth(method: &Method, path: &str) -> bool {
     api && !session
 }
 
-fn check_credentials(state: &AppState, req: &ServiceRequest) -> Result<(), AppError> {
+fn check_credentials(state: &AppState, req: &ServiceRequest) -> Result<Caller, AppError> {
     let auth = &state.auth;
-    if !auth.enabled() {
-        return Ok(());
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("").trim().to_owned());
+    if let Some(id) = bearer.as_deref().and_then(|token| state.shared.tokens.lookup(token)) {
+        return Ok(Caller::Instance(id));
     }
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let presented = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        return if auth.accepts_token(presented.trim()) {
-            Ok(())
+    if !auth.enabled() {
+        return Ok(Caller::Operator);
+    }
+    if let Some(presented) = bearer {
+        return if auth.accepts_token(&presented) {
+            Ok(Caller::Operator)
         } else {
             Err(AppError::Unauthorized("invalid token".into()))
         };
     }
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         return if auth.accepts_session(cookie.value()) {
-            Ok(())
+            Ok(Caller::Operator)
         } else {
-            Err(AppError::Unauthorized(
-                "invalid or expired session; sign in again".into(),
-            ))
+            Err(AppError::Unauthorized("invalid or expired session; sign in again".into()))
         };
     }
     Err(AppError::Unauthorized(
@@ -184,6 +207,21 @@ mod tests {
         assert_eq!(split_host("example"), Some(("example", 80)));
         assert_eq!(split_host("localhost:x"), None);
         assert_eq!(split_host("[::1]junk"), None);
+    }
+
+    #[test]
+    fn instance_tokens_reach_only_their_own_instance() {
+        let id = Uuid::new_v4();
+        let own = format!("/api/instances/{id}");
+        assert!(check_scope(id, &Method::GET, &own).is_ok());
+        assert!(check_scope(id, &Method::GET, &format!("{own}/output")).is_ok());
+        assert!(check_scope(id, &Method::POST, &format!("{own}/messages")).is_ok());
+        assert!(check_scope(id, &Method::POST, &format!("{own}/complete")).is_ok());
+        assert!(check_scope(id, &Method::POST, &format!("{own}/input")).is_err());
+        assert!(check_scope(id, &Method::PUT, &own).is_err());
+        assert!(check_scope(id, &Method::GET, &format!("/api/instances/{}", Uuid::new_v4())).is_err());
+        assert!(check_scope(id, &Method::GET, &format!("{own}x")).is_err());
+        assert!(check_scope(id, &Method::GET, "/api/tasks").is_err());
     }
 
     #[test]

@@ -34,10 +34,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             }
             let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
                 Some(PayloadError::Overflow) => AppError::PayloadTooLarge(MAX_BODY_BYTES),
-                _ => AppError::BadRequest {
-                    code: "bad_request",
-                    message: format!("cannot read the body: {e}"),
-                },
+                _ => AppError::BadRequest { code: "bad_request", message: format!("cannot read the body: {e}") },
             })?;
             parse(&bytes).map(Json)
         })
@@ -67,10 +64,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
 }
 
 fn malformed(e: &serde_json::Error) -> AppError {
-    AppError::BadRequest {
-        code: "malformed_json",
-        message: format!("malformed JSON: {e}"),
-    }
+    AppError::BadRequest { code: "malformed_json", message: format!("malformed JSON: {e}") }
 }
 
 fn classify(e: &serde_path_to_error::Error<serde_json::Error>) -> AppError {
@@ -84,11 +78,7 @@ fn classify(e: &serde_path_to_error::Error<serde_json::Error>) -> AppError {
         None => text,
     };
     let path = e.path().to_string();
-    let field = if path == "." {
-        backticked(&message).unwrap_or_else(|| "body".to_owned())
-    } else {
-        path
-    };
+    let field = if path == "." { backticked(&message).unwrap_or_else(|| "body".to_owned()) } else { path };
     AppError::Validation { field, message }
 }
 
@@ -127,37 +117,23 @@ impl PageQuery {
 pub fn page(limit: Option<&str>, offset: Option<&str>) -> Result<Page, AppError> {
     let limit = match limit {
         None => 100,
-        Some(text) => text
-            .parse()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "limit",
-                    format!("must be a whole number from 1 to 1000, got {text:?}"),
-                )
-            })?,
+        Some(text) => text.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+            AppError::invalid("limit", format!("must be a whole number from 1 to 1000, got {text:?}"))
+        })?,
     };
     let offset = match offset {
         None => 0,
-        Some(text) => text.parse().map_err(|_| {
-            AppError::invalid("offset", format!("must be a whole number, got {text:?}"))
-        })?,
+        Some(text) => {
+            text.parse().map_err(|_| AppError::invalid("offset", format!("must be a whole number, got {text:?}")))?
+        }
     };
     Ok(Page { limit, offset })
 }
 
 /// The error for an unreadable query string.
-#[allow(
-    clippy::needless_pass_by_value,
-    reason = "the signature QueryConfig::error_handler requires"
-)]
+#[allow(clippy::needless_pass_by_value, reason = "the signature QueryConfig::error_handler requires")]
 pub fn query_error(e: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    AppError::BadRequest {
-        code: "bad_query",
-        message: format!("invalid query string: {e}"),
-    }
-    .into()
+    AppError::BadRequest { code: "bad_query", message: format!("invalid query string: {e}") }.into()
 }
 
 #[cfg(test)]
@@ -173,29 +149,17 @@ mod tests {
     #[test]
     fn shape_errors_name_the_field() {
         let err = parse::<NewTask>(br#"{"title": 5}"#).expect_err("wrong type");
-        assert!(
-            matches!(&err, AppError::Validation { field, .. } if field == "title"),
-            "{err:?}"
-        );
+        assert!(matches!(&err, AppError::Validation { field, .. } if field == "title"), "{err:?}");
         let err = parse::<NewTask>(br#"{"description": "x"}"#).expect_err("missing");
-        assert!(
-            matches!(&err, AppError::Validation { field, .. } if field == "title"),
-            "{err:?}"
-        );
+        assert!(matches!(&err, AppError::Validation { field, .. } if field == "title"), "{err:?}");
         let err = parse::<NewTask>(br#"{"title": "t", "colour": 1}"#).expect_err("unknown");
-        assert!(
-            matches!(&err, AppError::Validation { field, .. } if field == "colour"),
-            "{err:?}"
-        );
+        assert!(matches!(&err, AppError::Validation { field, .. } if field == "colour"), "{err:?}");
     }
 
     #[test]
     fn syntax_errors_and_deep_nesting_are_malformed() {
         assert_eq!(status_of(parse::<NewTask>(b"{\"title\": ")), 400);
-        assert_eq!(
-            status_of(parse::<NewTask>(b"{\"title\": \"a\"} trailing")),
-            400
-        );
+        assert_eq!(status_of(parse::<NewTask>(b"{\"title\": \"a\"} trailing")), 400);
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert_eq!(status_of(parse::<serde_json::Value>(deep.as_bytes())), 400);
         assert_eq!(status_of(parse::<NewTask>(b"\xff\xfe")), 400);

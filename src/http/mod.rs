@@ -4,16 +4,22 @@
 
 pub mod agents;
 pub mod guard;
+pub mod instances;
 pub mod json;
+pub mod messages;
 pub mod observe;
 pub mod openapi;
+pub mod output;
 pub mod system;
 pub mod tasks;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use actix_web::web;
 
+use crate::actors::registry::Registry;
+use crate::actors::Shared;
 use crate::auth::Auth;
 use crate::config::Settings;
 use crate::db::{Databases, DbError, Pool};
@@ -35,6 +41,10 @@ pub struct AppState {
     pub settings: Settings,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// The registry of instances.
+    pub registry: actix::Addr<Registry>,
+    /// What instances share (directory of running ones, tokens, transcripts).
+    pub shared: Arc<Shared>,
 }
 
 /// Registers every route.
@@ -55,7 +65,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(agents::get)
         .service(agents::update)
         .service(agents::delete)
-        .service(agents::list_instances);
+        .service(agents::list_instances)
+        .service(instances::create)
+        .service(instances::list)
+        .service(instances::show)
+        .service(instances::update)
+        .service(instances::remove)
+        .service(instances::input)
+        .service(instances::resize)
+        .service(output::output)
+        .service(messages::list)
+        .service(messages::create)
+        .service(messages::complete);
 }
 
 /// Runs blocking database work on the blocking thread pool with a pooled connection.
@@ -79,10 +100,7 @@ where
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Conflict(message) => AppError::Conflict {
-                code: "conflict",
-                message,
-            },
+            DbError::Conflict(message) => AppError::Conflict { code: "conflict", message },
             other => AppError::internal(other),
         }
     }
@@ -92,12 +110,6 @@ impl From<DbError> for AppError {
 ///
 /// # Errors
 /// Always: a 404 naming the method and path.
-pub async fn route_not_found(
-    req: actix_web::HttpRequest,
-) -> Result<actix_web::HttpResponse, AppError> {
-    Err(AppError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+pub async fn route_not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::NotFound(format!("no route for {} {}", req.method(), req.path())))
 }

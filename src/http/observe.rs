@@ -20,9 +20,7 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let result = next.call(req).await;
     let status = match &result {
@@ -31,9 +29,7 @@ pub async fn observe(
     };
     let seconds = started.elapsed().as_secs_f64();
     if let Some(state) = state {
-        state
-            .metrics
-            .observe_request(&method, &route, status.as_u16(), seconds);
+        state.metrics.observe_request(&method, &route, status.as_u16(), seconds);
     }
     tracing::debug!(%method, %route, status = status.as_u16(), ms = seconds * 1000.0, "request");
     result

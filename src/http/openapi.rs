@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, system, tasks};
+use super::{agents, instances, messages, output, system, tasks};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -14,6 +14,9 @@ use super::{agents, system, tasks};
         system::healthz, system::metrics, system::openapi, system::create_session, system::delete_session,
         tasks::list, tasks::create, tasks::get, tasks::update, tasks::delete,
         agents::list, agents::create, agents::get, agents::update, agents::delete, agents::list_instances,
+        instances::create, instances::list, instances::show, instances::update, instances::remove,
+        instances::input, instances::resize, output::output,
+        messages::list, messages::create, messages::complete,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerToken),
@@ -21,6 +24,8 @@ use super::{agents, system, tasks};
     tags(
         (name = "tasks", description = "The task list (tasks.db)"),
         (name = "agents", description = "Agents and their settings (agents.db)"),
+        (name = "instances", description = "Running agents in their terminals"),
+        (name = "messages", description = "Replies and questions between people and agents"),
         (name = "service", description = "Health, metrics, sessions"),
     )
 )]

@@ -16,9 +16,7 @@ const INDEX_HTML: &str = include_str!("../../static/index.html");
 /// The dashboard shell (open; its data needs the token).
 #[get("/")]
 pub async fn index() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(INDEX_HTML)
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(INDEX_HTML)
 }
 
 /// Health of the service.
@@ -34,10 +32,7 @@ pub struct Health {
 #[utoipa::path(operation_id = "healthz", tag = "service", security(()), responses((status = 200, description = "Serving", body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health {
-        status: "ok",
-        version: env!("CARGO_PKG_VERSION"),
-    })
+    HttpResponse::Ok().json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
 }
 
 /// Prometheus metrics in the text exposition format.
@@ -69,10 +64,7 @@ pub struct SessionRequest {
     (status = 204, description = "Signed in; the cookie is set"),
     (status = 401, description = "Wrong token", body = ErrorBody)))]
 #[post("/api/session")]
-pub async fn create_session(
-    state: web::Data<AppState>,
-    body: Json<SessionRequest>,
-) -> Result<HttpResponse, AppError> {
+pub async fn create_session(state: web::Data<AppState>, body: Json<SessionRequest>) -> Result<HttpResponse, AppError> {
     let auth = &state.auth;
     let Some(value) = auth.session_value() else {
         return Ok(HttpResponse::NoContent().finish());
@@ -93,11 +85,7 @@ pub async fn create_session(
 #[utoipa::path(operation_id = "delete_session", tag = "service", security(()), responses((status = 204, description = "Signed out")))]
 #[delete("/api/session")]
 pub async fn delete_session() -> HttpResponse {
-    let mut cookie = Cookie::build(SESSION_COOKIE, "")
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .finish();
+    let mut cookie = Cookie::build(SESSION_COOKIE, "").path("/").http_only(true).same_site(SameSite::Strict).finish();
     cookie.make_removal();
     HttpResponse::NoContent().cookie(cookie).finish()
 }

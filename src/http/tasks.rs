@@ -41,19 +41,13 @@ fn not_found(id: impl std::fmt::Display) -> AppError {
     (status = 200, description = "Tasks, newest first", body = [Task]),
     (status = 422, description = "Unknown filter value or bad paging", body = ErrorBody)))]
 #[get("/api/tasks")]
-pub async fn list(
-    state: web::Data<AppState>,
-    query: web::Query<TaskQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn list(state: web::Data<AppState>, query: web::Query<TaskQuery>) -> Result<HttpResponse, AppError> {
     let filter = Filter {
         status: query.status.as_deref().map(TaskStatus::parse).transpose()?,
         priority: query.priority.as_deref().map(Priority::parse).transpose()?,
     };
     let page = page(query.limit.as_deref(), query.offset.as_deref())?;
-    let tasks = blocking(&state.db.tasks, move |conn| {
-        Ok(store::list(conn, filter, page)?)
-    })
-    .await?;
+    let tasks = blocking(&state.db.tasks, move |conn| Ok(store::list(conn, filter, page)?)).await?;
     Ok(HttpResponse::Ok().json(tasks))
 }
 
@@ -62,10 +56,7 @@ pub async fn list(
     (status = 201, description = "Created", body = Task),
     (status = 422, description = "Invalid field", body = ErrorBody)))]
 #[post("/api/tasks")]
-pub async fn create(
-    state: web::Data<AppState>,
-    body: Json<NewTask>,
-) -> Result<HttpResponse, AppError> {
+pub async fn create(state: web::Data<AppState>, body: Json<NewTask>) -> Result<HttpResponse, AppError> {
     let task = body.0.validate()?;
     let task = blocking(&state.db.tasks, move |conn| Ok(store::insert(conn, &task)?)).await?;
     Ok(HttpResponse::Created().json(task))
@@ -76,15 +67,9 @@ pub async fn create(
     (status = 200, description = "The task", body = Task),
     (status = 404, description = "No such task", body = ErrorBody)))]
 #[get("/api/tasks/{id}")]
-pub async fn get(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = task_id(&id)?;
-    let task = blocking(&state.db.tasks, move |conn| {
-        store::get(conn, id)?.ok_or_else(|| not_found(id))
-    })
-    .await?;
+    let task = blocking(&state.db.tasks, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
     Ok(HttpResponse::Ok().json(task))
 }
 
@@ -101,10 +86,8 @@ pub async fn update(
 ) -> Result<HttpResponse, AppError> {
     let id = task_id(&id)?;
     let patch = body.0.validate()?;
-    let task = blocking(&state.db.tasks, move |conn| {
-        store::update(conn, id, &patch)?.ok_or_else(|| not_found(id))
-    })
-    .await?;
+    let task =
+        blocking(&state.db.tasks, move |conn| store::update(conn, id, &patch)?.ok_or_else(|| not_found(id))).await?;
     Ok(HttpResponse::Ok().json(task))
 }
 
@@ -113,18 +96,8 @@ pub async fn update(
     (status = 204, description = "Deleted"),
     (status = 404, description = "No such task", body = ErrorBody)))]
 #[delete("/api/tasks/{id}")]
-pub async fn delete(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = task_id(&id)?;
-    blocking(&state.db.tasks, move |conn| {
-        if store::delete(conn, id)? {
-            Ok(())
-        } else {
-            Err(not_found(id))
-        }
-    })
-    .await?;
+    blocking(&state.db.tasks, move |conn| if store::delete(conn, id)? { Ok(()) } else { Err(not_found(id)) }).await?;
     Ok(HttpResponse::NoContent().finish())
 }

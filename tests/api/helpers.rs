@@ -30,18 +30,12 @@ impl Resp {
 
     /// The error code of a JSON error body.
     pub fn code(&self) -> String {
-        self.json()["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
     }
 
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -58,17 +52,10 @@ pub struct TestApp {
 
 /// Starts the binary with `args` (plus `--bind 127.0.0.1:0`); returns its first two
 /// stdout lines, or its exit status and log when it refuses to start.
-pub fn start(
-    args: &[String],
-    log: &Path,
-    envs: &[(&str, &str)],
-) -> Result<(Child, [String; 2]), (ExitStatus, String)> {
+pub fn start(args: &[String], log: &Path, envs: &[(&str, &str)]) -> Result<(Child, [String; 2]), (ExitStatus, String)> {
     let log_file = std::fs::File::create(log).expect("log file");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    cmd.args(args)
-        .stdout(Stdio::piped())
-        .stderr(log_file)
-        .stdin(Stdio::null());
+    cmd.args(args).stdout(Stdio::piped()).stderr(log_file).stdin(Stdio::null());
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -85,8 +72,8 @@ pub fn start(
     match rx.recv_timeout(START_TIMEOUT) {
         Ok((Some(first), Some(second))) => Ok((child, [first, second])),
         _ => {
-            let status = wait_with_timeout(&mut child, Duration::from_secs(10))
-                .expect("server neither started nor exited");
+            let status =
+                wait_with_timeout(&mut child, Duration::from_secs(10)).expect("server neither started nor exited");
             Err((status, std::fs::read_to_string(log).unwrap_or_default()))
         }
     }
@@ -120,20 +107,19 @@ impl TestApp {
 
     /// A server over an existing directory (`root/data` is the data directory).
     pub fn spawn_in(root: TempDir, extra: Vec<String>) -> Self {
+        Self::spawn_env(root, extra, &[])
+    }
+
+    /// Like [`TestApp::spawn_in`], with extra environment variables for the server.
+    pub fn spawn_env(root: TempDir, extra: Vec<String>, envs: &[(&str, &str)]) -> Self {
         let data = root.path().join("data");
-        let mut args = vec![
-            "serve".to_owned(),
-            "--bind".into(),
-            "127.0.0.1:0".into(),
-            "--data-dir".into(),
-        ];
+        let mut args = vec!["serve".to_owned(), "--bind".into(), "127.0.0.1:0".into(), "--data-dir".into()];
         args.push(data.to_string_lossy().into_owned());
         args.extend(extra.iter().cloned());
-        let (child, [listening, dashboard]) =
-            match start(&args, &root.path().join("server.log"), &[]) {
-                Ok(started) => started,
-                Err((status, log)) => panic!("server did not start ({status}):\n{log}"),
-            };
+        let (child, [listening, dashboard]) = match start(&args, &root.path().join("server.log"), envs) {
+            Ok(started) => started,
+            Err((status, log)) => panic!("server did not start ({status}):\n{log}"),
+        };
         let port = listening
             .strip_prefix("switchboard listening on http://127.0.0.1:")
             .and_then(|p| p.parse().ok())
@@ -142,12 +128,7 @@ impl TestApp {
             None
         } else {
             Some(extra.iter().position(|a| a == "--token").map_or_else(
-                || {
-                    std::fs::read_to_string(data.join("token"))
-                        .expect("token file")
-                        .trim()
-                        .to_owned()
-                },
+                || std::fs::read_to_string(data.join("token")).expect("token file").trim().to_owned(),
                 |i| extra[i + 1].clone(),
             ))
         };
@@ -156,15 +137,7 @@ impl TestApp {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
-        TestApp {
-            port,
-            root,
-            token,
-            dashboard_line: dashboard,
-            args: extra,
-            child: Some(child),
-            agent,
-        }
+        TestApp { port, root, token, dashboard_line: dashboard, args: extra, child: Some(child), agent }
     }
 
     /// The data directory.
@@ -185,17 +158,9 @@ impl TestApp {
     fn finish(&self, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
         let mut res = result.expect("request completed");
         let status = res.status().as_u16();
-        let headers = res
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
+        let headers = res.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned())).collect();
         let text = res.body_mut().read_to_string().expect("body");
-        Resp {
-            status,
-            headers,
-            text,
-        }
+        Resp { status, headers, text }
     }
 
     fn bearer(&self) -> String {
@@ -204,12 +169,7 @@ impl TestApp {
 
     /// GET with the token.
     pub fn get(&self, path: &str) -> Resp {
-        self.finish(
-            self.agent
-                .get(self.url(path))
-                .header("Authorization", self.bearer())
-                .call(),
-        )
+        self.finish(self.agent.get(self.url(path)).header("Authorization", self.bearer()).call())
     }
 
     /// GET without credentials, with these headers.
@@ -223,68 +183,45 @@ impl TestApp {
 
     /// POST a JSON body with the token.
     pub fn post(&self, path: &str, body: &Value) -> Resp {
-        self.finish(
-            self.agent
-                .post(self.url(path))
-                .header("Authorization", self.bearer())
-                .send_json(body),
-        )
+        self.finish(self.agent.post(self.url(path)).header("Authorization", self.bearer()).send_json(body))
     }
 
     /// PUT a JSON body with the token.
     pub fn put(&self, path: &str, body: &Value) -> Resp {
-        self.finish(
-            self.agent
-                .put(self.url(path))
-                .header("Authorization", self.bearer())
-                .send_json(body),
-        )
+        self.finish(self.agent.put(self.url(path)).header("Authorization", self.bearer()).send_json(body))
     }
 
     /// DELETE with the token.
     pub fn delete(&self, path: &str) -> Resp {
-        self.finish(
-            self.agent
-                .delete(self.url(path))
-                .header("Authorization", self.bearer())
-                .call(),
-        )
+        self.finish(self.agent.delete(self.url(path)).header("Authorization", self.bearer()).call())
     }
 
     /// Sends raw bytes as a request and reads the whole answer (for malformed requests).
     pub fn raw(&self, request: &[u8]) -> Resp {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("timeout");
+        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
         stream.write_all(request).expect("write");
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
         let answer = String::from_utf8_lossy(&answer).into_owned();
         let (head, text) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
         let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect();
-        Resp {
-            status,
-            headers,
-            text: text.to_owned(),
-        }
+        let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let headers =
+            lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
+        Resp { status, headers, text: text.to_owned() }
     }
 
     /// A raw request with the test token, `Host` set right, and `Connection: close`.
     pub fn raw_api(&self, method: &str, path: &str, extra_headers: &str, body: &[u8]) -> Resp {
+        self.raw_api_as(&self.bearer(), method, path, extra_headers, body)
+    }
+
+    /// A raw request with this `Authorization` value.
+    pub fn raw_api_as(&self, authorization: &str, method: &str, path: &str, extra_headers: &str, body: &[u8]) -> Resp {
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {}\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n",
             self.port,
-            self.bearer(),
             body.len()
         );
         let mut bytes = head.into_bytes();
@@ -303,9 +240,7 @@ impl TestApp {
     /// Stops the server (SIGTERM) and starts it again over the same data directory.
     pub fn restart(mut self) -> TestApp {
         assert!(self.stop().success());
-        let args = std::mem::take(&mut self.args);
-        let root = std::mem::replace(&mut self.root, tempfile::tempdir().expect("tempdir"));
-        TestApp::spawn_in(root, args)
+        self.start_again()
     }
 }
 
@@ -322,8 +257,97 @@ impl Drop for TestApp {
 pub fn project_dir(app: &TestApp, name: &str) -> String {
     let dir = app.root.path().join(name);
     std::fs::create_dir_all(&dir).expect("mkdir");
-    dir.canonicalize()
-        .expect("canonical")
-        .to_string_lossy()
-        .into_owned()
+    dir.canonicalize().expect("canonical").to_string_lossy().into_owned()
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout`.
+pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl TestApp {
+    /// The server's process id.
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.as_ref().expect("running").id()).expect("pid")
+    }
+
+    /// Creates an agent running `argv` in a fresh project directory; returns its id.
+    pub fn agent(&self, name: &str, argv: &[&str], settings: Value) -> String {
+        let dir = project_dir(self, &format!("project-{name}"));
+        let r = self.post(
+            "/api/agents",
+            &serde_json::json!({"name": name, "project_path": dir, "command": argv, "settings": settings}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Starts an instance of `agent`; returns the instance JSON.
+    pub fn instance(&self, agent: &str, body: Value) -> Value {
+        let r = self.post(&format!("/api/agents/{agent}/instances"), &body);
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json()
+    }
+
+    /// Waits until the instance's status is `status`; returns the instance.
+    pub fn wait_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        eventually(timeout, &format!("instance {id} to be {status}"), || {
+            let instance = self.get(&format!("/api/instances/{id}")).json();
+            (instance["status"] == status).then_some(instance)
+        })
+    }
+
+    /// The instance's transcript so far.
+    pub fn output(&self, id: &str) -> String {
+        self.get(&format!("/api/instances/{id}/output")).text
+    }
+
+    /// Waits until the transcript contains `needle`; returns the transcript.
+    pub fn wait_output(&self, id: &str, needle: &str, timeout: Duration) -> String {
+        eventually(timeout, &format!("{needle:?} in the output of {id}"), || {
+            let text = self.output(id);
+            text.contains(needle).then_some(text)
+        })
+    }
+
+    /// Types raw data into an instance.
+    pub fn type_in(&self, id: &str, data: &str) {
+        let r = self.post(&format!("/api/instances/{id}/input"), &serde_json::json!({"data": data}));
+        assert_eq!(r.status, 202, "{}", r.text);
+    }
+
+    /// Kills the server with SIGKILL and waits for it.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts the server again over the same data directory (after `stop` or `kill9`).
+    pub fn start_again(mut self) -> TestApp {
+        let args = std::mem::take(&mut self.args);
+        let root = std::mem::replace(&mut self.root, tempfile::tempdir().expect("tempdir"));
+        TestApp::spawn_in(root, args)
+    }
+}
+
+/// Live processes (not zombies) carrying an instance's marker.
+pub fn marked(instance: &str) -> Vec<i32> {
+    switchboard::pty::instance_processes(None, instance)
+}
+
+/// Zombie children of a process.
+pub fn zombies_of(parent: i32) -> Vec<i32> {
+    use switchboard::procfs;
+    procfs::pids()
+        .into_iter()
+        .filter(|p| procfs::stat(*p).is_some_and(|s| s.ppid == parent && s.state == 'Z'))
+        .collect()
 }

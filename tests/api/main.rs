@@ -1,9 +1,15 @@
 //! Integration tests: each starts the real `switchboard` binary on 127.0.0.1:0
 //! with its own temporary data directory and talks to it over HTTP.
 
+#![allow(clippy::needless_pass_by_value, reason = "test helpers take json! literals by value, which reads best")]
+
 mod agents;
+mod detection;
 mod helpers;
+mod instances;
+mod messages;
 mod openapi;
+mod processes;
 mod security;
 mod startup;
 mod storage;

@@ -23,10 +23,8 @@ fn every_documented_operation_is_served() {
                 other => panic!("unexpected method {other}"),
             };
             assert!(r.status < 500, "{method} {path}: {}", r.status);
-            let unrouted = r.status == 404
-                && r.json()["error"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with("no route"));
+            let unrouted =
+                r.status == 404 && r.json()["error"]["message"].as_str().is_some_and(|m| m.starts_with("no route"));
             assert!(!unrouted, "{method} {path} is documented but not routed");
             operations += 1;
         }
@@ -52,7 +50,5 @@ fn every_documented_operation_is_served() {
         assert!(paths.contains_key(required), "{required} is documented");
     }
     assert!(operations >= 16, "{operations}");
-    assert!(
-        matches!(doc["components"]["securitySchemes"]["bearer"]["scheme"], Value::String(ref s) if s == "bearer")
-    );
+    assert!(matches!(doc["components"]["securitySchemes"]["bearer"]["scheme"], Value::String(ref s) if s == "bearer"));
 }

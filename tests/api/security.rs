@@ -9,28 +9,18 @@ fn the_api_needs_the_token_but_health_and_the_shell_do_not() {
     assert_eq!(missing.status, 401);
     assert_eq!(missing.code(), "unauthorized");
     assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
-    let wrong = app.get_with(
-        "/api/tasks",
-        &[("Authorization", "Bearer wrong-token-wrong-token")],
-    );
+    let wrong = app.get_with("/api/tasks", &[("Authorization", "Bearer wrong-token-wrong-token")]);
     assert_eq!(wrong.status, 401);
     assert!(!wrong.text.contains(TOKEN));
     let basic = app.get_with("/api/agents", &[("Authorization", "Basic dXNlcjpwYXNz")]);
     assert_eq!(basic.status, 401);
     assert_eq!(app.get_with("/api/openapi.json", &[]).status, 401);
-    assert_eq!(
-        app.get_with("/api/unknown", &[]).status,
-        401,
-        "unknown API paths reveal nothing"
-    );
+    assert_eq!(app.get_with("/api/unknown", &[]).status, 401, "unknown API paths reveal nothing");
 
     assert_eq!(app.get_with("/healthz", &[]).json()["status"], "ok");
     let shell = app.get_with("/", &[]);
     assert_eq!(shell.status, 200);
-    assert!(shell
-        .header("content-type")
-        .unwrap_or("")
-        .starts_with("text/html"));
+    assert!(shell.header("content-type").unwrap_or("").starts_with("text/html"));
     assert_eq!(app.get("/api/tasks").status, 200);
 }
 
@@ -54,25 +44,15 @@ fn the_token_is_exchanged_for_a_strict_http_only_cookie() {
     let cookie = ok.header("set-cookie").expect("cookie set").to_owned();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(
-        !cookie.contains(TOKEN),
-        "the cookie is not the token itself"
-    );
+    assert!(!cookie.contains(TOKEN), "the cookie is not the token itself");
     let pair = cookie.split(';').next().expect("name=value");
 
     assert_eq!(app.get_with("/api/tasks", &[("Cookie", pair)]).status, 200);
-    assert_eq!(
-        app.get_with("/api/tasks", &[("Cookie", "switchboard_session=forged")])
-            .status,
-        401
-    );
+    assert_eq!(app.get_with("/api/tasks", &[("Cookie", "switchboard_session=forged")]).status, 401);
 
     let out = app.raw_api("DELETE", "/api/session", "", b"");
     assert_eq!(out.status, 204);
-    assert!(out
-        .header("set-cookie")
-        .expect("removal")
-        .contains("Max-Age=0"));
+    assert!(out.header("set-cookie").expect("removal").contains("Max-Age=0"));
 }
 
 #[test]
@@ -80,26 +60,15 @@ fn a_generated_token_is_kept_private_printed_once_and_reused() {
     use std::os::unix::fs::PermissionsExt;
     let app = TestApp::spawn_with(&[]);
     let token_file = app.data_dir().join("token");
-    let mode = std::fs::metadata(&token_file)
-        .expect("token file")
-        .permissions()
-        .mode();
+    let mode = std::fs::metadata(&token_file).expect("token file").permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let token = app.token.clone().expect("token");
     assert!(token.len() >= 43, "at least 256 bits");
-    assert!(
-        app.dashboard_line.ends_with(&format!("/#token={token}")),
-        "{}",
-        app.dashboard_line
-    );
+    assert!(app.dashboard_line.ends_with(&format!("/#token={token}")), "{}", app.dashboard_line);
     assert_eq!(app.get("/api/tasks").status, 200);
     assert!(!app.log().contains(&token), "the token is never logged");
     let app = app.restart();
-    assert_eq!(
-        app.token.as_deref(),
-        Some(token.as_str()),
-        "reused after restart"
-    );
+    assert_eq!(app.token.as_deref(), Some(token.as_str()), "reused after restart");
     assert_eq!(app.get("/api/tasks").status, 200);
 }
 
@@ -111,8 +80,13 @@ fn no_auth_on_loopback_opens_the_api() {
 }
 
 fn host(app: &TestApp, host: &str) -> u16 {
-    app.raw(format!("GET /api/tasks HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n").as_bytes())
-        .status
+    app.raw(
+        format!(
+            "GET /api/tasks HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .status
 }
 
 #[test]
@@ -139,30 +113,17 @@ fn only_this_servers_own_host_names_are_answered() {
     ] {
         assert_eq!(host(&app, &bad), 403, "{bad}");
     }
-    let no_host = app
-        .raw(format!("GET /healthz HTTP/1.0\r\nAuthorization: Bearer {TOKEN}\r\n\r\n").as_bytes());
+    let no_host = app.raw(format!("GET /healthz HTTP/1.0\r\nAuthorization: Bearer {TOKEN}\r\n\r\n").as_bytes());
     assert_eq!(no_host.status, 403, "a request without Host is refused");
-    let healthz =
-        app.raw(b"GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
-    assert_eq!(
-        healthz.status, 403,
-        "open endpoints are protected from rebinding too"
-    );
+    let healthz = app.raw(b"GET /healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+    assert_eq!(healthz.status, 403, "open endpoints are protected from rebinding too");
 }
 
 #[test]
 fn cross_origin_requests_are_refused_unless_configured() {
-    let app = TestApp::spawn_with(&[
-        "--token",
-        TOKEN,
-        "--allow-origin",
-        "http://tools.example:9000",
-    ]);
+    let app = TestApp::spawn_with(&["--token", TOKEN, "--allow-origin", "http://tools.example:9000"]);
     let p = app.port;
-    let origin = |o: &str| {
-        app.raw_api("GET", "/api/tasks", &format!("Origin: {o}\r\n"), b"")
-            .status
-    };
+    let origin = |o: &str| app.raw_api("GET", "/api/tasks", &format!("Origin: {o}\r\n"), b"").status;
     assert_eq!(origin(&format!("http://127.0.0.1:{p}")), 200, "same origin");
     assert_eq!(origin("http://tools.example:9000"), 200, "configured");
     for bad in [
@@ -182,11 +143,7 @@ fn cross_origin_requests_are_refused_unless_configured() {
         br#"{"title":"csrf"}"#,
     );
     assert_eq!(with_body.status, 403);
-    assert_eq!(
-        app.get("/api/tasks").json(),
-        json!([]),
-        "a refused cross-origin write changes nothing"
-    );
+    assert_eq!(app.get("/api/tasks").json(), json!([]), "a refused cross-origin write changes nothing");
 }
 
 #[test]
@@ -194,22 +151,12 @@ fn bodies_must_be_json_and_at_most_one_mebibyte() {
     let app = TestApp::spawn();
     let post = |headers: &str, body: &[u8]| app.raw_api("POST", "/api/tasks", headers, body);
     let plain = post("Content-Type: text/plain\r\n", br#"{"title":"x"}"#);
-    assert_eq!(
-        (plain.status, plain.code().as_str()),
-        (415, "unsupported_media_type")
-    );
+    assert_eq!((plain.status, plain.code().as_str()), (415, "unsupported_media_type"));
     assert_eq!(post("", br#"{"title":"x"}"#).status, 415, "no content type");
     let json_ct = "Content-Type: application/json; charset=utf-8\r\n";
-    assert_eq!(
-        post(json_ct, br#"{"title":"x"}"#).status,
-        201,
-        "parameters after the type are fine"
-    );
+    assert_eq!(post(json_ct, br#"{"title":"x"}"#).status, 201, "parameters after the type are fine");
 
-    let big = format!(
-        r#"{{"title":"x","description":"{}"}}"#,
-        "a".repeat(1024 * 1024)
-    );
+    let big = format!(r#"{{"title":"x","description":"{}"}}"#, "a".repeat(1024 * 1024));
     let r = post(json_ct, big.as_bytes());
     assert_eq!((r.status, r.code().as_str()), (413, "payload_too_large"));
 
@@ -219,15 +166,8 @@ fn bodies_must_be_json_and_at_most_one_mebibyte() {
     )
     .into_bytes();
     chunked.extend_from_slice(format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len()).as_bytes());
-    assert_eq!(
-        app.raw(&chunked).status,
-        413,
-        "a chunked body over the limit"
-    );
-    assert_eq!(
-        app.get("/api/tasks").json().as_array().map(Vec::len),
-        Some(1)
-    );
+    assert_eq!(app.raw(&chunked).status, 413, "a chunked body over the limit");
+    assert_eq!(app.get("/api/tasks").json().as_array().map(Vec::len), Some(1));
 }
 
 #[test]
@@ -247,38 +187,15 @@ fn hostile_bodies_get_clear_client_errors_never_500() {
         ("/api/tasks", b"[]".to_vec(), 422),
         ("/api/tasks", b"null".to_vec(), 422),
         ("/api/agents", deep.into_bytes(), 400),
-        (
-            "/api/agents",
-            br#"{"name":"a\u0000b","project_path":"/tmp"}"#.to_vec(),
-            422,
-        ),
-        (
-            "/api/agents",
-            br#"{"name":"ok","project_path":"/tmp\u0000/x"}"#.to_vec(),
-            422,
-        ),
+        ("/api/agents", br#"{"name":"a\u0000b","project_path":"/tmp"}"#.to_vec(), 422),
+        ("/api/agents", br#"{"name":"ok","project_path":"/tmp\u0000/x"}"#.to_vec(), 422),
     ];
     for (path, body, want) in cases {
         let r = app.raw_api("POST", path, json_ct, &body);
-        assert_eq!(
-            r.status,
-            want,
-            "{path} {:?}: {}",
-            String::from_utf8_lossy(&body),
-            r.text
-        );
-        assert!(
-            r.code() == "malformed_json" || r.code() == "validation_failed",
-            "{}",
-            r.text
-        );
+        assert_eq!(r.status, want, "{path} {:?}: {}", String::from_utf8_lossy(&body), r.text);
+        assert!(r.code() == "malformed_json" || r.code() == "validation_failed", "{}", r.text);
     }
-    let header = app.raw_api(
-        "GET",
-        "/api/tasks",
-        &format!("X-Big: {}\r\n", "a".repeat(64 * 1024)),
-        b"",
-    );
+    let header = app.raw_api("GET", "/api/tasks", &format!("X-Big: {}\r\n", "a".repeat(64 * 1024)), b"");
     assert!(header.status < 500, "a 64 KiB header: {}", header.status);
     assert_eq!(app.get("/healthz").status, 200, "still serving");
 }

@@ -5,10 +5,7 @@ use crate::helpers::TestApp;
 #[test]
 fn a_task_is_created_read_listed_updated_and_deleted() {
     let app = TestApp::spawn();
-    let created = app.post(
-        "/api/tasks",
-        &json!({"title": "  Write the README  ", "description": "with examples"}),
-    );
+    let created = app.post("/api/tasks", &json!({"title": "  Write the README  ", "description": "with examples"}));
     assert_eq!(created.status, 201, "{}", created.text);
     let task = created.json();
     assert_eq!(task["title"], "Write the README", "title is trimmed");
@@ -20,22 +17,13 @@ fn a_task_is_created_read_listed_updated_and_deleted() {
     assert_eq!(app.get(&format!("/api/tasks/{id}")).json(), task);
 
     std::thread::sleep(std::time::Duration::from_millis(5));
-    let updated = app.put(
-        &format!("/api/tasks/{id}"),
-        &json!({"status": "in_progress"}),
-    );
+    let updated = app.put(&format!("/api/tasks/{id}"), &json!({"status": "in_progress"}));
     assert_eq!(updated.status, 200, "{}", updated.text);
     let updated = updated.json();
     assert_eq!(updated["status"], "in_progress");
-    assert_eq!(
-        updated["title"], "Write the README",
-        "fields not given are unchanged"
-    );
+    assert_eq!(updated["title"], "Write the README", "fields not given are unchanged");
     assert_eq!(updated["description"], "with examples");
-    assert!(
-        updated["updated_at"].as_str() > task["updated_at"].as_str(),
-        "updated_at moves"
-    );
+    assert!(updated["updated_at"].as_str() > task["updated_at"].as_str(), "updated_at moves");
     assert_eq!(updated["created_at"], task["created_at"]);
 
     assert_eq!(app.delete(&format!("/api/tasks/{id}")).status, 204);
@@ -46,26 +34,14 @@ fn a_task_is_created_read_listed_updated_and_deleted() {
 #[test]
 fn task_lists_are_newest_first_filtered_and_paged() {
     let app = TestApp::spawn();
-    for (title, priority, status) in [
-        ("a", "low", "pending"),
-        ("b", "high", "done"),
-        ("c", "high", "pending"),
-    ] {
-        let r = app.post(
-            "/api/tasks",
-            &json!({"title": title, "priority": priority, "status": status}),
-        );
+    for (title, priority, status) in [("a", "low", "pending"), ("b", "high", "done"), ("c", "high", "pending")] {
+        let r = app.post("/api/tasks", &json!({"title": title, "priority": priority, "status": status}));
         assert_eq!(r.status, 201, "{}", r.text);
     }
     let titles = |path: &str| -> Vec<String> {
         let r = app.get(path);
         assert_eq!(r.status, 200, "{path}: {}", r.text);
-        r.json()
-            .as_array()
-            .expect("array")
-            .iter()
-            .map(|t| t["title"].as_str().expect("title").to_owned())
-            .collect()
+        r.json().as_array().expect("array").iter().map(|t| t["title"].as_str().expect("title").to_owned()).collect()
     };
     assert_eq!(titles("/api/tasks"), ["c", "b", "a"]);
     assert_eq!(titles("/api/tasks?priority=high"), ["c", "b"]);
@@ -102,22 +78,12 @@ fn invalid_tasks_are_refused_with_the_field_named_and_nothing_changes() {
         let r = app.post("/api/tasks", &body);
         assert_eq!(r.status, 422, "{body}: {}", r.text);
         assert_eq!(r.json()["error"]["field"], field, "{body}: {}", r.text);
-        assert!(r.json()["error"]["message"]
-            .as_str()
-            .expect("message")
-            .contains(field));
+        assert!(r.json()["error"]["message"].as_str().expect("message").contains(field));
     }
-    assert_eq!(
-        app.get("/api/tasks").json(),
-        json!([]),
-        "nothing was stored"
-    );
+    assert_eq!(app.get("/api/tasks").json(), json!([]), "nothing was stored");
 
     let id = app.post("/api/tasks", &json!({"title": "keep"})).json()["id"].clone();
-    let r = app.put(
-        &format!("/api/tasks/{id}"),
-        &json!({"title": "", "status": "done"}),
-    );
+    let r = app.put(&format!("/api/tasks/{id}"), &json!({"title": "", "status": "done"}));
     assert_eq!(r.status, 422);
     let task = app.get(&format!("/api/tasks/{id}")).json();
     assert_eq!(
@@ -135,8 +101,5 @@ fn unknown_and_malformed_task_ids_are_not_found() {
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.code(), "not_found");
     }
-    assert_eq!(
-        app.put("/api/tasks/999", &json!({"title": "x"})).status,
-        404
-    );
+    assert_eq!(app.put("/api/tasks/999", &json!({"title": "x"})).status, 404);
 }

@@ -1,0 +1,417 @@
+//! `InstanceActor`: one per running instance. It owns the PTY and the child's
+//! process group, reads output as a stream attached to the actor, appends it to
+//! the transcript, keeps the terminal model, detects when the program waits, and
+//! is the only writer of its instance's status (through an ordered write queue,
+//! see `writes`). It reaps its child and sweeps whatever the child left behind.
+
+mod handlers;
+mod writes;
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use nix::sys::signal::Signal;
+use pty_process::OwnedWritePty;
+use regex::Regex;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub use handlers::{Asked, Deliver, End, Input, InstanceError, Resize, Snapshot};
+
+use super::registry::{Finished, Registry};
+use super::Shared;
+use crate::detect::{self, Verdict};
+use crate::domain::instance::InstanceStatus;
+use crate::domain::message::Message;
+use crate::domain::state::{self, Event};
+use crate::pty::{self, SpawnSpec};
+use crate::screen::Screen;
+use writes::Write;
+
+/// How long output must have stopped before the screen is folded.
+const FOLD_AFTER: Duration = Duration::from_secs(1);
+/// Pause between detection checks while a busy program has been quiet only briefly
+/// (it may be about to reach its prompt).
+const RECHECK: Duration = Duration::from_millis(150);
+/// How long after the last output checks stay that frequent.
+const RECHECK_WINDOW: Duration = Duration::from_secs(3);
+/// Longest pause between two detection checks of a quiet, busy program.
+const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// How long to wait for the last output after the child exited.
+const DRAIN: Duration = Duration::from_millis(100);
+
+/// How an instance is being ended on request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Stopped by a user, an agent deletion, or server shutdown (the reason).
+    Terminate(&'static str),
+    /// The agent declared it is done.
+    Complete,
+}
+
+/// Everything an instance actor starts from.
+pub struct Launch {
+    pub id: Uuid,
+    pub agent_id: Uuid,
+    pub spec: SpawnSpec,
+    pub idle: Duration,
+    pub patterns: Vec<Regex>,
+    /// User messages not yet typed (the prompt first), oldest first.
+    pub held: Vec<Message>,
+    pub registry: Addr<Registry>,
+    pub shared: Arc<Shared>,
+    /// Told once the process runs (or could not start).
+    pub started: oneshot::Sender<Result<(), String>>,
+}
+
+/// The actor of one running instance.
+pub struct InstanceActor {
+    id: Uuid,
+    agent_id: Uuid,
+    status: InstanceStatus,
+    shared: Arc<Shared>,
+    registry: Addr<Registry>,
+    launch: Option<SpawnSpec>,
+    /// Told once the first transition (started or failed) is stored.
+    started: Option<oneshot::Sender<Result<(), String>>>,
+    pid: Option<i32>,
+    pts: String,
+    writer: Option<Rc<tokio::sync::Mutex<OwnedWritePty>>>,
+    pending_input: Rc<Cell<usize>>,
+    transcript: Option<File>,
+    screen: Screen,
+    idle: Duration,
+    patterns: Vec<Regex>,
+    last_output: Instant,
+    check_timer: Option<SpawnHandle>,
+    backoff: u32,
+    fold_timer: Option<SpawnHandle>,
+    held: VecDeque<Message>,
+    exit: Option<(Option<i32>, Option<i32>)>,
+    eof: bool,
+    draining: bool,
+    ending: Option<Ending>,
+    finishing: bool,
+    waiters: Vec<oneshot::Sender<()>>,
+    writes: VecDeque<Write>,
+    writing: bool,
+}
+
+impl InstanceActor {
+    /// Starts the actor on `arbiter` (whose thread must live as long as the server).
+    pub fn launch(arbiter: &ArbiterHandle, launch: Launch) -> Addr<Self> {
+        InstanceActor::start_in_arbiter(arbiter, move |_| {
+            let Launch { id, agent_id, spec, idle, patterns, held, registry, shared, started } = launch;
+            let screen = Screen::new(spec.rows, spec.cols);
+            InstanceActor {
+                id,
+                agent_id,
+                status: InstanceStatus::Idle,
+                shared,
+                registry,
+                launch: Some(spec),
+                started: Some(started),
+                pid: None,
+                pts: String::new(),
+                writer: None,
+                pending_input: Rc::new(Cell::new(0)),
+                transcript: None,
+                screen,
+                idle,
+                patterns,
+                last_output: Instant::now(),
+                check_timer: None,
+                backoff: 0,
+                fold_timer: None,
+                held: held.into(),
+                exit: None,
+                eof: false,
+                draining: false,
+                ending: None,
+                finishing: false,
+                waiters: Vec::new(),
+                writes: VecDeque::new(),
+                writing: false,
+            }
+        })
+    }
+
+    fn spawn_child(&mut self, spec: &SpawnSpec, ctx: &mut Context<Self>) -> std::io::Result<()> {
+        let transcript = OpenOptions::new().create(true).append(true).open(self.shared.transcript(self.id))?;
+        let spawned = pty::spawn(spec)?;
+        self.transcript = Some(transcript);
+        self.pid = Some(spawned.pid);
+        self.pts = spawned.pts;
+        self.writer = Some(Rc::new(tokio::sync::Mutex::new(spawned.writer)));
+        ctx.add_stream(crate::pty_stream::PtyStream::new(spawned.reader));
+        let mut child = spawned.child;
+        ctx.spawn(async move { child.wait().await }.into_actor(self).map(|status, act, ctx| {
+            use std::os::unix::process::ExitStatusExt;
+            act.exit = Some(match status {
+                Ok(s) => (s.code(), s.signal()),
+                Err(_) => (None, None),
+            });
+            act.maybe_finish(ctx);
+        }));
+        Ok(())
+    }
+
+    /// Applies `event` through the state machine; stores it (in order) before announcing.
+    fn transition(&mut self, event: Event, reason: String, prompt: Option<String>, ctx: &mut Context<Self>) -> bool {
+        let Ok(to) = state::next(self.status, event) else { return false };
+        let from = self.status;
+        self.status = to;
+        let (exit_code, exit_signal) = match event {
+            Event::Exit { code, signal } => (code, signal),
+            _ => (None, None),
+        };
+        let record = crate::db::instances::Transition {
+            id: self.id,
+            to,
+            reason,
+            at: crate::domain::now(),
+            exit_code,
+            exit_signal,
+            pid: if event == Event::Start { self.pid } else { None },
+            pty: if event == Event::Start { Some(self.pts.clone()) } else { None },
+        };
+        self.enqueue(Write::Transition { record, from, prompt }, ctx);
+        true
+    }
+
+    fn on_output(&mut self, bytes: &[u8], ctx: &mut Context<Self>) {
+        if let Some(file) = self.transcript.as_mut() {
+            if let Err(e) = file.write_all(bytes) {
+                tracing::warn!(instance = %self.id, error = %e, "transcript write failed");
+            }
+        }
+        self.screen.feed(bytes);
+        self.last_output = Instant::now();
+        self.backoff = 0;
+        if self.status == InstanceStatus::AwaitingInput {
+            self.transition(Event::Resume, "output".into(), None, ctx);
+        }
+        self.arm_check(self.idle, ctx);
+        if self.fold_timer.is_none() {
+            self.fold_timer = Some(ctx.run_later(FOLD_AFTER, Self::fold));
+        }
+    }
+
+    fn fold(&mut self, ctx: &mut Context<Self>) {
+        self.fold_timer = None;
+        let quiet = self.last_output.elapsed();
+        if quiet >= FOLD_AFTER {
+            self.screen.fold();
+        } else {
+            self.fold_timer = Some(ctx.run_later(FOLD_AFTER - quiet, Self::fold));
+        }
+    }
+
+    /// Arms the detection check unless one is already armed.
+    fn arm_check(&mut self, after: Duration, ctx: &mut Context<Self>) {
+        if self.check_timer.is_none() && self.ending.is_none() {
+            self.check_timer = Some(ctx.run_later(after, Self::check));
+        }
+    }
+
+    fn check(&mut self, ctx: &mut Context<Self>) {
+        self.check_timer = None;
+        if self.status != InstanceStatus::Active || self.ending.is_some() || self.exit.is_some() {
+            return;
+        }
+        let quiet = self.last_output.elapsed();
+        if quiet < self.idle {
+            self.arm_check(self.idle - quiet, ctx);
+            return;
+        }
+        let Some(pid) = self.pid else { return };
+        let reason = match detect::kernel(pid, &self.pts) {
+            Verdict::Waiting(call) => Some(format!("kernel: {call} on the terminal")),
+            Verdict::Busy => {
+                let line = if self.patterns.is_empty() { String::new() } else { self.screen.last_line() };
+                detect::matching_pattern(&self.patterns, &line).map(|p| format!("pattern: {}", p.as_str()))
+            }
+        };
+        match reason {
+            Some(reason) => {
+                tracing::debug!(instance = %self.id, quiet_ms = quiet.as_millis() as u64, %reason, "waiting detected");
+                let prompt = self.screen.tail_text(500);
+                self.transition(Event::Wait, reason, Some(prompt), ctx);
+            }
+            None if quiet < RECHECK_WINDOW => self.arm_check(RECHECK, ctx),
+            None => {
+                self.backoff = (self.backoff + 1).min(4);
+                self.arm_check((RECHECK * (1 << self.backoff)).min(MAX_CHECK_INTERVAL), ctx);
+            }
+        }
+    }
+
+    /// Types the oldest held message if the program waits.
+    fn deliver_held(&mut self, ctx: &mut Context<Self>) {
+        if self.status != InstanceStatus::AwaitingInput || self.ending.is_some() {
+            return;
+        }
+        if let Some(message) = self.held.pop_front() {
+            self.type_message(&message, None, ctx);
+        }
+    }
+
+    /// Starts ending the process group on request: SIGHUP and SIGTERM now, SIGKILL
+    /// after the grace period.
+    fn begin_end(&mut self, how: Ending, ctx: &mut Context<Self>) {
+        if self.ending.is_some() || state::is_final(self.status) {
+            return;
+        }
+        self.ending = Some(how);
+        let Some(pid) = self.pid else { return };
+        for sig in [Signal::SIGHUP, Signal::SIGCONT, Signal::SIGTERM] {
+            pty::signal_group(pid, sig);
+        }
+        let marker = self.id.to_string();
+        let grace = self.shared.grace;
+        ctx.spawn(
+            actix_web::rt::task::spawn_blocking(move || {
+                let rest = pty::instance_processes(Some(pid), &marker);
+                pty::signal_each(&rest, Signal::SIGHUP);
+                pty::signal_each(&rest, Signal::SIGTERM);
+            })
+            .into_actor(self)
+            .map(|_, _, _| ()),
+        );
+        ctx.run_later(grace, move |act, _| {
+            if act.exit.is_none() {
+                tracing::info!(instance = %act.id, "grace period over; killing the process group");
+                pty::signal_group(pid, Signal::SIGKILL);
+            }
+        });
+    }
+
+    fn maybe_finish(&mut self, ctx: &mut Context<Self>) {
+        if self.finishing || self.exit.is_none() {
+            return;
+        }
+        if !self.eof && !self.draining {
+            self.draining = true;
+            ctx.run_later(DRAIN, Self::finish);
+            return;
+        }
+        if self.eof {
+            self.finish(ctx);
+        }
+    }
+
+    /// The child is gone: sweep what it left, then store the final status.
+    fn finish(&mut self, ctx: &mut Context<Self>) {
+        if self.finishing {
+            return;
+        }
+        self.finishing = true;
+        let session = self.pid;
+        let marker = self.id.to_string();
+        let grace = self.shared.grace;
+        let sweep = actix_web::rt::task::spawn_blocking(move || sweep(session, &marker, grace));
+        ctx.wait(sweep.into_actor(self).map(|_, act, ctx| act.store_end(ctx)));
+    }
+
+    fn store_end(&mut self, ctx: &mut Context<Self>) {
+        let (code, signal) = self.exit.unwrap_or((None, None));
+        let (event, reason) = match self.ending {
+            Some(Ending::Terminate(reason)) => (Event::Terminate, reason.to_owned()),
+            Some(Ending::Complete) => (Event::Complete, "agent_complete".to_owned()),
+            None => match (code, signal) {
+                (Some(0), _) => (Event::Exit { code, signal }, "exited".to_owned()),
+                (Some(c), _) => (Event::Exit { code, signal }, format!("exited with code {c}")),
+                (None, Some(s)) => (Event::Exit { code, signal }, format!("killed by signal {s}")),
+                (None, None) => (Event::Exit { code, signal }, "exit status unknown".to_owned()),
+            },
+        };
+        if !self.transition(event, reason, None, ctx) {
+            self.stop_when_written(ctx);
+        }
+    }
+
+    /// Stops once every queued write is stored (the final transition among them).
+    fn stop_when_written(&mut self, ctx: &mut Context<Self>) {
+        if !self.writing && self.writes.is_empty() {
+            for waiter in self.waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+            ctx.stop();
+        }
+    }
+}
+
+/// Waits for every process of the instance to go, SIGKILLing what remains after
+/// a short while (the leader already exited; the rest got SIGHUP from the kernel).
+fn sweep(session: Option<i32>, marker: &str, grace: Duration) {
+    let deadline = Instant::now() + grace.min(Duration::from_millis(500));
+    loop {
+        let rest = pty::instance_processes(session, marker);
+        if rest.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            pty::signal_each(&rest, Signal::SIGKILL);
+            std::thread::sleep(Duration::from_millis(20));
+            if pty::instance_processes(session, marker).is_empty() {
+                return;
+            }
+        } else {
+            pty::signal_each(&rest, Signal::SIGHUP);
+            pty::signal_each(&rest, Signal::SIGTERM);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if Instant::now() >= deadline + Duration::from_secs(5) {
+            tracing::warn!(marker, "processes survive SIGKILL: {rest:?}");
+            return;
+        }
+    }
+}
+
+impl Actor for InstanceActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let Some(spec) = self.launch.take() else { return };
+        match self.spawn_child(&spec, ctx) {
+            Ok(()) => {
+                self.transition(Event::Start, "started".into(), None, ctx);
+                self.arm_check(self.idle, ctx);
+            }
+            Err(e) => {
+                let program = spec.argv.first().cloned().unwrap_or_default();
+                let reason = format!("spawn_failed: {program}: {e}");
+                tracing::warn!(instance = %self.id, %reason, "could not start");
+                self.transition(Event::Fail, reason, None, ctx);
+            }
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.shared.tokens.revoke(self.id);
+        self.registry.do_send(Finished { id: self.id, agent_id: self.agent_id });
+    }
+}
+
+impl StreamHandler<std::io::Result<actix_web::web::Bytes>> for InstanceActor {
+    fn handle(&mut self, item: std::io::Result<actix_web::web::Bytes>, ctx: &mut Context<Self>) {
+        match item {
+            Ok(bytes) => self.on_output(&bytes, ctx),
+            // EIO: every process closed its side of the terminal.
+            Err(_) => self.eof = true,
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        // Unlike the default, output ending does not stop the actor: the exit
+        // status is not known yet.
+        self.eof = true;
+        self.maybe_finish(ctx);
+    }
+}

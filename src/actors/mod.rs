@@ -1,0 +1,83 @@
+//! The actors: a [`registry::Registry`] that owns the set of instances, the
+//! limits and the queue, and one [`instance::InstanceActor`] per running
+//! instance that owns its PTY, its process group and its status.
+
+pub mod instance;
+pub mod registry;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use actix::Addr;
+use uuid::Uuid;
+
+use crate::auth::InstanceTokens;
+use crate::db::Databases;
+use instance::InstanceActor;
+
+/// What every instance needs from the server.
+pub struct Shared {
+    pub db: Databases,
+    /// `DATA_DIR/transcripts`.
+    pub transcripts: PathBuf,
+    /// Between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// `SWITCHBOARD_URL` for children.
+    pub base_url: String,
+    pub tokens: InstanceTokens,
+    /// The server's environment without its own `SWITCHBOARD_*` settings.
+    pub base_env: BTreeMap<String, String>,
+    pub directory: Directory,
+    /// Woken with an instance id whenever one of its messages is created or delivered.
+    pub message_wake: tokio::sync::broadcast::Sender<Uuid>,
+}
+
+impl Shared {
+    /// The transcript file of an instance.
+    #[must_use]
+    pub fn transcript(&self, id: Uuid) -> PathBuf {
+        self.transcripts.join(format!("{id}.log"))
+    }
+}
+
+/// Running instances by id, readable from any HTTP worker without a round trip
+/// through the registry (only the registry writes it).
+#[derive(Clone, Default)]
+pub struct Directory(Arc<RwLock<HashMap<Uuid, Addr<InstanceActor>>>>);
+
+impl Directory {
+    /// The actor of a running instance.
+    #[must_use]
+    pub fn get(&self, id: Uuid) -> Option<Addr<InstanceActor>> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()
+    }
+
+    fn insert(&self, id: Uuid, addr: Addr<InstanceActor>) {
+        self.0.write().unwrap_or_else(PoisonError::into_inner).insert(id, addr);
+    }
+
+    fn remove(&self, id: Uuid) {
+        self.0.write().unwrap_or_else(PoisonError::into_inner).remove(&id);
+    }
+
+    /// How many instances run.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Whether none runs.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The server's environment for children: its own `SWITCHBOARD_*` variables
+/// (the token among them) are never passed on.
+#[must_use]
+pub fn child_base_env() -> BTreeMap<String, String> {
+    std::env::vars().filter(|(k, _)| !k.starts_with("SWITCHBOARD_")).collect()
+}

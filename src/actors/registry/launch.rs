@@ -1,0 +1,253 @@
+//! The registry's work that touches the disk or starts processes: creating
+//! instance rows, starting instance actors, ending queued instances, and
+//! recovering after a restart. Blocking parts run on the blocking pool.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::web;
+use nix::sys::signal::Signal;
+use regex::Regex;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{Create, Registry};
+use crate::actors::instance::{InstanceActor, Launch};
+use crate::actors::Shared;
+use crate::db::agents::StoredAgent;
+use crate::db::instances::{self, NewInstance, Transition};
+use crate::db::{agents, messages, DbError, Pool};
+use crate::domain::instance::{Instance, InstanceStatus};
+use crate::domain::message::Message;
+use crate::domain::now;
+use crate::domain::state::{self, Event};
+use crate::pty::{self, SpawnSpec};
+
+/// Default quiet period before a program counts as waiting.
+pub const DEFAULT_IDLE_MS: u32 = 400;
+
+/// Why an instance was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    Closing,
+    /// No free slot and queuing was refused.
+    #[error("limit reached: the agent runs {agent_running} of {agent_limit} instances, the server {global_running} of {global_limit}")]
+    LimitReached { agent_running: usize, agent_limit: u32, global_running: usize, global_limit: usize },
+    /// Storage failed.
+    #[error("{0}")]
+    Storage(String),
+}
+
+fn storage<E: std::fmt::Display>(e: E) -> CreateError {
+    CreateError::Storage(e.to_string())
+}
+
+/// Inserts the instance (and its prompt); starts it at once when a slot was free.
+pub(super) async fn create(
+    shared: Arc<Shared>,
+    arbiter: ArbiterHandle,
+    registry: Addr<Registry>,
+    id: Uuid,
+    start_now: bool,
+    msg: Create,
+) -> Result<Instance, CreateError> {
+    let new = NewInstance {
+        id,
+        agent_id: msg.agent.id,
+        project_path: msg.agent.record.project_path.clone(),
+        cols: msg.cols,
+        rows: msg.rows,
+        task_id: msg.task_id,
+        env: msg.env.clone(),
+    };
+    let pool = shared.db.agents.clone();
+    let prompt = msg.prompt;
+    let (instance, held) = web::block(move || -> Result<_, DbError> {
+        let mut conn = pool.get()?;
+        let instance = instances::insert(&mut conn, &new, prompt.as_deref())?;
+        Ok((instance, messages::held(&conn, id)?))
+    })
+    .await
+    .map_err(storage)?
+    .map_err(storage)?;
+    if !start_now {
+        return Ok(instance);
+    }
+    let _ = start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, held).await;
+    let pool = shared.db.agents.clone();
+    web::block(move || -> Result<_, DbError> {
+        let conn = pool.get()?;
+        instances::get(&conn, id)
+    })
+    .await
+    .map_err(storage)?
+    .map_err(storage)?
+    .ok_or_else(|| CreateError::Storage("the instance vanished while starting".into()))
+}
+
+/// Starts a queued instance; `false` when it can no longer start (agent deleted,
+/// instance ended meanwhile, storage failure).
+pub(super) async fn start_queued(
+    shared: Arc<Shared>,
+    arbiter: ArbiterHandle,
+    registry: Addr<Registry>,
+    id: Uuid,
+    agent_id: Uuid,
+) -> bool {
+    let pool = shared.db.agents.clone();
+    let loaded = web::block(move || -> Result<_, DbError> {
+        let conn = pool.get()?;
+        let Some(agent) = agents::get(&conn, agent_id)? else { return Ok(None) };
+        let Some(instance) = instances::get(&conn, id)? else { return Ok(None) };
+        Ok(Some((agent, instance, instances::env(&conn, id)?, messages::held(&conn, id)?)))
+    })
+    .await;
+    match loaded {
+        Ok(Ok(Some((agent, instance, env, held)))) if instance.status == InstanceStatus::Idle => {
+            start(&shared, &arbiter, registry, &agent, &instance, &env, held).await;
+            true
+        }
+        Ok(Ok(_)) => false,
+        Ok(Err(e)) => {
+            tracing::error!(instance = %id, error = %e, "cannot load a queued instance");
+            false
+        }
+        Err(e) => {
+            tracing::error!(instance = %id, error = %e, "cannot load a queued instance");
+            false
+        }
+    }
+}
+
+/// Starts the actor and waits until its first transition (started or failed) is stored.
+async fn start(
+    shared: &Arc<Shared>,
+    arbiter: &ArbiterHandle,
+    registry: Addr<Registry>,
+    agent: &StoredAgent,
+    instance: &Instance,
+    env: &BTreeMap<String, String>,
+    held: Vec<Message>,
+) -> bool {
+    let token = match shared.tokens.issue(instance.id) {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot issue an instance token");
+            return false;
+        }
+    };
+    let (started, outcome) = oneshot::channel();
+    let settings = &agent.settings;
+    let launch = Launch {
+        id: instance.id,
+        agent_id: agent.id,
+        spec: spec(shared, agent, instance, env, &token),
+        idle: Duration::from_millis(u64::from(settings.idle_ms.unwrap_or(DEFAULT_IDLE_MS))),
+        patterns: settings.prompt_patterns.iter().filter_map(|p| Regex::new(p).ok()).collect(),
+        held,
+        registry,
+        shared: shared.clone(),
+        started,
+    };
+    let addr = InstanceActor::launch(arbiter, launch);
+    shared.directory.insert(instance.id, addr);
+    matches!(outcome.await, Ok(Ok(())))
+}
+
+fn spec(
+    shared: &Shared,
+    agent: &StoredAgent,
+    instance: &Instance,
+    env: &BTreeMap<String, String>,
+    token: &str,
+) -> SpawnSpec {
+    let mut full = shared.base_env.clone();
+    full.extend(agent.record.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    full.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    full.insert("TERM".into(), "xterm-256color".into());
+    full.insert("SWITCHBOARD_URL".into(), shared.base_url.clone());
+    full.insert(pty::MARKER.into(), instance.id.to_string());
+    full.insert("SWITCHBOARD_INSTANCE_TOKEN".into(), token.to_owned());
+    SpawnSpec {
+        argv: agent.record.command.clone(),
+        cwd: instance.project_path.clone().into(),
+        env: full,
+        rows: instance.rows,
+        cols: instance.cols,
+    }
+}
+
+/// Stores the end of an instance that never got a process.
+///
+/// # Errors
+/// Storage failures.
+pub(super) fn end_never_started(pool: &Pool, id: Uuid, reason: &str) -> Result<(), DbError> {
+    let conn = pool.get()?;
+    let Some(instance) = instances::get(&conn, id)? else { return Ok(()) };
+    let event = if reason == "server_restart" { Event::Fail } else { Event::Terminate };
+    let Ok(to) = state::next(instance.status, event) else { return Ok(()) };
+    let record = Transition {
+        id,
+        to,
+        reason: reason.to_owned(),
+        at: now(),
+        exit_code: None,
+        exit_signal: None,
+        pid: None,
+        pty: None,
+    };
+    instances::record(&conn, &record)
+}
+
+/// What to do after a restart.
+pub(super) struct RecoveryPlan {
+    /// Queued instances, oldest first, with their agent and its limit.
+    pub queued: Vec<(Uuid, Uuid, u32)>,
+    /// Agents to start one instance of.
+    pub auto_start: Vec<StoredAgent>,
+}
+
+/// Marks instances that were running when the server died as `error`
+/// (`server_restart`), kills whatever of them survived, and plans the rest.
+///
+/// # Errors
+/// Storage failures.
+pub(super) fn recover(shared: &Shared) -> Result<RecoveryPlan, DbError> {
+    let conn = shared.db.agents.get()?;
+    let stale = instances::with_status(&conn, &[InstanceStatus::Active, InstanceStatus::AwaitingInput])?;
+    for (id, _) in &stale {
+        let record = Transition {
+            id: *id,
+            to: InstanceStatus::Error,
+            reason: "server_restart".into(),
+            at: now(),
+            exit_code: None,
+            exit_signal: None,
+            pid: None,
+            pty: None,
+        };
+        instances::record(&conn, &record)?;
+    }
+    if !stale.is_empty() {
+        tracing::warn!(count = stale.len(), "instances that were running when the server stopped are marked error");
+        let ids: Vec<String> = stale.iter().map(|(id, _)| id.to_string()).collect();
+        let leftovers: Vec<i32> = pty::marked_processes()
+            .into_iter()
+            .filter(|(_, marker)| ids.contains(marker))
+            .map(|(pid, _)| pid)
+            .collect();
+        pty::signal_each(&leftovers, Signal::SIGKILL);
+    }
+    let mut queued = Vec::new();
+    for (id, agent_id) in instances::with_status(&conn, &[InstanceStatus::Idle])? {
+        let limit = agents::get(&conn, agent_id)?.map_or(1, |a| a.settings.max_concurrent_instances);
+        queued.push((id, agent_id, limit));
+    }
+    let all = agents::list(&conn, crate::db::Page { limit: u32::MAX, offset: 0 })?;
+    let auto_start = all.into_iter().filter(|a| a.settings.auto_start).collect();
+    Ok(RecoveryPlan { queued, auto_start })
+}

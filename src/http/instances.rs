@@ -1,0 +1,289 @@
+//! `/api/instances` and `/api/agents/:id/instances`: starting, listing,
+//! ending and deleting instances, and typing into them.
+
+use std::collections::BTreeMap;
+
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::json::{page, Json};
+use super::{blocking, AppState};
+use crate::actors::instance::{Ending, Input, InstanceActor, InstanceError, Resize};
+use crate::actors::registry::{Create, CreateError, QueuePositions, Terminate};
+use crate::db::{agents, instances as store, tasks};
+use crate::domain::agent::validate_env;
+use crate::domain::input::InputRequest;
+use crate::domain::instance::{Instance, InstanceStatus};
+use crate::domain::message::MAX_CONTENT_BYTES;
+use crate::domain::state::is_final;
+use crate::error::{AppError, ErrorBody};
+
+/// Body of `POST /api/agents/:id/instances`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInstanceRequest {
+    /// Typed (then Enter) once the program waits for input.
+    pub prompt: Option<String>,
+    /// 1–1000, default 120.
+    pub cols: Option<u16>,
+    /// 1–1000, default 40.
+    pub rows: Option<u16>,
+    /// A task this instance works on.
+    pub task_id: Option<i64>,
+    /// Extra environment variables for this instance only.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Queue when no slot is free (default true); false answers 429 instead.
+    pub queue: Option<bool>,
+}
+
+/// Body of `PUT /api/instances/:id`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceUpdate {
+    /// Only `terminated` may be requested.
+    pub status: String,
+}
+
+/// Body of `POST /api/instances/:id/resize`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResizeRequest {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// Filters of `GET /api/instances`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InstanceQuery {
+    #[param(value_type = Option<InstanceStatus>)]
+    pub status: Option<String>,
+    #[param(value_type = Option<Uuid>)]
+    pub agent_id: Option<String>,
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    #[param(value_type = Option<u32>)]
+    pub offset: Option<String>,
+}
+
+/// Parses an instance id from the path (anything else is unknown).
+pub(super) fn instance_id(raw: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw).map_err(|_| not_found(raw))
+}
+
+pub(super) fn not_found(id: impl std::fmt::Display) -> AppError {
+    AppError::NotFound(format!("instance {id} not found"))
+}
+
+fn size(value: Option<u16>, default: u16, field: &str) -> Result<u16, AppError> {
+    let n = value.unwrap_or(default);
+    if (1..=1000).contains(&n) {
+        Ok(n)
+    } else {
+        Err(AppError::invalid(field, "must be from 1 to 1000"))
+    }
+}
+
+/// Loads an instance, with its queue position.
+pub(super) async fn load(state: &AppState, id: Uuid) -> Result<Instance, AppError> {
+    let mut instance =
+        blocking(&state.db.agents, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
+    if instance.status == InstanceStatus::Idle {
+        let positions = state.registry.send(QueuePositions).await.map_err(AppError::internal)?;
+        instance.queue_position = positions.get(&id).copied();
+    }
+    Ok(instance)
+}
+
+/// The actor of a running instance: 404 if unknown, 409 if queued or ended.
+pub(super) async fn running(state: &AppState, id: Uuid) -> Result<actix::Addr<InstanceActor>, AppError> {
+    if let Some(addr) = state.shared.directory.get(id) {
+        return Ok(addr);
+    }
+    let instance = load(state, id).await?;
+    Err(not_running(instance.status.as_str()))
+}
+
+pub(super) fn not_running(status: &str) -> AppError {
+    AppError::Conflict { code: "not_running", message: format!("the instance is {status}, not running") }
+}
+
+pub(super) fn from_instance_error(e: InstanceError) -> AppError {
+    match e {
+        InstanceError::NotRunning(status) => not_running(status),
+        InstanceError::InputFull(_) => AppError::TooManyRequests { message: e.to_string(), retry_after_secs: Some(1) },
+    }
+}
+
+/// Start an instance of the agent (queued when no slot is free).
+#[utoipa::path(operation_id = "create_instance", tag = "instances", params(("id" = Uuid, Path)), request_body = NewInstanceRequest, responses(
+    (status = 201, description = "Created (running, queued, or failed to start)", body = Instance),
+    (status = 404, description = "No such agent", body = ErrorBody),
+    (status = 422, description = "Invalid field", body = ErrorBody),
+    (status = 429, description = "No free slot and queue was false", body = ErrorBody)))]
+#[post("/api/agents/{id}/instances")]
+pub async fn create(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Json<NewInstanceRequest>,
+) -> Result<HttpResponse, AppError> {
+    let agent_id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound(format!("agent {id} not found")))?;
+    let req = body.0;
+    let (cols, rows) = (size(req.cols, 120, "cols")?, size(req.rows, 40, "rows")?);
+    let env = req.env.unwrap_or_default();
+    validate_env(&env)?;
+    if let Some(prompt) = &req.prompt {
+        if prompt.len() > MAX_CONTENT_BYTES || prompt.contains('\0') {
+            return Err(AppError::invalid("prompt", format!("must be at most {MAX_CONTENT_BYTES} bytes without NUL")));
+        }
+    }
+    if let Some(task_id) = req.task_id {
+        blocking(&state.db.tasks, move |conn| {
+            tasks::get(conn, task_id)?
+                .ok_or_else(|| AppError::invalid("task_id", format!("task {task_id} does not exist")))
+        })
+        .await?;
+    }
+    let agent = blocking(&state.db.agents, move |conn| {
+        agents::get(conn, agent_id)?.ok_or_else(|| AppError::NotFound(format!("agent {agent_id} not found")))
+    })
+    .await?;
+    let create =
+        Create { agent, prompt: req.prompt, cols, rows, task_id: req.task_id, env, queue: req.queue.unwrap_or(true) };
+    let instance = state.registry.send(create).await.map_err(AppError::internal)?.map_err(|e| match e {
+        CreateError::Closing => AppError::Unavailable(e.to_string()),
+        CreateError::LimitReached { .. } => {
+            AppError::TooManyRequests { message: e.to_string(), retry_after_secs: None }
+        }
+        CreateError::Storage(detail) => AppError::internal(detail),
+    })?;
+    Ok(HttpResponse::Created().json(instance))
+}
+
+/// List instances, newest first.
+#[utoipa::path(operation_id = "list_instances", tag = "instances", params(InstanceQuery), responses(
+    (status = 200, description = "Instances, newest first", body = [Instance])))]
+#[get("/api/instances")]
+pub async fn list(state: web::Data<AppState>, query: web::Query<InstanceQuery>) -> Result<HttpResponse, AppError> {
+    let filter = store::Filter {
+        status: query.status.as_deref().map(InstanceStatus::parse).transpose()?,
+        agent_id: query
+            .agent_id
+            .as_deref()
+            .map(|a| Uuid::parse_str(a).map_err(|_| AppError::invalid("agent_id", "must be a UUID")))
+            .transpose()?,
+    };
+    let page = page(query.limit.as_deref(), query.offset.as_deref())?;
+    let mut list = blocking(&state.db.agents, move |conn| Ok(store::list(conn, filter, page)?)).await?;
+    if list.iter().any(|i| i.status == InstanceStatus::Idle) {
+        let positions = state.registry.send(QueuePositions).await.map_err(AppError::internal)?;
+        for instance in &mut list {
+            instance.queue_position = positions.get(&instance.id).copied();
+        }
+    }
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// One instance.
+#[utoipa::path(operation_id = "get_instance", tag = "instances", params(("id" = Uuid, Path)), responses(
+    (status = 200, description = "The instance", body = Instance),
+    (status = 404, description = "No such instance", body = ErrorBody)))]
+#[get("/api/instances/{id}")]
+pub async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(load(&state, instance_id(&id)?).await?))
+}
+
+/// Terminate an instance: answers once its whole process group is gone.
+#[utoipa::path(operation_id = "terminate_instance", tag = "instances", params(("id" = Uuid, Path)), request_body = InstanceUpdate, responses(
+    (status = 200, description = "Terminated", body = Instance),
+    (status = 409, description = "Already ended", body = ErrorBody),
+    (status = 422, description = "Only terminated may be requested", body = ErrorBody)))]
+#[put("/api/instances/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Json<InstanceUpdate>,
+) -> Result<HttpResponse, AppError> {
+    let id = instance_id(&id)?;
+    if body.0.status != "terminated" {
+        return Err(AppError::invalid("status", "only \"terminated\" may be requested"));
+    }
+    let instance = load(&state, id).await?;
+    if is_final(instance.status) {
+        return Err(AppError::Conflict {
+            code: "illegal_transition",
+            message: format!("the instance already ended ({})", instance.status.as_str()),
+        });
+    }
+    state.registry.send(Terminate { id, how: Ending::Terminate("user") }).await.map_err(AppError::internal)?;
+    Ok(HttpResponse::Ok().json(load(&state, id).await?))
+}
+
+/// Delete an instance (terminated first if it runs), its messages and transcript.
+#[utoipa::path(operation_id = "delete_instance", tag = "instances", params(("id" = Uuid, Path)), responses(
+    (status = 204, description = "Deleted"),
+    (status = 404, description = "No such instance", body = ErrorBody)))]
+#[delete("/api/instances/{id}")]
+pub async fn remove(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let id = instance_id(&id)?;
+    let instance = load(&state, id).await?;
+    if !is_final(instance.status) {
+        state.registry.send(Terminate { id, how: Ending::Terminate("deleted") }).await.map_err(AppError::internal)?;
+    }
+    let transcript = state.shared.transcript(id);
+    blocking(&state.db.agents, move |conn| {
+        store::delete(conn, id)?;
+        match std::fs::remove_file(&transcript) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(AppError::internal(e)),
+            _ => Ok(()),
+        }
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Type into the terminal: raw `data`, or named `keys`.
+#[utoipa::path(operation_id = "instance_input", tag = "instances", params(("id" = Uuid, Path)), request_body = InputRequest, responses(
+    (status = 202, description = "Queued for the terminal"),
+    (status = 409, description = "Not running", body = ErrorBody),
+    (status = 422, description = "Unknown key", body = ErrorBody),
+    (status = 429, description = "The program is not reading its input", body = ErrorBody)))]
+#[post("/api/instances/{id}/input")]
+pub async fn input(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Json<InputRequest>,
+) -> Result<HttpResponse, AppError> {
+    let id = instance_id(&id)?;
+    let bytes = body.0.bytes()?;
+    let addr = running(&state, id).await?;
+    addr.send(Input(bytes)).await.map_err(|_| not_running("ending"))?.map_err(from_instance_error)?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// Resize the terminal.
+#[utoipa::path(operation_id = "instance_resize", tag = "instances", params(("id" = Uuid, Path)), request_body = ResizeRequest, responses(
+    (status = 204, description = "Resized"),
+    (status = 409, description = "Ended", body = ErrorBody),
+    (status = 422, description = "Out of range", body = ErrorBody)))]
+#[post("/api/instances/{id}/resize")]
+pub async fn resize(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Json<ResizeRequest>,
+) -> Result<HttpResponse, AppError> {
+    let id = instance_id(&id)?;
+    let (cols, rows) = (size(Some(body.0.cols), 0, "cols")?, size(Some(body.0.rows), 0, "rows")?);
+    if let Some(addr) = state.shared.directory.get(id) {
+        addr.send(Resize { cols, rows }).await.map_err(|_| not_running("ending"))?.map_err(from_instance_error)?;
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    let instance = load(&state, id).await?;
+    if instance.status != InstanceStatus::Idle {
+        return Err(not_running(instance.status.as_str()));
+    }
+    blocking(&state.db.agents, move |conn| Ok(store::set_size(conn, id, cols, rows)?)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,132 @@
+//! The one place that spawns, signals and reaps processes.
+//!
+//! A child runs in a new session whose controlling terminal is its own PTY; its
+//! pid is also its process group and session id. It gets `PR_SET_PDEATHSIG`
+//! (SIGKILL), which fires when the *thread* that spawned it exits, so spawning
+//! happens on the instance arbiter's thread, which lives as long as the server.
+//! Processes that escape the session (setsid) are found by the
+//! `SWITCHBOARD_INSTANCE_ID` marker in their environment.
+#![allow(unsafe_code)] // `pre_exec` is unsafe; the hook only makes async-signal-safe calls.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use pty_process::{OwnedReadPty, OwnedWritePty, Size};
+
+use crate::procfs;
+
+/// Name of the environment marker every instance process carries.
+pub const MARKER: &str = "SWITCHBOARD_INSTANCE_ID";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    /// The complete environment (nothing is inherited beyond it).
+    pub env: BTreeMap<String, String>,
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// A started child and its PTY.
+pub struct Spawned {
+    pub child: tokio::process::Child,
+    pub pid: i32,
+    pub reader: OwnedReadPty,
+    pub writer: OwnedWritePty,
+    /// `/dev/pts/N`: how the child's side of the terminal appears in `/proc/*/fd`.
+    pub pts: String,
+}
+
+/// Opens a PTY and starts `spec` on it. Must run on a thread with a tokio reactor
+/// that outlives the child (see the module docs).
+///
+/// # Errors
+/// The PTY cannot be opened, or the program cannot be started (not found, not
+/// executable, bad working directory).
+pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
+    let (program, args) = spec.argv.split_first().ok_or_else(|| io::Error::other("empty command"))?;
+    let (pty, pts) = pty_process::open().map_err(io::Error::other)?;
+    pty.resize(Size::new(spec.rows, spec.cols)).map_err(io::Error::other)?;
+    let pts_name = std::fs::read_link(format!("/proc/self/fd/{}", pts.as_raw_fd()))?.to_string_lossy().into_owned();
+    let parent = nix::unistd::getpid();
+    let command = pty_process::Command::new(program).args(args).current_dir(&spec.cwd).env_clear().envs(&spec.env);
+    // SAFETY: the hook runs between fork and exec and only calls prctl, getppid and
+    // kill, which are async-signal-safe.
+    let command = unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            if nix::unistd::getppid() != parent {
+                // The server died between fork and prctl: do not outlive it.
+                signal::kill(nix::unistd::getpid(), Signal::SIGKILL)?;
+            }
+            Ok(())
+        })
+    };
+    let child = command.spawn(pts).map_err(|e| match e {
+        pty_process::Error::Io(io) => io,
+        other => io::Error::other(other),
+    })?;
+    let pid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or_else(|| io::Error::other("child has no pid"))?;
+    let (reader, writer) = pty.into_split();
+    Ok(Spawned { child, pid, reader, writer, pts: pts_name })
+}
+
+/// Sends `sig` to a process group; false if it no longer exists.
+pub fn signal_group(pgid: i32, sig: Signal) -> bool {
+    signal::killpg(Pid::from_raw(pgid), sig).is_ok()
+}
+
+/// Sends `sig` to each process.
+pub fn signal_each(pids: &[i32], sig: Signal) {
+    for pid in pids {
+        let _ = signal::kill(Pid::from_raw(*pid), sig);
+    }
+}
+
+/// Every live process of an instance: its session (the child's pid is the session
+/// id), plus anything that escaped it but carries the instance marker. Zombies
+/// are left out (they are already dead; their parent reaps them).
+#[must_use]
+pub fn instance_processes(session: Option<i32>, marker: &str) -> Vec<i32> {
+    procfs::pids()
+        .into_iter()
+        .filter(|pid| {
+            let Some(stat) = procfs::stat(*pid) else { return false };
+            if stat.state == 'Z' || *pid == std::process::id() as i32 {
+                return false;
+            }
+            session.is_some_and(|s| stat.session == s) || procfs::env_var(*pid, MARKER).as_deref() == Some(marker)
+        })
+        .collect()
+}
+
+/// Every live process carrying any instance marker, with the marker's value.
+#[must_use]
+pub fn marked_processes() -> Vec<(i32, String)> {
+    let me = std::process::id() as i32;
+    procfs::pids()
+        .into_iter()
+        .filter(|pid| *pid != me && procfs::stat(*pid).is_some_and(|s| s.state != 'Z'))
+        .filter_map(|pid| Some((pid, procfs::env_var(pid, MARKER)?)))
+        .collect()
+}
+
+/// Raises the open-files soft limit to the hard limit (each instance holds a PTY
+/// and a transcript). Returns the new soft limit.
+///
+/// # Errors
+/// The limit cannot be read or set.
+pub fn raise_open_files_limit() -> nix::Result<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard.max(soft))
+}

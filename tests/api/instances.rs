@@ -1,0 +1,198 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{eventually, TestApp};
+
+const T: Duration = Duration::from_secs(15);
+
+#[test]
+fn a_shell_takes_raw_input_and_resizes_in_its_project_directory() {
+    let app = TestApp::spawn();
+    let agent = app.agent("sh", &["bash", "--norc", "--noprofile", "-i"], json!({}));
+    let project = app.get(&format!("/api/agents/{agent}")).json()["project_path"].as_str().expect("path").to_owned();
+    let instance = app.instance(&agent, json!({"env": {"GREETING": "hello-env"}, "cols": 100, "rows": 30}));
+    let id = instance["id"].as_str().expect("id");
+    assert_eq!(instance["status"], "active");
+    assert!(instance["pid"].as_i64().is_some());
+    assert_eq!((instance["cols"].as_i64(), instance["rows"].as_i64()), (Some(100), Some(30)));
+    app.wait_status(id, "awaiting_input", T);
+
+    app.type_in(id, "echo \"cwd=$(pwd) env=$GREETING term=$TERM id=$SWITCHBOARD_INSTANCE_ID\"; stty size\r");
+    let out = app.wait_output(id, "30 100", T);
+    assert!(out.contains(&format!("cwd={project} env=hello-env term=xterm-256color id={id}")), "{out}");
+
+    let r = app.post(&format!("/api/instances/{id}/resize"), &json!({"cols": 77, "rows": 21}));
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = app.post(&format!("/api/instances/{id}/input"), &json!({"keys": ["C-u"]}));
+    assert_eq!(r.status, 202);
+    app.type_in(id, "stty size\r");
+    app.wait_output(id, "21 77", T);
+    assert_eq!(app.get(&format!("/api/instances/{id}")).json()["cols"], 77);
+
+    let keys = app.post(&format!("/api/instances/{id}/input"), &json!({"keys": ["Enter", "Hyper"]}));
+    assert_eq!(keys.status, 422);
+    assert_eq!(keys.json()["error"]["field"], "keys[1]");
+    for bad in [json!({"cols": 0, "rows": 10}), json!({"cols": 10, "rows": 1001})] {
+        assert_eq!(app.post(&format!("/api/instances/{id}/resize"), &bad).status, 422, "{bad}");
+    }
+}
+
+#[test]
+fn the_server_secrets_never_reach_the_child() {
+    let app = TestApp::spawn();
+    let agent = app.agent("env", &["bash", "-c", "env; sleep 0.5"], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_status(&id, "completed", T);
+    let env = app.output(&id);
+    assert!(env.contains("SWITCHBOARD_INSTANCE_TOKEN=sbi_"), "{env}");
+    assert!(env.contains("SWITCHBOARD_URL=http://127.0.0.1:"), "{env}");
+    assert!(!env.contains(crate::helpers::TOKEN), "the server token leaked into the child: {env}");
+}
+
+#[test]
+fn exit_codes_decide_completed_or_error() {
+    let app = TestApp::spawn();
+    let ok = app.agent("ok", &["bash", "-c", "echo done"], json!({}));
+    let three = app.agent("three", &["bash", "-c", "exit 3"], json!({}));
+    let missing = app.agent("missing", &["/no/such/program-xyz"], json!({}));
+
+    let done = app.instance(&ok, json!({}));
+    let done = app.wait_status(done["id"].as_str().expect("id"), "completed", T);
+    assert_eq!(done["exit_code"], 0);
+    assert!(done["completed_at"].is_string());
+
+    let failed = app.instance(&three, json!({}));
+    let failed = app.wait_status(failed["id"].as_str().expect("id"), "error", T);
+    assert_eq!(failed["exit_code"], 3);
+    assert_eq!(failed["status_reason"], "exited with code 3");
+
+    let not_started = app.instance(&missing, json!({}));
+    assert_eq!(not_started["status"], "error", "the 201 answer already says it could not start");
+    assert!(not_started["status_reason"].as_str().expect("reason").starts_with("spawn_failed"), "{not_started}");
+    assert!(not_started["pid"].is_null());
+
+    let id = done["id"].as_str().expect("id");
+    let r = app.put(&format!("/api/instances/{id}"), &json!({"status": "terminated"}));
+    assert_eq!((r.status, r.code().as_str()), (409, "illegal_transition"));
+    assert_eq!(app.post(&format!("/api/instances/{id}/input"), &json!({"data": "x"})).status, 409);
+    let r = app.put(&format!("/api/instances/{id}"), &json!({"status": "active"}));
+    assert_eq!(r.status, 422);
+}
+
+#[test]
+fn a_limit_of_one_queues_the_second_which_starts_when_the_first_ends() {
+    let app = TestApp::spawn();
+    let agent = app.agent("one", &["bash", "--norc", "-i"], json!({"max_concurrent_instances": 1}));
+    let first = app.instance(&agent, json!({}));
+    let second = app.instance(&agent, json!({"prompt": "echo second-ran"}));
+    let third = app.instance(&agent, json!({}));
+    assert_eq!(first["status"], "active");
+    assert_eq!((second["status"].as_str(), second["queue_position"].as_i64()), (Some("idle"), Some(1)));
+    assert_eq!(third["queue_position"], 2);
+    assert!(second["pid"].is_null());
+
+    let refused = app.post(&format!("/api/agents/{agent}/instances"), &json!({"queue": false}));
+    assert_eq!((refused.status, refused.code().as_str()), (429, "too_many_requests"));
+
+    let queued = app.get(&format!("/api/instances?status=idle&agent_id={agent}")).json();
+    assert_eq!(queued.as_array().map(Vec::len), Some(2));
+
+    let (first, second) = (first["id"].as_str().expect("id"), second["id"].as_str().expect("id"));
+    let r = app.put(&format!("/api/instances/{first}"), &json!({"status": "terminated"}));
+    assert_eq!(r.json()["status"], "terminated");
+    let running = app.wait_status(second, "awaiting_input", T);
+    assert!(running["pid"].is_i64());
+    app.wait_output(second, "second-ran", T);
+    assert_eq!(app.get(&format!("/api/instances/{}", third["id"].as_str().expect("id"))).json()["queue_position"], 1);
+}
+
+#[test]
+fn queued_instances_can_be_terminated_before_they_start() {
+    let app = TestApp::spawn_with(&["--token", crate::helpers::TOKEN, "--max-instances", "1"]);
+    let a = app.agent("a", &["sleep", "30"], json!({}));
+    let b = app.agent("b", &["sleep", "30"], json!({}));
+    app.instance(&a, json!({}));
+    let queued = app.instance(&b, json!({}));
+    assert_eq!(queued["status"], "idle", "the global limit queues across agents");
+    let id = queued["id"].as_str().expect("id");
+    let r = app.put(&format!("/api/instances/{id}"), &json!({"status": "terminated"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["status"], "terminated");
+    assert!(r.json()["queue_position"].is_null());
+}
+
+#[test]
+fn the_transcript_is_readable_from_any_offset() {
+    let app = TestApp::spawn();
+    let agent = app.agent("printer", &["bash", "-c", "printf 'abcdefghij'"], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_status(&id, "completed", T);
+    let all = app.get(&format!("/api/instances/{id}/output"));
+    assert_eq!(all.text, "abcdefghij");
+    assert_eq!(all.header("x-transcript-length"), Some("10"));
+    assert_eq!(app.get(&format!("/api/instances/{id}/output?offset=7")).text, "hij");
+    assert_eq!(app.get(&format!("/api/instances/{id}/output?offset=99")).text, "");
+    assert_eq!(app.get(&format!("/api/instances/{id}/output?offset=-1")).status, 422);
+
+    assert_eq!(app.delete(&format!("/api/instances/{id}")).status, 204);
+    assert_eq!(app.get(&format!("/api/instances/{id}")).status, 404);
+    assert!(!app.data_dir().join(format!("transcripts/{id}.log")).exists(), "the transcript is removed");
+}
+
+#[test]
+fn instances_are_listed_and_filtered() {
+    let app = TestApp::spawn();
+    let a = app.agent("a", &["true"], json!({}));
+    let b = app.agent("b", &["false"], json!({}));
+    let ia = app.instance(&a, json!({}))["id"].as_str().expect("id").to_owned();
+    let ib = app.instance(&b, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_status(&ia, "completed", T);
+    app.wait_status(&ib, "error", T);
+    let ids = |q: &str| -> Vec<String> {
+        app.get(&format!("/api/instances{q}"))
+            .json()
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|i| i["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    assert_eq!(ids(""), [ib.clone(), ia.clone()], "newest first");
+    assert_eq!(ids("?status=completed"), [ia.as_str()]);
+    assert_eq!(ids(&format!("?agent_id={b}")), [ib.as_str()]);
+    assert_eq!(app.get(&format!("/api/agents/{a}/instances")).json()[0]["id"], ia);
+    assert_eq!(app.get("/api/instances?status=sleeping").status, 422);
+    assert_eq!(app.get("/api/instances?agent_id=nope").status, 422);
+    eventually(T, "nothing left running", || {
+        app.get("/api/instances?status=active").json().as_array().is_some_and(Vec::is_empty).then_some(())
+    });
+}
+
+#[test]
+fn auto_start_agents_start_at_boot() {
+    let app = TestApp::spawn();
+    let agent = app.agent("always", &["bash", "--norc", "-i"], json!({"auto_start": true}));
+    assert_eq!(app.get(&format!("/api/agents/{agent}/instances")).json(), json!([]), "not at creation");
+    let app = app.restart();
+    let started = eventually(T, "an instance of the auto_start agent", || {
+        let list = app.get(&format!("/api/agents/{agent}/instances")).json();
+        list.as_array().filter(|l| l.len() == 1).map(|l| l[0].clone())
+    });
+    app.wait_status(started["id"].as_str().expect("id"), "awaiting_input", T);
+}
+
+#[test]
+fn prompt_patterns_catch_prompts_the_kernel_cannot_see() {
+    let app = TestApp::spawn();
+    // Prints a question but never reads the terminal (an agent that polls a file, say).
+    let script = "echo 'Apply these changes? [y/N]'; sleep 30";
+    let agent =
+        app.agent("asks", &["bash", "-c", script], json!({"prompt_patterns": ["\\[y/N\\]\\s*$"], "idle_ms": 200}));
+    let plain = app.agent("plain", &["bash", "-c", script], json!({"idle_ms": 200}));
+    let asks = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    let quiet = app.instance(&plain, json!({}))["id"].as_str().expect("id").to_owned();
+    let waiting = app.wait_status(&asks, "awaiting_input", T);
+    assert_eq!(waiting["status_reason"], "pattern: \\[y/N\\]\\s*$");
+    assert_eq!(app.get(&format!("/api/instances/{quiet}")).json()["status"], "active", "no pattern, no prompt");
+}

@@ -1,0 +1,170 @@
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{eventually, TestApp};
+
+const T: Duration = Duration::from_secs(15);
+
+fn python_prompt(app: &TestApp, name: &str) -> String {
+    let script = "import time; time.sleep(1.0); x = input('Your name? '); print('Hello, ' + x + '!'); time.sleep(30)";
+    app.agent(name, &["python3", "-c", script], json!({}))
+}
+
+#[test]
+fn a_python_prompt_is_detected_and_answered_by_a_message() {
+    let app = TestApp::spawn();
+    let agent = python_prompt(&app, "py");
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    let waiting = app.wait_status(&id, "awaiting_input", T);
+    assert_eq!(waiting["status_reason"], "kernel: read on the terminal");
+
+    let r = app.post(&format!("/api/instances/{id}/messages"), &json!({"content": "Ada"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let message = r.json();
+    assert_eq!(message["sender_type"], "user");
+    assert!(message["delivered_at"].is_string(), "typed at once because the program waits: {message}");
+    app.wait_output(&id, "Hello, Ada!", T);
+    let status = app.get(&format!("/api/instances/{id}")).json()["status"].clone();
+    assert_eq!(status, "active", "a sleeping program is not waiting");
+}
+
+#[test]
+fn a_message_sent_while_busy_is_held_until_the_prompt_appears() {
+    let app = TestApp::spawn();
+    let agent = python_prompt(&app, "py");
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    let r = app.post(&format!("/api/instances/{id}/messages"), &json!({"content": "Grace"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.json()["delivered_at"].is_null(), "held while the program sleeps");
+    app.wait_output(&id, "Hello, Grace!", T);
+    let messages = app.get(&format!("/api/instances/{id}/messages")).json();
+    assert!(messages[0]["delivered_at"].is_string(), "{messages}");
+}
+
+#[test]
+fn a_multi_line_reply_is_submitted_once_as_a_bracketed_paste() {
+    // A raw-mode program that turns bracketed paste on and reports each submit (Enter outside a paste).
+    let script = r"
+import os, sys, tty
+fd = sys.stdin.fileno()
+tty.setraw(fd)
+os.write(1, b'\x1b[?2004hready> ')
+buf, pasting, submits = b'', False, 0
+while submits < 2:
+    buf += os.read(fd, 1024)
+    while True:
+        if buf.startswith(b'\x1b[200~'): pasting, buf = True, buf[6:]; continue
+        if buf.startswith(b'\x1b[201~'): pasting, buf = False, buf[6:]; continue
+        if not buf or buf.startswith(b'\x1b'): break
+        ch, buf = buf[:1], buf[1:]
+        if ch == b'\r' and not pasting:
+            submits += 1; os.write(1, b'\r\nSUBMIT %d\r\n' % submits)
+        else:
+            os.write(1, b'<NL>' if ch == b'\n' else ch)
+";
+    let app = TestApp::spawn();
+    let agent = app.agent("paste", &["python3", "-c", script], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_status(&id, "awaiting_input", T);
+    let r = app.post(&format!("/api/instances/{id}/messages"), &json!({"content": "first line\nsecond line\nthird"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let out = app.wait_output(&id, "SUBMIT 1", T);
+    assert!(out.contains("first line<NL>second line<NL>third\r\nSUBMIT 1"), "{out:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!app.output(&id).contains("SUBMIT 2"), "submitted once, not line by line");
+}
+
+#[test]
+fn agents_ask_and_finish_with_their_instance_token_which_reaches_nothing_else() {
+    let app = TestApp::spawn();
+    // The agent prints its token so the test can act as the agent.
+    let agent = app.agent("asker", &["bash", "-c", "echo TOKEN=$SWITCHBOARD_INSTANCE_TOKEN; sleep 60"], json!({}));
+    let other = app.agent("other", &["sleep", "60"], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    let other_id = app.instance(&other, json!({}))["id"].as_str().expect("id").to_owned();
+    let out = app.wait_output(&id, "TOKEN=sbi_", T);
+    let token = out.split("TOKEN=").nth(1).and_then(|t| t.split_whitespace().next()).expect("token").to_owned();
+    let bearer = format!("Bearer {token}");
+    let auth = [("Authorization", bearer.as_str())];
+
+    assert_eq!(app.get_with(&format!("/api/instances/{id}"), &auth).status, 200);
+    assert_eq!(app.get_with("/api/tasks", &auth).status, 403, "the instance token does not reach tasks");
+    assert_eq!(app.get_with("/api/agents", &auth).status, 403);
+    assert_eq!(app.get_with(&format!("/api/instances/{other_id}"), &auth).status, 403, "nor other instances");
+
+    let ask = |body: &str| {
+        app.raw_api_as(
+            &bearer,
+            "POST",
+            &format!("/api/instances/{id}/messages"),
+            "Content-Type: application/json\r\n",
+            body.as_bytes(),
+        )
+    };
+    let asked = ask(r#"{"content": "Deploy to production?", "requires_user_input": true, "options": ["yes", "no"]}"#);
+    assert_eq!(asked.status, 201, "{}", asked.text);
+    assert_eq!(asked.json()["sender_type"], "agent", "an instance token posts agent messages");
+    assert_eq!(asked.json()["options"], json!(["yes", "no"]));
+    let waiting = app.wait_status(&id, "awaiting_input", T);
+    assert_eq!(waiting["status_reason"], "agent_message");
+    assert_eq!(ask(r#"{"content": "x", "sender_type": "user"}"#).status, 403);
+
+    let done = app.raw_api_as(&bearer, "POST", &format!("/api/instances/{id}/complete"), "", b"");
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.json()["status"], "completed");
+    assert_eq!(done.json()["status_reason"], "agent_complete");
+    assert_eq!(app.get_with(&format!("/api/instances/{id}"), &auth).status, 401, "the token dies with its instance");
+}
+
+#[test]
+fn messages_long_poll_until_a_newer_one_exists() {
+    let app = TestApp::spawn();
+    let agent = app.agent("poll", &["sleep", "60"], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    let first =
+        app.post(&format!("/api/instances/{id}/messages"), &json!({"content": "note", "sender_type": "agent"})).json();
+    let first_id = first["id"].as_str().expect("id").to_owned();
+
+    let started = Instant::now();
+    let empty = app.get(&format!("/api/instances/{id}/messages?after={first_id}&wait=1"));
+    assert_eq!(empty.json(), json!([]));
+    assert!(started.elapsed() >= Duration::from_millis(900), "held for the wait");
+
+    let poster = {
+        let url = app.url(&format!("/api/instances/{id}/messages"));
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            ureq::post(&url)
+                .header("Authorization", format!("Bearer {}", crate::helpers::TOKEN))
+                .send_json(json!({"content": "later", "sender_type": "agent"}))
+                .expect("post")
+                .status()
+                .as_u16()
+        })
+    };
+    let started = Instant::now();
+    let got = app.get(&format!("/api/instances/{id}/messages?after={first_id}&wait=30")).json();
+    assert_eq!(got[0]["content"], "later");
+    assert!(started.elapsed() < Duration::from_secs(10), "answered when the message came, not at the end of the wait");
+    assert_eq!(poster.join().expect("poster"), 201);
+
+    assert_eq!(app.get(&format!("/api/instances/{id}/messages?wait=61")).status, 422);
+    assert_eq!(app.get(&format!("/api/instances/{id}/messages?after=nope")).status, 422);
+    eventually(T, "all messages listed", || {
+        let all = app.get(&format!("/api/instances/{id}/messages")).json();
+        (all.as_array().map(Vec::len) == Some(2)).then_some(())
+    });
+}
+
+#[test]
+fn messages_to_ended_instances_are_refused() {
+    let app = TestApp::spawn();
+    let agent = app.agent("quick", &["true"], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_status(&id, "completed", T);
+    let r = app.post(&format!("/api/instances/{id}/messages"), &json!({"content": "too late"}));
+    assert_eq!((r.status, r.code().as_str()), (409, "not_running"));
+    let r = app.post(&format!("/api/instances/{id}/messages"), &json!({"content": ""}));
+    assert_eq!(r.status, 422);
+}

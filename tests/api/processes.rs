@@ -1,0 +1,132 @@
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde_json::json;
+
+use crate::helpers::{eventually, marked, zombies_of, TestApp};
+
+const T: Duration = Duration::from_secs(20);
+
+/// A shell with a background job, a grandchild in its own session (setsid), and
+/// one that ignores SIGHUP and SIGTERM.
+const FAMILY: &str = "sleep 300 & setsid sleep 301 & (trap '' HUP TERM; sleep 302) & echo family-ready; wait";
+
+#[test]
+fn terminating_leaves_no_process_behind_not_even_setsid_grandchildren() {
+    let app = TestApp::spawn_with(&["--token", crate::helpers::TOKEN, "--config", "/dev/null"]);
+    let agent = app.agent("family", &["bash", "-c", FAMILY], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_output(&id, "family-ready", T);
+    eventually(T, "the whole family running", || (marked(&id).len() >= 4).then_some(()));
+
+    let r = app.put(&format!("/api/instances/{id}"), &json!({"status": "terminated"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["status"], "terminated");
+    assert_eq!(r.json()["status_reason"], "user");
+    assert_eq!(marked(&id), Vec::<i32>::new(), "the answer comes once every process is gone");
+    assert_eq!(zombies_of(app.pid()), Vec::<i32>::new());
+}
+
+#[test]
+fn deleting_an_agent_terminates_its_instances_first() {
+    let app = TestApp::spawn();
+    let agent = app.agent("doomed", &["bash", "-c", FAMILY], json!({"max_concurrent_instances": 2}));
+    let ids: Vec<String> =
+        (0..2).map(|_| app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned()).collect();
+    for id in &ids {
+        app.wait_output(id, "family-ready", T);
+    }
+    assert_eq!(app.delete(&format!("/api/agents/{agent}")).status, 204);
+    for id in &ids {
+        assert_eq!(marked(id), Vec::<i32>::new());
+        assert_eq!(app.get(&format!("/api/instances/{id}")).status, 404, "instances go with the agent");
+    }
+}
+
+#[test]
+fn a_killed_server_leaves_no_child_and_the_restart_marks_and_sweeps() {
+    let mut app = TestApp::spawn();
+    let agent = app.agent("orphan", &["bash", "-c", FAMILY], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_output(&id, "family-ready", T);
+    let shell = app.get(&format!("/api/instances/{id}")).json()["pid"].as_i64().expect("pid") as i32;
+
+    let plain_job =
+        eventually(T, "the plain background job", || marked(&id).into_iter().find(|pid| cmdline(*pid) == "sleep 300"));
+
+    app.kill9();
+    let dead = |pid: i32| switchboard::procfs::stat(pid).is_none_or(|s| s.state == 'Z');
+    eventually(T, "the shell to die with the server (parent-death signal)", || dead(shell).then_some(()));
+    eventually(T, "its plain job to die with it (terminal hang-up)", || dead(plain_job).then_some(()));
+    // What ignores SIGHUP or left the session cannot be reached once the server is
+    // dead; the restart finds it by its marker.
+    for pid in marked(&id) {
+        let cmd = cmdline(pid);
+        assert!(cmd == "sleep 301" || cmd == "sleep 302", "unexpected survivor {pid}: {cmd}");
+    }
+
+    let app = app.start_again();
+    let instance = app.get(&format!("/api/instances/{id}")).json();
+    assert_eq!(
+        (instance["status"].as_str(), instance["status_reason"].as_str()),
+        (Some("error"), Some("server_restart"))
+    );
+    assert_eq!(marked(&id), Vec::<i32>::new(), "the restart sweeps what escaped");
+}
+
+#[test]
+fn sigterm_ends_every_instance_marks_them_terminated_and_exits_zero() {
+    let mut app = TestApp::spawn();
+    let agent = app.agent("many", &["bash", "-c", FAMILY], json!({"max_concurrent_instances": 3}));
+    let ids: Vec<String> =
+        (0..4).map(|_| app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned()).collect();
+    for id in &ids[..3] {
+        app.wait_output(id, "family-ready", T);
+    }
+    let status = app.stop();
+    assert!(status.success(), "exit status {status}");
+    let conn = Connection::open(app.data_dir().join("agents.db")).expect("open");
+    for id in &ids {
+        let (state, reason): (String, String) = conn
+            .query_row("SELECT status, status_reason FROM agent_instances WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("row");
+        assert_eq!((state.as_str(), reason.as_str()), ("terminated", "server_shutdown"), "{id}");
+        assert_eq!(marked(id), Vec::<i32>::new());
+    }
+}
+
+#[test]
+fn two_hundred_instant_exits_leave_no_zombie() {
+    let app = TestApp::spawn_with(&["--token", crate::helpers::TOKEN, "--max-instances", "200"]);
+    let agent = app.agent("blink", &["true"], json!({"max_concurrent_instances": 200}));
+    for _ in 0..200 {
+        app.instance(&agent, json!({}));
+    }
+    eventually(Duration::from_secs(60), "200 completed instances", || {
+        let done = app.get(&format!("/api/instances?agent_id={agent}&status=completed&limit=1000")).json();
+        (done.as_array().map(Vec::len) == Some(200)).then_some(())
+    });
+    assert_eq!(zombies_of(app.pid()), Vec::<i32>::new());
+}
+
+#[test]
+fn sleeping_and_computing_programs_are_never_waiting() {
+    let app = TestApp::spawn();
+    let sleeper = app.agent("sleeper", &["sleep", "30"], json!({"idle_ms": 100}));
+    let spinner = app.agent("spinner", &["python3", "-c", "while True: pass"], json!({"idle_ms": 100}));
+    let ids = [app.instance(&sleeper, json!({})), app.instance(&spinner, json!({}))]
+        .map(|i| i["id"].as_str().expect("id").to_owned());
+    std::thread::sleep(Duration::from_millis(1500));
+    for id in &ids {
+        assert_eq!(app.get(&format!("/api/instances/{id}")).json()["status"], "active");
+        assert!(!app.log().contains(&format!("instance={id} from=\"active\" to=\"awaiting_input\"")), "{}", app.log());
+    }
+}
+
+fn cmdline(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| String::from_utf8_lossy(&raw).trim_end_matches('\0').replace('\0', " "))
+        .unwrap_or_default()
+}
