@@ -87,6 +87,15 @@ struct FileSettings {
     allowed_origins: Option<Vec<String>>,
     #[serde(default)]
     auth: FileAuth,
+    #[serde(default)]
+    events: FileEvents,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEvents {
+    keep: Option<u64>,
+    max_age_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +124,10 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// Extra accepted Origin header values.
     pub allowed_origins: Vec<String>,
+    /// Events always kept, however old.
+    pub events_keep: u64,
+    /// Events always kept, however many.
+    pub events_max_age: std::time::Duration,
 }
 
 /// Why the settings could not be resolved.
@@ -154,6 +167,8 @@ impl Settings {
             no_auth: args.no_auth || file.auth.no_auth.unwrap_or(false),
             allowed_hosts: pick(args.allowed_hosts, file.allowed_hosts),
             allowed_origins: pick(args.allowed_origins, file.allowed_origins),
+            events_keep: file.events.keep.unwrap_or(100_000),
+            events_max_age: std::time::Duration::from_secs(86_400 * file.events.max_age_days.unwrap_or(7)),
         };
         settings.check()?;
         Ok(settings)
@@ -238,6 +253,7 @@ mod tests {
         assert_eq!(file.shutdown_grace_secs, Some(5));
         assert_eq!(file.auth.token, None);
         assert_eq!(file.auth.no_auth, Some(false));
+        assert_eq!((file.events.keep, file.events.max_age_days), (Some(100_000), Some(7)));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod db;
 pub mod detect;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod procfs;

@@ -47,6 +47,7 @@ pub struct Application {
     token: Option<String>,
     db: Databases,
     registry: Addr<Registry>,
+    shared: Arc<Shared>,
     /// The threads instance actors (and so every child's spawner) live on.
     instances: Vec<Arbiter>,
 }
@@ -91,12 +92,14 @@ impl Application {
             base_env: child_base_env(),
             directory: Directory::default(),
             message_wake: tokio::sync::broadcast::channel(1024).0,
+            bus: crate::events::Bus::new(db.clone()),
         });
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let instances: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
         let handles = instances.iter().map(Arbiter::handle).collect();
         let registry = Registry::new(shared.clone(), handles, settings.max_concurrent_instances).start();
         registry.send(Recover).await.map_err(|e| StartupError::Task(e.to_string()))?;
+        prune_events_periodically(shared.clone(), settings.events_keep, settings.events_max_age);
         let state = web::Data::new(AppState {
             db: db.clone(),
             auth,
@@ -104,7 +107,7 @@ impl Application {
             settings,
             metrics: Metrics::new(),
             registry: registry.clone(),
-            shared,
+            shared: shared.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -121,7 +124,7 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(5)
         .run();
-        Ok(Application { server, local_addr, token, db, registry, instances })
+        Ok(Application { server, local_addr, token, db, registry, shared, instances })
     }
 
     /// The address actually bound.
@@ -160,11 +163,13 @@ impl Application {
         for kind in [SignalKind::terminate(), SignalKind::interrupt()] {
             let handle = self.server.handle();
             let registry = self.registry.clone();
+            let shared = self.shared.clone();
             let mut stream = signal(kind)?;
             actix_web::rt::spawn(async move {
                 if stream.recv().await.is_some() {
                     tracing::info!("stop signal received; ending every instance");
                     let _ = registry.send(Shutdown).await;
+                    shared.bus.stop();
                     tracing::info!("instances ended; stopping the HTTP server");
                     handle.stop(true).await;
                 }
@@ -179,6 +184,27 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Keeps the event log within its retention (at least `keep` events or `max_age`).
+fn prune_events_periodically(shared: Arc<Shared>, keep: u64, max_age: Duration) {
+    actix_web::rt::spawn(async move {
+        loop {
+            let job = shared.clone();
+            let pruned = web::block(move || -> Result<usize, crate::db::DbError> {
+                let conn = job.db.agents.get()?;
+                crate::db::events::prune(&conn, keep, max_age)
+            })
+            .await;
+            match pruned {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(events = n, "old events pruned"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "pruning events failed"),
+                Err(e) => tracing::warn!(error = %e, "pruning events failed"),
+            }
+            actix_web::rt::time::sleep(Duration::from_secs(600)).await;
+        }
+    });
 }
 
 fn base_url(addr: SocketAddr) -> String {

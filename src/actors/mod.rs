@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::auth::InstanceTokens;
 use crate::db::Databases;
+use crate::events::Bus;
 use instance::InstanceActor;
 
 /// What every instance needs from the server.
@@ -32,6 +33,8 @@ pub struct Shared {
     pub directory: Directory,
     /// Woken with an instance id whenever one of its messages is created or delivered.
     pub message_wake: tokio::sync::broadcast::Sender<Uuid>,
+    /// The event bus.
+    pub bus: Bus,
 }
 
 impl Shared {
@@ -39,6 +42,12 @@ impl Shared {
     #[must_use]
     pub fn transcript(&self, id: Uuid) -> PathBuf {
         self.transcripts.join(format!("{id}.log"))
+    }
+
+    /// The last screen of an ended instance (`cols rows` line, then escape sequences).
+    #[must_use]
+    pub fn final_screen(&self, id: Uuid) -> PathBuf {
+        self.transcripts.join(format!("{id}.screen"))
     }
 }
 

@@ -145,9 +145,9 @@ impl Registry {
     fn end_queued(&mut self, id: Uuid, reason: &'static str) -> Option<impl Future<Output = ()>> {
         let index = self.queue.iter().position(|(q, _)| *q == id)?;
         self.queue.remove(index);
-        let pool = self.shared.db.agents.clone();
+        let shared = self.shared.clone();
         Some(async move {
-            let result = actix_web::web::block(move || launch::end_never_started(&pool, id, reason)).await;
+            let result = actix_web::web::block(move || launch::end_never_started(&shared, id, reason)).await;
             if let Err(e) = result.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
                 tracing::error!(instance = %id, error = %e, "storing the end of a queued instance failed");
             }

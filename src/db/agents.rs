@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
+use super::events::{append, NewEvent};
 use super::{is_unique_violation, write_tx, DbError, Page};
 use crate::domain::agent::{Agent, AgentChange, AgentRecord, SettingsRecord};
 use crate::domain::now;
@@ -137,6 +138,7 @@ pub fn insert(conn: &mut Connection, record: &AgentRecord, settings: &SettingsRe
     .map_err(conflict_on_name(&record.name))?;
     save_settings(&tx, &id, settings)?;
     let agent = fetch(&tx, &id)?.ok_or_else(|| DbError::Corrupt("agents (row vanished)".into()))?;
+    announce(&tx, "agent.created", &agent)?;
     tx.commit()?;
     Ok(agent)
 }
@@ -188,6 +190,9 @@ pub fn update(conn: &mut Connection, id: Uuid, mut change: AgentChange) -> Resul
     .map_err(conflict_on_name(&r.name))?;
     save_settings(&tx, &id, &agent.settings)?;
     let agent = fetch(&tx, &id)?;
+    if let Some(agent) = &agent {
+        announce(&tx, "agent.updated", agent)?;
+    }
     tx.commit()?;
     Ok(agent)
 }
@@ -197,6 +202,22 @@ pub fn update(conn: &mut Connection, id: Uuid, mut change: AgentChange) -> Resul
 ///
 /// # Errors
 /// SQLite failures.
-pub fn delete(conn: &Connection, id: Uuid) -> Result<bool, DbError> {
-    Ok(conn.execute("DELETE FROM agents WHERE id = ?1", [id.to_string()])? > 0)
+pub fn delete(conn: &mut Connection, id: Uuid) -> Result<bool, DbError> {
+    let tx = write_tx(conn)?;
+    let deleted = tx.execute("DELETE FROM agents WHERE id = ?1", [id.to_string()])? > 0;
+    if deleted {
+        let data = serde_json::json!({ "id": id });
+        append(
+            &tx,
+            &NewEvent { kind: "agent.deleted", agent_id: Some(id), instance_id: None, data: &data, offset: None },
+        )?;
+    }
+    tx.commit()?;
+    Ok(deleted)
+}
+
+fn announce(conn: &Connection, kind: &str, agent: &StoredAgent) -> Result<(), DbError> {
+    let data = serde_json::json!({ "agent": agent.public() });
+    append(conn, &NewEvent { kind, agent_id: Some(agent.id), instance_id: None, data: &data, offset: None })?;
+    Ok(())
 }

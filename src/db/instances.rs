@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
-use super::{enum_column, write_tx, DbError, Page};
+use super::events::{append, NewEvent};
+use super::{enum_column, messages, write_tx, DbError, Page};
 use crate::domain::instance::{Instance, InstanceStatus};
+use crate::domain::message::{Message, Sender};
 use crate::domain::now;
 use crate::domain::state::is_final;
 
@@ -74,12 +76,27 @@ pub fn insert(conn: &mut Connection, new: &NewInstance, prompt: Option<&str>) ->
         params![id, new.agent_id.to_string(), new.project_path, new.cols, new.rows, new.task_id, env, at],
         from_row,
     )?;
+    let data = serde_json::json!({ "instance": instance });
+    let event = NewEvent {
+        kind: "instance.created",
+        agent_id: Some(new.agent_id),
+        instance_id: Some(new.id),
+        data: &data,
+        offset: Some(0),
+    };
+    append(&tx, &event)?;
     if let Some(prompt) = prompt {
-        tx.execute(
-            "INSERT INTO agent_messages (id, agent_instance_id, sender_type, content, created_at)
-             VALUES (?1, ?2, 'user', ?3, ?4)",
-            params![Uuid::new_v4().to_string(), id, prompt, at],
-        )?;
+        let message = Message {
+            id: Uuid::new_v4(),
+            agent_instance_id: new.id,
+            sender_type: Sender::User,
+            content: prompt.to_owned(),
+            requires_user_input: false,
+            options: Vec::new(),
+            created_at: at,
+            delivered_at: None,
+        };
+        messages::insert_within(&tx, &message, new.agent_id)?;
     }
     tx.commit()?;
     Ok(instance)
@@ -132,6 +149,8 @@ pub fn list(conn: &Connection, filter: Filter, page: Page) -> Result<Vec<Instanc
 #[derive(Debug, Clone)]
 pub struct Transition {
     pub id: Uuid,
+    pub agent_id: Uuid,
+    pub from: InstanceStatus,
     pub to: InstanceStatus,
     pub reason: String,
     pub at: String,
@@ -140,16 +159,22 @@ pub struct Transition {
     /// Set when the process started.
     pub pid: Option<i32>,
     pub pty: Option<String>,
+    /// For `awaiting_input`: what the program asks.
+    pub prompt: Option<String>,
+    /// The transcript length when it happened.
+    pub offset: Option<u64>,
 }
 
-/// Stores a transition (status, reason, time; start and end times; exit details).
+/// Stores a transition (status, reason, time; start and end times; exit details)
+/// with its `instance.status` event.
 ///
 /// # Errors
 /// SQLite failures.
 pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
     let started = (t.to == InstanceStatus::Active && t.pid.is_some()).then_some(&t.at);
     let completed = is_final(t.to).then_some(&t.at);
-    conn.execute(
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
         "UPDATE agent_instances SET status = ?1, status_reason = ?2, last_activity_at = ?3,
                 started_at = COALESCE(?4, started_at), completed_at = COALESCE(?5, completed_at),
                 exit_code = COALESCE(?6, exit_code), exit_signal = COALESCE(?7, exit_signal),
@@ -168,6 +193,25 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
             t.id.to_string()
         ],
     )?;
+    let data = serde_json::json!({
+        "instance_id": t.id,
+        "agent_id": t.agent_id,
+        "status": t.to,
+        "previous": t.from,
+        "reason": t.reason,
+        "exit_code": t.exit_code,
+        "prompt": t.prompt,
+        "at": t.at,
+    });
+    let event = NewEvent {
+        kind: "instance.status",
+        agent_id: Some(t.agent_id),
+        instance_id: Some(t.id),
+        data: &data,
+        offset: t.offset,
+    };
+    append(&tx, &event)?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -180,19 +224,33 @@ pub fn set_size(conn: &Connection, id: Uuid, cols: u16, rows: u16) -> Result<(),
     Ok(())
 }
 
-/// Instances in the given statuses, oldest first, as (id, agent id).
+/// Instances in the given statuses, oldest first, as (id, agent id, status).
 ///
 /// # Errors
 /// SQLite failures.
-pub fn with_status(conn: &Connection, statuses: &[InstanceStatus]) -> Result<Vec<(Uuid, Uuid)>, DbError> {
+pub fn with_status(
+    conn: &Connection,
+    statuses: &[InstanceStatus],
+) -> Result<Vec<(Uuid, Uuid, InstanceStatus)>, DbError> {
     let mut stmt =
         conn.prepare_cached("SELECT id, agent_id FROM agent_instances WHERE status = ?1 ORDER BY created_at, rowid")?;
     let mut out = Vec::new();
     for status in statuses {
-        let rows = stmt.query_map([status.as_str()], |r| Ok((uuid_column(r, 0)?, uuid_column(r, 1)?)))?;
+        let rows = stmt.query_map([status.as_str()], |r| Ok((uuid_column(r, 0)?, uuid_column(r, 1)?, *status)))?;
         out.extend(rows.collect::<Result<Vec<_>, _>>()?);
     }
     Ok(out)
+}
+
+/// The task an instance works on.
+///
+/// # Errors
+/// SQLite failures.
+pub fn task_of(conn: &Connection, id: Uuid) -> Result<Option<i64>, DbError> {
+    Ok(conn
+        .query_row("SELECT task_id FROM agent_instances WHERE id = ?1", [id.to_string()], |r| r.get(0))
+        .optional()?
+        .flatten())
 }
 
 /// Deletes an instance and its messages; `false` if there was none.

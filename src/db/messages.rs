@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
+use super::events::{append, NewEvent};
 use super::instances::uuid_column;
 use super::{enum_column, DbError};
 use crate::domain::message::{Message, Sender};
@@ -24,11 +25,36 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
-/// Stores a message.
+/// Stores a message and its `message.created` event; `agent_id` is the instance's agent.
 ///
 /// # Errors
 /// SQLite failures (a foreign key error if the instance is gone).
-pub fn insert(conn: &Connection, m: &Message) -> Result<(), DbError> {
+pub fn insert(conn: &Connection, m: &Message, agent_id: Uuid) -> Result<(), DbError> {
+    let tx = conn.unchecked_transaction()?;
+    insert_within(&tx, m, agent_id)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`insert`] inside the caller's transaction.
+///
+/// # Errors
+/// SQLite failures.
+pub fn insert_within(tx: &rusqlite::Transaction<'_>, m: &Message, agent_id: Uuid) -> Result<(), DbError> {
+    store(tx, m)?;
+    let data = serde_json::json!({ "message": m });
+    let event = NewEvent {
+        kind: "message.created",
+        agent_id: Some(agent_id),
+        instance_id: Some(m.agent_instance_id),
+        data: &data,
+        offset: None,
+    };
+    append(tx, &event)?;
+    Ok(())
+}
+
+fn store(conn: &Connection, m: &Message) -> Result<(), DbError> {
     let options = serde_json::to_string(&m.options).unwrap_or_else(|_| "[]".to_owned());
     conn.execute(
         &format!("INSERT INTO agent_messages ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),

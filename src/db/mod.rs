@@ -8,6 +8,7 @@
 //! blocking: call them from `web::block`, never on an async worker.
 
 pub mod agents;
+pub mod events;
 pub mod instances;
 pub mod messages;
 pub mod tasks;
@@ -26,9 +27,11 @@ pub const AGENTS_MIGRATIONS: &[&str] = &[
     include_str!("../../sql/agents/001_agents.sql"),
     include_str!("../../sql/agents/002_api_v1_fields.sql"),
     include_str!("../../sql/agents/003_instance_env.sql"),
+    include_str!("../../sql/agents/004_events.sql"),
 ];
 /// Schema of `tasks.db`, in order; index + 1 is the schema version.
-pub const TASKS_MIGRATIONS: &[&str] = &[include_str!("../../sql/tasks/001_tasks.sql")];
+pub const TASKS_MIGRATIONS: &[&str] =
+    &[include_str!("../../sql/tasks/001_tasks.sql"), include_str!("../../sql/tasks/002_outbox.sql")];
 
 const CONNECTION_PRAGMAS: &str = "PRAGMA journal_mode = WAL;
      PRAGMA foreign_keys = ON;

@@ -2,6 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::events::append_task;
 use super::{enum_column, write_tx, DbError, Page};
 use crate::domain::now;
 use crate::domain::task::{NewTask, Priority, Task, TaskPatch, TaskStatus};
@@ -27,11 +28,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     })
 }
 
-/// Inserts a validated task.
+/// Inserts a validated task (and queues `task.created`).
 ///
 /// # Errors
 /// SQLite failures.
-pub fn insert(conn: &Connection, task: &NewTask) -> Result<Task, DbError> {
+pub fn insert(conn: &mut Connection, task: &NewTask) -> Result<Task, DbError> {
     let at = now();
     let sql = format!(
         "INSERT INTO tasks (title, description, status, priority, created_at, updated_at)
@@ -39,7 +40,11 @@ pub fn insert(conn: &Connection, task: &NewTask) -> Result<Task, DbError> {
     );
     let status = task.status.unwrap_or(TaskStatus::Pending).as_str();
     let priority = task.priority.unwrap_or(Priority::Medium).as_str();
-    Ok(conn.query_row(&sql, params![task.title, task.description, status, priority, at], from_row)?)
+    let tx = write_tx(conn)?;
+    let task = tx.query_row(&sql, params![task.title, task.description, status, priority, at], from_row)?;
+    append_task(&tx, "task.created", &serde_json::json!({ "task": task }))?;
+    tx.commit()?;
+    Ok(task)
 }
 
 /// One task.
@@ -84,14 +89,32 @@ pub fn update(conn: &mut Connection, id: i64, patch: &TaskPatch) -> Result<Optio
     let task = tx
         .query_row(&sql, params![patch.title, patch.description, status, priority, now(), id], from_row)
         .optional()?;
+    if let Some(task) = &task {
+        append_task(&tx, "task.updated", &serde_json::json!({ "task": task }))?;
+    }
     tx.commit()?;
     Ok(task)
 }
 
-/// Deletes a task; `false` if there was none.
+/// Deletes a task (and queues `task.deleted`); `false` if there was none.
 ///
 /// # Errors
 /// SQLite failures.
-pub fn delete(conn: &Connection, id: i64) -> Result<bool, DbError> {
-    Ok(conn.execute("DELETE FROM tasks WHERE id = ?1", [id])? > 0)
+pub fn delete(conn: &mut Connection, id: i64) -> Result<bool, DbError> {
+    let tx = write_tx(conn)?;
+    let deleted = tx.execute("DELETE FROM tasks WHERE id = ?1", [id])? > 0;
+    if deleted {
+        append_task(&tx, "task.deleted", &serde_json::json!({ "id": id }))?;
+    }
+    tx.commit()?;
+    Ok(deleted)
+}
+
+/// Moves a task along with the instance working on it: `in_progress` while it
+/// runs, `done` when it completed, `failed` otherwise. `None` if the task is gone.
+///
+/// # Errors
+/// SQLite failures.
+pub fn follow(conn: &mut Connection, id: i64, status: TaskStatus) -> Result<Option<Task>, DbError> {
+    update(conn, id, &TaskPatch { status: Some(status), ..TaskPatch::default() })
 }

@@ -44,6 +44,7 @@ pub async fn create(state: web::Data<AppState>, body: Json<NewAgent>) -> Result<
         Ok(store::insert(conn, &record, &settings)?.public())
     })
     .await?;
+    state.shared.bus.wake();
     Ok(HttpResponse::Created().json(agent))
 }
 
@@ -76,6 +77,7 @@ pub async fn update(
         store::update(conn, id, change)?.ok_or_else(|| not_found(id))
     })
     .await?;
+    state.shared.bus.wake();
     Ok(HttpResponse::Ok().json(agent.public()))
 }
 
@@ -90,6 +92,7 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result
     blocking(&state.db.agents, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
     state.registry.send(TerminateAgent(id)).await.map_err(AppError::internal)?;
     blocking(&state.db.agents, move |conn| if store::delete(conn, id)? { Ok(()) } else { Err(not_found(id)) }).await?;
+    state.shared.bus.wake();
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -12,6 +12,7 @@ use super::json::{page, Json};
 use super::{blocking, AppState};
 use crate::actors::instance::{Ending, Input, InstanceActor, InstanceError, Resize};
 use crate::actors::registry::{Create, CreateError, QueuePositions, Terminate};
+use crate::db::agents::StoredAgent;
 use crate::db::{agents, instances as store, tasks};
 use crate::domain::agent::validate_env;
 use crate::domain::input::InputRequest;
@@ -130,7 +131,15 @@ pub async fn create(
     body: Json<NewInstanceRequest>,
 ) -> Result<HttpResponse, AppError> {
     let agent_id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound(format!("agent {id} not found")))?;
-    let req = body.0;
+    let agent = blocking(&state.db.agents, move |conn| {
+        agents::get(conn, agent_id)?.ok_or_else(|| AppError::NotFound(format!("agent {agent_id} not found")))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(start(&state, agent, body.0).await?))
+}
+
+/// Validates a request and asks the registry for the instance.
+pub(super) async fn start(state: &AppState, agent: StoredAgent, req: NewInstanceRequest) -> Result<Instance, AppError> {
     let (cols, rows) = (size(req.cols, 120, "cols")?, size(req.rows, 40, "rows")?);
     let env = req.env.unwrap_or_default();
     validate_env(&env)?;
@@ -146,20 +155,15 @@ pub async fn create(
         })
         .await?;
     }
-    let agent = blocking(&state.db.agents, move |conn| {
-        agents::get(conn, agent_id)?.ok_or_else(|| AppError::NotFound(format!("agent {agent_id} not found")))
-    })
-    .await?;
-    let create =
+    let request =
         Create { agent, prompt: req.prompt, cols, rows, task_id: req.task_id, env, queue: req.queue.unwrap_or(true) };
-    let instance = state.registry.send(create).await.map_err(AppError::internal)?.map_err(|e| match e {
+    state.registry.send(request).await.map_err(AppError::internal)?.map_err(|e| match e {
         CreateError::Closing => AppError::Unavailable(e.to_string()),
         CreateError::LimitReached { .. } => {
             AppError::TooManyRequests { message: e.to_string(), retry_after_secs: None }
         }
         CreateError::Storage(detail) => AppError::internal(detail),
-    })?;
-    Ok(HttpResponse::Created().json(instance))
+    })
 }
 
 /// List instances, newest first.

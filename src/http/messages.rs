@@ -128,7 +128,9 @@ pub async fn create(
         delivered_at: None,
     };
     let stored = message.clone();
-    blocking(&state.db.agents, move |conn| Ok(store::insert(conn, &stored)?)).await?;
+    let agent_id = instance.agent_id;
+    blocking(&state.db.agents, move |conn| Ok(store::insert(conn, &stored, agent_id)?)).await?;
+    state.shared.bus.wake();
     let _ = state.shared.message_wake.send(id);
     if let Some(addr) = state.shared.directory.get(id) {
         if sender == Sender::User {

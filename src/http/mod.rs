@@ -10,6 +10,8 @@ pub mod messages;
 pub mod observe;
 pub mod openapi;
 pub mod output;
+pub mod sse;
+pub mod stream;
 pub mod system;
 pub mod tasks;
 
@@ -76,7 +78,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(output::output)
         .service(messages::list)
         .service(messages::create)
-        .service(messages::complete);
+        .service(messages::complete)
+        .service(sse::subscribe)
+        .service(stream::stream)
+        .service(tasks::run);
 }
 
 /// Runs blocking database work on the blocking thread pool with a pooled connection.
@@ -95,6 +100,17 @@ where
     })
     .await
     .map_err(AppError::internal)?
+}
+
+/// Moves task events into the global log after a task change. A failure is only
+/// logged: the change is committed and its event stays queued for the next relay.
+pub async fn relay_tasks(state: &AppState) {
+    let shared = state.shared.clone();
+    match web::block(move || shared.bus.relay_tasks()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "task events not relayed yet"),
+        Err(e) => tracing::warn!(error = %e, "task events not relayed yet"),
+    }
 }
 
 impl From<DbError> for AppError {

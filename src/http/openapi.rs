@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, instances, messages, output, system, tasks};
+use super::{agents, instances, messages, output, sse, stream, system, tasks};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -17,6 +17,7 @@ use super::{agents, instances, messages, output, system, tasks};
         instances::create, instances::list, instances::show, instances::update, instances::remove,
         instances::input, instances::resize, output::output,
         messages::list, messages::create, messages::complete,
+        sse::subscribe, stream::stream, tasks::run,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerToken),
@@ -26,6 +27,7 @@ use super::{agents, instances, messages, output, system, tasks};
         (name = "agents", description = "Agents and their settings (agents.db)"),
         (name = "instances", description = "Running agents in their terminals"),
         (name = "messages", description = "Replies and questions between people and agents"),
+        (name = "events", description = "Every change as Server-Sent Events"),
         (name = "service", description = "Health, metrics, sessions"),
     )
 )]

@@ -5,12 +5,15 @@
 
 mod agents;
 mod detection;
+mod events;
 mod helpers;
 mod instances;
 mod messages;
 mod openapi;
 mod processes;
 mod security;
+mod sse_client;
 mod startup;
 mod storage;
+mod streams;
 mod tasks;

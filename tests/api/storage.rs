@@ -15,10 +15,10 @@ fn tables(path: &std::path::Path) -> Vec<String> {
 #[test]
 fn each_database_file_holds_its_own_tables() {
     let app = TestApp::spawn();
-    assert_eq!(tables(&app.data_dir().join("tasks.db")), ["tasks"]);
+    assert_eq!(tables(&app.data_dir().join("tasks.db")), ["outbox", "tasks"]);
     assert_eq!(
         tables(&app.data_dir().join("agents.db")),
-        ["agent_instances", "agent_messages", "agent_settings", "agents"]
+        ["agent_instances", "agent_messages", "agent_settings", "agents", "events"]
     );
     let conn = Connection::open(app.data_dir().join("agents.db")).expect("open");
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");

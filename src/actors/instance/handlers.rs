@@ -57,10 +57,35 @@ pub struct Asked {
 #[rtype(result = "oneshot::Receiver<()>")]
 pub struct End(pub Ending);
 
-/// The current screen as escape sequences, with its size (cols, rows).
+/// A piece of output and the transcript offset just after it.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub bytes: actix_web::web::Bytes,
+    pub end: u64,
+}
+
+/// Start following the output: from now on every chunk goes to the returned queue.
+/// `None` once the instance is ending (its output is complete in the transcript).
 #[derive(Message)]
-#[rtype(result = "(Vec<u8>, u16, u16)")]
-pub struct Snapshot;
+#[rtype(result = "Option<Watched>")]
+pub struct Watch {
+    /// Also return the current screen.
+    pub snapshot: bool,
+}
+
+/// What a new viewer gets, all taken at one moment.
+pub struct Watched {
+    /// The screen as escape sequences, cols, rows.
+    pub snapshot: Option<(Vec<u8>, u16, u16)>,
+    /// The transcript offset the first queued chunk starts at.
+    pub offset: u64,
+    /// Output from `offset` on; closed when the instance ends or the viewer falls
+    /// more than [`VIEWER_QUEUE`] chunks behind.
+    pub chunks: tokio::sync::mpsc::Receiver<Chunk>,
+}
+
+/// Chunks a viewer may fall behind before it is dropped (up to 16 KiB each).
+pub const VIEWER_QUEUE: usize = 64;
 
 impl InstanceActor {
     fn ensure_running(&self) -> Result<(), InstanceError> {
@@ -190,11 +215,19 @@ impl Handler<End> for InstanceActor {
     }
 }
 
-impl Handler<Snapshot> for InstanceActor {
-    type Result = MessageResult<Snapshot>;
+impl Handler<Watch> for InstanceActor {
+    type Result = MessageResult<Watch>;
 
-    fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
-        let (rows, cols) = self.screen.size();
-        MessageResult((self.screen.snapshot(), cols, rows))
+    fn handle(&mut self, msg: Watch, _: &mut Context<Self>) -> Self::Result {
+        if self.finishing {
+            return MessageResult(None);
+        }
+        let (tx, chunks) = tokio::sync::mpsc::channel(VIEWER_QUEUE);
+        self.viewers.push(tx);
+        let snapshot = msg.snapshot.then(|| {
+            let (rows, cols) = self.screen.size();
+            (self.screen.snapshot(), cols, rows)
+        });
+        MessageResult(Some(Watched { snapshot, offset: self.transcript_len, chunks }))
     }
 }

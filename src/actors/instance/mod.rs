@@ -22,7 +22,7 @@ use regex::Regex;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-pub use handlers::{Asked, Deliver, End, Input, InstanceError, Resize, Snapshot};
+pub use handlers::{Asked, Chunk, Deliver, End, Input, InstanceError, Resize, Watch, Watched};
 
 use super::registry::{Finished, Registry};
 use super::Shared;
@@ -64,6 +64,8 @@ pub struct Launch {
     pub patterns: Vec<Regex>,
     /// User messages not yet typed (the prompt first), oldest first.
     pub held: Vec<Message>,
+    /// The task this instance works on.
+    pub task_id: Option<i64>,
     pub registry: Addr<Registry>,
     pub shared: Arc<Shared>,
     /// Told once the process runs (or could not start).
@@ -74,6 +76,12 @@ pub struct Launch {
 pub struct InstanceActor {
     id: Uuid,
     agent_id: Uuid,
+    task_id: Option<i64>,
+    /// Bytes written to the transcript so far (the offset of the next output).
+    transcript_len: u64,
+    /// Live viewers' bounded queues; one that is full is dropped (it catches up
+    /// from the transcript).
+    viewers: Vec<tokio::sync::mpsc::Sender<Chunk>>,
     status: InstanceStatus,
     shared: Arc<Shared>,
     registry: Addr<Registry>,
@@ -107,11 +115,14 @@ impl InstanceActor {
     /// Starts the actor on `arbiter` (whose thread must live as long as the server).
     pub fn launch(arbiter: &ArbiterHandle, launch: Launch) -> Addr<Self> {
         InstanceActor::start_in_arbiter(arbiter, move |_| {
-            let Launch { id, agent_id, spec, idle, patterns, held, registry, shared, started } = launch;
+            let Launch { id, agent_id, spec, idle, patterns, held, task_id, registry, shared, started } = launch;
             let screen = Screen::new(spec.rows, spec.cols);
             InstanceActor {
                 id,
                 agent_id,
+                task_id,
+                transcript_len: 0,
+                viewers: Vec::new(),
                 status: InstanceStatus::Idle,
                 shared,
                 registry,
@@ -145,6 +156,7 @@ impl InstanceActor {
     fn spawn_child(&mut self, spec: &SpawnSpec, ctx: &mut Context<Self>) -> std::io::Result<()> {
         let transcript = OpenOptions::new().create(true).append(true).open(self.shared.transcript(self.id))?;
         let spawned = pty::spawn(spec)?;
+        self.transcript_len = transcript.metadata()?.len();
         self.transcript = Some(transcript);
         self.pid = Some(spawned.pid);
         self.pts = spawned.pts;
@@ -173,6 +185,8 @@ impl InstanceActor {
         };
         let record = crate::db::instances::Transition {
             id: self.id,
+            agent_id: self.agent_id,
+            from,
             to,
             reason,
             at: crate::domain::now(),
@@ -180,17 +194,25 @@ impl InstanceActor {
             exit_signal,
             pid: if event == Event::Start { self.pid } else { None },
             pty: if event == Event::Start { Some(self.pts.clone()) } else { None },
+            prompt,
+            offset: Some(self.transcript_len),
         };
-        self.enqueue(Write::Transition { record, from, prompt }, ctx);
+        self.enqueue(Write::Transition(record), ctx);
         true
     }
 
-    fn on_output(&mut self, bytes: &[u8], ctx: &mut Context<Self>) {
+    fn on_output(&mut self, bytes: &actix_web::web::Bytes, ctx: &mut Context<Self>) {
         if let Some(file) = self.transcript.as_mut() {
             if let Err(e) = file.write_all(bytes) {
                 tracing::warn!(instance = %self.id, error = %e, "transcript write failed");
             }
         }
+        self.transcript_len += bytes.len() as u64;
+        if !self.viewers.is_empty() {
+            let chunk = Chunk { bytes: bytes.clone(), end: self.transcript_len };
+            self.viewers.retain(|viewer| viewer.try_send(chunk.clone()).is_ok());
+        }
+        let bytes = &bytes[..];
         self.screen.feed(bytes);
         self.last_output = Instant::now();
         self.backoff = 0;
@@ -315,7 +337,16 @@ impl InstanceActor {
         let session = self.pid;
         let marker = self.id.to_string();
         let grace = self.shared.grace;
-        let sweep = actix_web::rt::task::spawn_blocking(move || sweep(session, &marker, grace));
+        let (rows, cols) = self.screen.size();
+        let mut screen = format!("{cols} {rows}\n").into_bytes();
+        screen.extend_from_slice(&self.screen.snapshot());
+        let screen_file = self.shared.final_screen(self.id);
+        let sweep = actix_web::rt::task::spawn_blocking(move || {
+            if let Err(e) = std::fs::write(&screen_file, screen) {
+                tracing::warn!(error = %e, "cannot keep the last screen");
+            }
+            sweep(session, &marker, grace);
+        });
         ctx.wait(sweep.into_actor(self).map(|_, act, ctx| act.store_end(ctx)));
     }
 

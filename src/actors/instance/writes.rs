@@ -9,23 +9,31 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::InstanceActor;
+use crate::actors::Shared;
 use crate::db::{instances, messages, DbError};
 use crate::domain::instance::InstanceStatus;
 use crate::domain::state::is_final;
 
 /// One change to store.
 pub(super) enum Write {
-    Transition { record: instances::Transition, from: InstanceStatus, prompt: Option<String> },
+    Transition(instances::Transition),
     Delivered { id: Uuid, at: String, reply: Option<oneshot::Sender<String>> },
     Size { cols: u16, rows: u16 },
 }
 
 impl Write {
-    fn store(&self, conn: &rusqlite::Connection, instance: Uuid) -> Result<(), DbError> {
+    fn store(&self, shared: &Shared, instance: Uuid, task: Option<i64>) -> Result<(), DbError> {
+        let conn = shared.db.agents.get()?;
         match self {
-            Write::Transition { record, .. } => instances::record(conn, record),
-            Write::Delivered { id, at, .. } => messages::mark_delivered(conn, *id, at),
-            Write::Size { cols, rows } => instances::set_size(conn, instance, *cols, *rows),
+            Write::Transition(record) => {
+                instances::record(&conn, record)?;
+                if let Some(task) = task.filter(|_| is_final(record.to)) {
+                    shared.bus.follow_task(task, record.to)?;
+                }
+                Ok(())
+            }
+            Write::Delivered { id, at, .. } => messages::mark_delivered(&conn, *id, at),
+            Write::Size { cols, rows } => instances::set_size(&conn, instance, *cols, *rows),
         }
     }
 }
@@ -43,10 +51,10 @@ impl InstanceActor {
         }
         let Some(write) = self.writes.pop_front() else { return };
         self.writing = true;
-        let pool = self.shared.db.agents.clone();
-        let id = self.id;
+        let shared = self.shared.clone();
+        let (id, task) = (self.id, self.task_id);
         let job = actix_web::web::block(move || {
-            let result = pool.get().map_err(DbError::from).and_then(|conn| write.store(&conn, id));
+            let result = write.store(&shared, id, task);
             (write, result)
         });
         ctx.spawn(job.into_actor(self).map(move |done, act, ctx| {
@@ -70,17 +78,18 @@ impl InstanceActor {
     /// Tells the world about a stored change.
     fn announce(&mut self, write: Write, ctx: &mut Context<Self>) {
         match write {
-            Write::Transition { record, from, prompt } => {
+            Write::Transition(record) => {
+                self.shared.bus.wake();
                 if let Some(started) = self.started.take() {
                     let outcome = if record.to == InstanceStatus::Active { Ok(()) } else { Err(record.reason.clone()) };
                     let _ = started.send(outcome);
                 }
                 tracing::info!(
                     instance = %self.id,
-                    from = from.as_str(),
+                    from = record.from.as_str(),
                     to = record.to.as_str(),
                     reason = %record.reason,
-                    prompt = prompt.as_deref().map(|p| p.chars().count()),
+                    prompt = record.prompt.as_deref().map(|p| p.chars().count()),
                     "instance status"
                 );
                 if record.to == InstanceStatus::AwaitingInput {

@@ -18,7 +18,7 @@ use crate::actors::instance::{InstanceActor, Launch};
 use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
 use crate::db::instances::{self, NewInstance, Transition};
-use crate::db::{agents, messages, DbError, Pool};
+use crate::db::{agents, messages, DbError};
 use crate::domain::instance::{Instance, InstanceStatus};
 use crate::domain::message::Message;
 use crate::domain::now;
@@ -74,6 +74,7 @@ pub(super) async fn create(
     .await
     .map_err(storage)?
     .map_err(storage)?;
+    shared.bus.wake();
     if !start_now {
         return Ok(instance);
     }
@@ -149,6 +150,7 @@ async fn start(
         idle: Duration::from_millis(u64::from(settings.idle_ms.unwrap_or(DEFAULT_IDLE_MS))),
         patterns: settings.prompt_patterns.iter().filter_map(|p| Regex::new(p).ok()).collect(),
         held,
+        task_id: instance.task_id,
         registry,
         shared: shared.clone(),
         started,
@@ -181,17 +183,31 @@ fn spec(
     }
 }
 
-/// Stores the end of an instance that never got a process.
+/// Stores the end of an instance that never got a process (and fails its task).
 ///
 /// # Errors
 /// Storage failures.
-pub(super) fn end_never_started(pool: &Pool, id: Uuid, reason: &str) -> Result<(), DbError> {
-    let conn = pool.get()?;
+pub(super) fn end_never_started(shared: &Shared, id: Uuid, reason: &str) -> Result<(), DbError> {
+    let conn = shared.db.agents.get()?;
     let Some(instance) = instances::get(&conn, id)? else { return Ok(()) };
     let event = if reason == "server_restart" { Event::Fail } else { Event::Terminate };
     let Ok(to) = state::next(instance.status, event) else { return Ok(()) };
+    end(shared, &conn, &instance.id, instance.agent_id, instance.status, to, reason)
+}
+
+fn end(
+    shared: &Shared,
+    conn: &rusqlite::Connection,
+    id: &Uuid,
+    agent_id: Uuid,
+    from: InstanceStatus,
+    to: InstanceStatus,
+    reason: &str,
+) -> Result<(), DbError> {
     let record = Transition {
-        id,
+        id: *id,
+        agent_id,
+        from,
         to,
         reason: reason.to_owned(),
         at: now(),
@@ -199,8 +215,15 @@ pub(super) fn end_never_started(pool: &Pool, id: Uuid, reason: &str) -> Result<(
         exit_signal: None,
         pid: None,
         pty: None,
+        prompt: None,
+        offset: None,
     };
-    instances::record(&conn, &record)
+    instances::record(conn, &record)?;
+    if let Some(task) = instances::task_of(conn, *id)? {
+        shared.bus.follow_task(task, to)?;
+    }
+    shared.bus.wake();
+    Ok(())
 }
 
 /// What to do after a restart.
@@ -219,22 +242,12 @@ pub(super) struct RecoveryPlan {
 pub(super) fn recover(shared: &Shared) -> Result<RecoveryPlan, DbError> {
     let conn = shared.db.agents.get()?;
     let stale = instances::with_status(&conn, &[InstanceStatus::Active, InstanceStatus::AwaitingInput])?;
-    for (id, _) in &stale {
-        let record = Transition {
-            id: *id,
-            to: InstanceStatus::Error,
-            reason: "server_restart".into(),
-            at: now(),
-            exit_code: None,
-            exit_signal: None,
-            pid: None,
-            pty: None,
-        };
-        instances::record(&conn, &record)?;
+    for (id, agent_id, from) in &stale {
+        end(shared, &conn, id, *agent_id, *from, InstanceStatus::Error, "server_restart")?;
     }
     if !stale.is_empty() {
         tracing::warn!(count = stale.len(), "instances that were running when the server stopped are marked error");
-        let ids: Vec<String> = stale.iter().map(|(id, _)| id.to_string()).collect();
+        let ids: Vec<String> = stale.iter().map(|(id, ..)| id.to_string()).collect();
         let leftovers: Vec<i32> = pty::marked_processes()
             .into_iter()
             .filter(|(_, marker)| ids.contains(marker))
@@ -242,8 +255,9 @@ pub(super) fn recover(shared: &Shared) -> Result<RecoveryPlan, DbError> {
             .collect();
         pty::signal_each(&leftovers, Signal::SIGKILL);
     }
+    shared.bus.relay_tasks()?;
     let mut queued = Vec::new();
-    for (id, agent_id) in instances::with_status(&conn, &[InstanceStatus::Idle])? {
+    for (id, agent_id, _) in instances::with_status(&conn, &[InstanceStatus::Idle])? {
         let limit = agents::get(&conn, agent_id)?.map_or(1, |a| a.settings.max_concurrent_instances);
         queued.push((id, agent_id, limit));
     }

@@ -1,0 +1,384 @@
+//! `GET /api/instances/:id/stream`: one instance's terminal and its own events.
+//!
+//! Event ids are `OFFSET:SEQ`: the transcript bytes delivered so far and the
+//! last instance event sent. A fresh connection starts with a `snapshot` of the
+//! screen (or `?tail=` raw bytes); a resumed one replays the transcript from
+//! OFFSET and the events after SEQ, so a reconnect — even across a server
+//! restart — loses and repeats nothing. Live output comes from the instance
+//! actor through a bounded queue; a viewer that falls behind is dropped by the
+//! actor and catches up here from the transcript file, so a slow client costs
+//! neither the instance nor anyone else, and memory stays bounded.
+
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::{get, web, HttpRequest, Responder};
+use actix_web_lab::sse;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::instances::{instance_id, load};
+use super::sse::{event, last_event_id, respond};
+use super::{blocking, AppState};
+use crate::actors::instance::{Chunk, InstanceActor, Watch};
+use crate::db::events::{self, Filter};
+use crate::domain::instance::{Instance, InstanceStatus};
+use crate::domain::state::is_final;
+use crate::error::{AppError, ErrorBody};
+
+/// Largest `output` event, in bytes.
+const FRAME: usize = 64 * 1024;
+
+/// Options of the instance stream.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// Replay this many raw transcript bytes instead of a screen snapshot (0: nothing).
+    #[param(value_type = Option<u64>)]
+    pub tail: Option<String>,
+    /// For clients that cannot set the `Last-Event-ID` header (`OFFSET:SEQ`).
+    pub last_event_id: Option<String>,
+}
+
+fn parse_resume(id: &str) -> Result<(u64, i64), AppError> {
+    let bad = || AppError::invalid("last_event_id", "must be OFFSET:SEQ as sent in this stream's ids");
+    let (offset, seq) = id.trim().split_once(':').ok_or_else(bad)?;
+    Ok((offset.parse().map_err(|_| bad())?, seq.parse().map_err(|_| bad())?))
+}
+
+/// The instance's screen, then its output and events, live; `end` last.
+#[utoipa::path(operation_id = "instance_stream", tag = "instances", params(("id" = Uuid, Path), StreamQuery), responses(
+    (status = 200, description = "snapshot, output, status, message, end", content_type = "text/event-stream"),
+    (status = 404, description = "No such instance", body = ErrorBody),
+    (status = 422, description = "Bad tail or Last-Event-ID", body = ErrorBody)))]
+#[get("/api/instances/{id}/stream")]
+pub async fn stream(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<StreamQuery>,
+) -> Result<impl Responder, AppError> {
+    let id = instance_id(&id)?;
+    let resume = last_event_id(&req, query.last_event_id.as_deref()).map(|v| parse_resume(&v)).transpose()?;
+    let tail = query
+        .tail
+        .as_deref()
+        .map(|t| t.parse::<u64>().map_err(|_| AppError::invalid("tail", "must be a number of bytes")))
+        .transpose()?;
+    let instance = load(&state, id).await?;
+    let (oldest, head) = blocking(&state.db.agents, |conn| Ok(events::bounds(conn)?)).await?;
+    let (tx, rx) = mpsc::channel(16);
+    let mut viewer =
+        Viewer { state: state.into_inner(), id, tx, offset: 0, carry: Vec::new(), seq: head, chunks: None };
+    if let Some((_, seq)) = resume {
+        viewer.seq = seq;
+        if seq + 1 < oldest || seq > head {
+            let data = serde_json::json!({ "reason": "last_event_id_unknown", "oldest": oldest });
+            let _ = viewer.tx.try_send(event("reset", viewer.id_now(), data.to_string()));
+        }
+    }
+    actix_web::rt::spawn(async move { viewer.run(instance, resume.map(|r| r.0), tail).await });
+    Ok(respond(rx))
+}
+
+struct Viewer {
+    state: Arc<AppState>,
+    id: Uuid,
+    tx: mpsc::Sender<sse::Event>,
+    /// Transcript bytes delivered to the client.
+    offset: u64,
+    /// Bytes after `offset` received but not sent (an incomplete UTF-8 sequence).
+    carry: Vec<u8>,
+    /// The last instance event sent (or skipped as older than the connection).
+    seq: i64,
+    chunks: Option<mpsc::Receiver<Chunk>>,
+}
+
+/// The client went away or the server stops: end the stream.
+struct Gone;
+
+impl Viewer {
+    fn id_now(&self) -> String {
+        format!("{}:{}", self.offset, self.seq)
+    }
+
+    async fn send(&self, kind: &str, data: String) -> Result<(), Gone> {
+        self.tx.send(event(kind, self.id_now(), data)).await.map_err(|_| Gone)
+    }
+
+    fn actor(&self) -> Option<Addr<InstanceActor>> {
+        self.state.shared.directory.get(self.id)
+    }
+
+    async fn run(mut self, instance: Instance, resume: Option<u64>, tail: Option<u64>) {
+        let _ = self.start(instance, resume, tail).await;
+    }
+
+    async fn start(&mut self, instance: Instance, resume: Option<u64>, tail: Option<u64>) -> Result<(), Gone> {
+        let status = instance.status;
+        let fresh = resume.is_none() && tail.is_none();
+        let watched = match self.actor() {
+            Some(addr) => addr.send(Watch { snapshot: fresh }).await.ok().flatten(),
+            None => None,
+        };
+        let live_from = match &watched {
+            Some(w) => w.offset,
+            None => self.transcript_len().await,
+        };
+        if let Some(from) = resume {
+            self.offset = from.min(live_from);
+        } else if let Some(tail) = tail {
+            self.offset = live_from.saturating_sub(tail);
+        } else {
+            self.offset = live_from;
+            let snapshot = match &watched {
+                Some(w) => w.snapshot.clone(),
+                None if is_final(status) => self.final_screen().await,
+                None => None,
+            };
+            let (screen, cols, rows) = snapshot.unwrap_or_default();
+            let data = serde_json::json!({ "data": String::from_utf8_lossy(&screen), "cols": cols, "rows": rows });
+            self.send("snapshot", data.to_string()).await?;
+        }
+        self.catch_up(live_from).await?;
+        self.chunks = watched.map(|w| w.chunks);
+        // Already ended: whatever events are owed, then `end` at once.
+        let ended = is_final(status).then(|| serde_json::json!({ "status": status, "exit_code": instance.exit_code }));
+        self.follow(ended).await
+    }
+
+    async fn follow(&mut self, mut ended: Option<serde_json::Value>) -> Result<(), Gone> {
+        let mut wake = self.state.shared.bus.subscribe();
+        let mut stopping = self.state.shared.bus.stopping();
+        let mut check = true;
+        loop {
+            if *stopping.borrow_and_update() {
+                return Err(Gone);
+            }
+            if check {
+                check = false;
+                if let Some(end) = self.send_events().await? {
+                    return self.finish(end).await;
+                }
+                if let Some(end) = ended.take() {
+                    return self.finish(end).await;
+                }
+            }
+            let tx = self.tx.clone();
+            let step = tokio::select! {
+                chunk = recv(&mut self.chunks) => Step::Output(chunk),
+                changed = wake.changed() => if changed.is_ok() { Step::Events } else { Step::Stop },
+                _ = stopping.changed() => Step::Stop,
+                () = tx.closed() => Step::Stop,
+            };
+            match step {
+                Step::Output(Some(chunk)) => self.output(chunk).await?,
+                Step::Output(None) => self.reattach().await?,
+                Step::Events => check = true,
+                Step::Stop => return Err(Gone),
+            }
+        }
+    }
+
+    /// Sends this instance's new events; an event's output comes first. Returns the
+    /// final status payload once the instance ended.
+    async fn send_events(&mut self) -> Result<Option<serde_json::Value>, Gone> {
+        let (seq, id) = (self.seq, self.id);
+        let filter = Filter { instance_id: Some(id), ..Filter::default() };
+        let batch = blocking(&self.state.db.agents, move |conn| Ok(events::after(conn, seq, &filter, 500)?))
+            .await
+            .map_err(|_| Gone)?;
+        for e in batch {
+            if let Some(at) = e.offset {
+                self.catch_up(at).await?;
+            }
+            self.seq = e.seq;
+            let kind = match e.kind.as_str() {
+                "instance.status" => "status",
+                "message.created" => "message",
+                _ => continue,
+            };
+            self.send(kind, e.data.clone()).await?;
+            if kind == "status" {
+                let payload: serde_json::Value = serde_json::from_str(&e.data).unwrap_or_default();
+                let status = payload["status"].as_str().and_then(|s| InstanceStatus::parse(s).ok());
+                if status.is_some_and(is_final) {
+                    return Ok(Some(payload));
+                }
+                if self.chunks.is_none() {
+                    self.reattach().await?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// After the final status: the rest of the output, then `end`.
+    async fn finish(&mut self, end: serde_json::Value) -> Result<(), Gone> {
+        if let Some(mut chunks) = self.chunks.take() {
+            // The actor stops right after storing the final status.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+                while chunks.recv().await.is_some() {}
+            })
+            .await;
+        }
+        let len = self.transcript_len().await;
+        self.catch_up(len).await?;
+        let data = serde_json::json!({ "status": end["status"], "exit_code": end["exit_code"] });
+        self.send("end", data.to_string()).await
+    }
+
+    /// The viewer's queue closed: the instance ended, or this viewer fell behind
+    /// and was dropped. Follow again from the transcript, if it still runs.
+    async fn reattach(&mut self) -> Result<(), Gone> {
+        self.chunks = None;
+        let Some(addr) = self.actor() else { return Ok(()) };
+        let Ok(Some(watched)) = addr.send(Watch { snapshot: false }).await else { return Ok(()) };
+        self.catch_up(watched.offset).await?;
+        self.chunks = Some(watched.chunks);
+        Ok(())
+    }
+
+    /// Sends a live chunk (and whatever else is queued, up to a frame).
+    async fn output(&mut self, first: Chunk) -> Result<(), Gone> {
+        let mut pending = vec![first];
+        let mut size = pending[0].bytes.len();
+        while size < FRAME {
+            match self.chunks.as_mut().map(mpsc::Receiver::try_recv) {
+                Some(Ok(chunk)) => {
+                    size += chunk.bytes.len();
+                    pending.push(chunk);
+                }
+                _ => break,
+            }
+        }
+        for chunk in pending {
+            let received = self.offset + self.carry.len() as u64;
+            let start = chunk.end - chunk.bytes.len() as u64;
+            if chunk.end <= received {
+                continue;
+            }
+            if start > received {
+                // A gap (this viewer was dropped and re-added): fill it from the file.
+                self.catch_up(start).await?;
+            }
+            let skip = usize::try_from(received.saturating_sub(start)).unwrap_or(0);
+            self.carry.extend_from_slice(&chunk.bytes[skip.min(chunk.bytes.len())..]);
+        }
+        self.flush(false).await
+    }
+
+    /// Sends the complete UTF-8 part of `carry` as `output` events.
+    async fn flush(&mut self, all: bool) -> Result<(), Gone> {
+        while !self.carry.is_empty() {
+            let cut = if all { self.carry.len() } else { complete_utf8(&self.carry) };
+            let cut = cut.min(FRAME);
+            if cut == 0 {
+                return Ok(());
+            }
+            let text = String::from_utf8_lossy(&self.carry[..cut]).into_owned();
+            self.carry.drain(..cut);
+            self.offset += cut as u64;
+            self.send("output", serde_json::json!({ "data": text }).to_string()).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends transcript bytes from `offset` up to `to`, read from the file.
+    async fn catch_up(&mut self, to: u64) -> Result<(), Gone> {
+        if to <= self.offset {
+            return Ok(());
+        }
+        self.carry.clear();
+        let Ok(mut file) = tokio::fs::File::open(self.state.shared.transcript(self.id)).await else { return Ok(()) };
+        if file.seek(std::io::SeekFrom::Start(self.offset)).await.is_err() {
+            return Ok(());
+        }
+        let mut left = to - self.offset;
+        let mut buf = vec![0u8; FRAME];
+        while left > 0 {
+            let want = usize::try_from(left).unwrap_or(FRAME).min(FRAME);
+            let Ok(n) = file.read(&mut buf[..want]).await else { break };
+            if n == 0 {
+                break;
+            }
+            left -= n as u64;
+            self.carry.extend_from_slice(&buf[..n]);
+            self.flush(false).await?;
+        }
+        Ok(())
+    }
+
+    async fn transcript_len(&self) -> u64 {
+        tokio::fs::metadata(self.state.shared.transcript(self.id)).await.map_or(0, |m| m.len())
+    }
+
+    async fn final_screen(&self) -> Option<(Vec<u8>, u16, u16)> {
+        let raw = tokio::fs::read(self.state.shared.final_screen(self.id)).await.ok()?;
+        let newline = raw.iter().position(|b| *b == b'\n')?;
+        let header = std::str::from_utf8(&raw[..newline]).ok()?;
+        let (cols, rows) = header.split_once(' ')?;
+        Some((raw[newline + 1..].to_vec(), cols.parse().ok()?, rows.parse().ok()?))
+    }
+}
+
+enum Step {
+    Output(Option<Chunk>),
+    Events,
+    Stop,
+}
+
+async fn recv(chunks: &mut Option<mpsc::Receiver<Chunk>>) -> Option<Chunk> {
+    match chunks {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How much of `bytes` can be sent without splitting a UTF-8 sequence: all but a
+/// trailing sequence that is incomplete (invalid bytes are not held back).
+#[must_use]
+pub fn complete_utf8(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    for back in 1..=len.min(3) {
+        let b = bytes[len - back];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: look further back for the lead
+        }
+        let need = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if need > back { len - back } else { len };
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incomplete_utf8_tails_are_held_back() {
+        let euro = "€".as_bytes(); // 3 bytes
+        assert_eq!(complete_utf8(b"abc"), 3);
+        assert_eq!(complete_utf8(&[b'a', euro[0]]), 1);
+        assert_eq!(complete_utf8(&[b'a', euro[0], euro[1]]), 1);
+        assert_eq!(complete_utf8(&[b'a', euro[0], euro[1], euro[2]]), 4);
+        assert_eq!(complete_utf8(&[b'a', 0xFF]), 2, "invalid bytes are not held");
+        assert_eq!(complete_utf8(&[0xF0, 0x9F, 0x98]), 0, "an emoji missing its last byte");
+        assert_eq!(complete_utf8(&[]), 0);
+    }
+
+    #[test]
+    fn resume_ids_parse() {
+        assert_eq!(parse_resume("120:7").ok(), Some((120, 7)));
+        assert!(parse_resume("7").is_err());
+        assert!(parse_resume("a:b").is_err());
+    }
+}
