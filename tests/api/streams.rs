@@ -109,27 +109,11 @@ fn output_never_splits_a_utf8_character() {
     assert!(events.iter().filter(|e| e.event == "output").count() > 1, "it really arrived in pieces");
 }
 
-fn peak_rss_kib(pid: i32) -> u64 {
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM` for the peak).
+fn memory_kib(pid: i32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .expect(name)
-    };
-    field("VmHWM:")
-}
-
-fn rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .expect("rss")
+    let line = status.lines().find(|l| l.starts_with(&format!("{field}:"))).expect(field);
+    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect(field)
 }
 
 #[test]
@@ -142,7 +126,7 @@ fn a_stalled_viewer_of_200_mb_costs_bounded_memory_and_nobody_else_waits() {
     app.wait_status(&other, "awaiting_input", T);
     let mut watcher = SseClient::open(&app, &format!("/api/instances/{other}/stream"), &[]);
     assert_eq!(watcher.expect(T).event, "snapshot");
-    let before = rss_kib(app.pid());
+    let before = memory_kib(app.pid(), "VmRSS");
 
     let id = app.instance(&flooder, json!({}))["id"].as_str().expect("id").to_owned();
     // Opens the stream and never reads it.
@@ -159,7 +143,7 @@ fn a_stalled_viewer_of_200_mb_costs_bounded_memory_and_nobody_else_waits() {
         .get(&format!("/api/instances/{id}/output?offset=999999999999"))
         .header("x-transcript-length")
         .map(str::to_owned);
-    let peak = peak_rss_kib(app.pid());
+    let peak = memory_kib(app.pid(), "VmHWM");
     stalled.close();
     assert!(
         written.and_then(|w| w.parse::<u64>().ok()).is_some_and(|w| w > 200_000_000),
