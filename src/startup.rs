@@ -114,6 +114,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
+                .wrap(from_fn(crate::http::idempotency::idempotent))
                 .wrap(from_fn(guard))
                 .wrap(from_fn(observe))
                 .configure(http::routes)
@@ -193,6 +194,7 @@ fn prune_events_periodically(shared: Arc<Shared>, keep: u64, max_age: Duration) 
             let job = shared.clone();
             let pruned = web::block(move || -> Result<usize, crate::db::DbError> {
                 let conn = job.db.agents.get()?;
+                crate::db::idempotency::prune(&conn)?;
                 crate::db::events::prune(&conn, keep, max_age)
             })
             .await;

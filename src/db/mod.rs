@@ -9,6 +9,7 @@
 
 pub mod agents;
 pub mod events;
+pub mod idempotency;
 pub mod instances;
 pub mod messages;
 pub mod tasks;
@@ -28,6 +29,7 @@ pub const AGENTS_MIGRATIONS: &[&str] = &[
     include_str!("../../sql/agents/002_api_v1_fields.sql"),
     include_str!("../../sql/agents/003_instance_env.sql"),
     include_str!("../../sql/agents/004_events.sql"),
+    include_str!("../../sql/agents/005_idempotency.sql"),
 ];
 /// Schema of `tasks.db`, in order; index + 1 is the schema version.
 pub const TASKS_MIGRATIONS: &[&str] =

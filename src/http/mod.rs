@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod guard;
+pub mod idempotency;
 pub mod instances;
 pub mod json;
 pub mod messages;

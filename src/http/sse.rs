@@ -79,9 +79,14 @@ pub fn event(kind: &str, id: impl Into<String>, data: impl Into<String>) -> sse:
     sse::Event::Data(sse::Data::new(data.into()).event(kind.to_owned()).id(id.into()))
 }
 
-/// An SSE response fed by `rx`: `retry` first, keep-alive comments every 15 s.
+/// An SSE response fed by `rx`: `retry` first, keep-alive comments every 15 s,
+/// and a header asking proxies not to buffer it.
 pub fn respond(rx: mpsc::Receiver<sse::Event>) -> impl Responder {
-    Sse::from_infallible_receiver(rx).with_retry_duration(RETRY).with_keep_alive(KEEP_ALIVE)
+    Sse::from_infallible_receiver(rx)
+        .with_retry_duration(RETRY)
+        .with_keep_alive(KEEP_ALIVE)
+        .customize()
+        .insert_header(("X-Accel-Buffering", "no"))
 }
 
 /// Every change as it happens (`task.*`, `agent.*`, `instance.*`, `message.created`).

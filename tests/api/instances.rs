@@ -196,3 +196,66 @@ fn prompt_patterns_catch_prompts_the_kernel_cannot_see() {
     assert_eq!(waiting["status_reason"], "pattern: \\[y/N\\]\\s*$");
     assert_eq!(app.get(&format!("/api/instances/{quiet}")).json()["status"], "active", "no pattern, no prompt");
 }
+
+#[test]
+fn an_idempotency_key_makes_retries_safe() {
+    let app = TestApp::spawn();
+    let agent = app.agent("once", &["bash", "--norc", "-i"], json!({"max_concurrent_instances": 10}));
+    let create = |key: &str| {
+        app.raw_api(
+            "POST",
+            &format!("/api/agents/{agent}/instances"),
+            &format!("Content-Type: application/json\r\nIdempotency-Key: {key}\r\n"),
+            b"{}",
+        )
+    };
+    let first = create("job-1");
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = create("job-1");
+    assert_eq!(again.status, 201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json()["id"], first.json()["id"], "the first answer, not a second instance");
+
+    let racers: Vec<_> = (0..5)
+        .map(|_| {
+            let url = app.url(&format!("/api/agents/{agent}/instances"));
+            std::thread::spawn(move || {
+                let r = ureq::post(&url)
+                    .header("Authorization", format!("Bearer {}", crate::helpers::TOKEN))
+                    .header("Idempotency-Key", "job-2")
+                    .config()
+                    .http_status_as_error(false)
+                    .build()
+                    .send_json(json!({}))
+                    .expect("post");
+                r.status().as_u16()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = racers.into_iter().map(|r| r.join().expect("racer")).collect();
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+    let listed = app.get(&format!("/api/agents/{agent}/instances")).json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "five concurrent repeats started one instance");
+
+    let id = first.json()["id"].as_str().expect("id").to_owned();
+    app.wait_status(&id, "awaiting_input", T);
+    for _ in 0..2 {
+        let r = app.raw_api(
+            "POST",
+            &format!("/api/instances/{id}/input"),
+            "Content-Type: application/json\r\nIdempotency-Key: type-1\r\n",
+            br#"{"data": "echo typed-$((40+2))\r"}"#,
+        );
+        assert_eq!(r.status, 202);
+    }
+    app.wait_output(&id, "typed-42", T);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(app.output(&id).matches("typed-42").count(), 1, "typed once");
+
+    let path = format!("/api/agents/{agent}/instances");
+    let headers = "Content-Type: application/json\r\nIdempotency-Key: k\r\n";
+    let failed = app.raw_api("POST", &path, headers, br#"{"cols": 0}"#);
+    assert_eq!(failed.status, 422);
+    let retried = app.raw_api("POST", &path, headers, b"{}");
+    assert_eq!(retried.status, 201, "a failed request leaves the key free");
+}

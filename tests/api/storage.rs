@@ -18,7 +18,7 @@ fn each_database_file_holds_its_own_tables() {
     assert_eq!(tables(&app.data_dir().join("tasks.db")), ["outbox", "tasks"]);
     assert_eq!(
         tables(&app.data_dir().join("agents.db")),
-        ["agent_instances", "agent_messages", "agent_settings", "agents", "events"]
+        ["agent_instances", "agent_messages", "agent_settings", "agents", "events", "idempotency_keys"]
     );
     let conn = Connection::open(app.data_dir().join("agents.db")).expect("open");
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
