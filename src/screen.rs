@@ -18,12 +18,19 @@ use vt100::Parser;
 /// Most live parsers one thread keeps.
 pub const LIVE_PER_THREAD: usize = 8;
 
+/// Output is parsed in batches of about this size.
+const BATCH: usize = 256 * 1024;
+
 struct Model {
     rows: u16,
     cols: u16,
     live: Option<Box<Parser>>,
     folded: Box<[u8]>,
     bracketed_paste: bool,
+    /// Output not parsed yet.
+    pending: Vec<u8>,
+    /// Whether the output parsed so far left a scroll region set.
+    region: bool,
 }
 
 impl Model {
@@ -32,6 +39,73 @@ impl Model {
             self.folded = parser.screen().state_formatted().into_boxed_slice();
         }
     }
+}
+
+/// Whether a byte of plain text: printable ASCII, or CR, LF, VT, FF, tab, backspace.
+/// Such bytes move the cursor and print, but change no mode, colour or charset.
+fn plain(b: u8) -> bool {
+    matches!(b, 0x08..=0x0D | 0x20..=0x7E)
+}
+
+/// Whether a scroll region is set after `bytes`, given whether one was before:
+/// follows DECSTBM (`CSI top;bottom r`), and RIS and DECSTR, which clear it.
+fn region_after(mut active: bool, bytes: &[u8], rows: u16) -> bool {
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|b| *b == 0x1b) {
+        let rest = &bytes[i + at + 1..];
+        if rest.first() == Some(&b'c') || rest.starts_with(b"[!p") {
+            active = false;
+        } else if let Some(params) = rest.strip_prefix(b"[") {
+            let len = params.iter().take_while(|b| b.is_ascii_digit() || **b == b';').count();
+            if params.get(len) == Some(&b'r') {
+                let text = String::from_utf8_lossy(&params[..len]);
+                let full = format!("1;{rows}");
+                active = !(text.is_empty() || text == ";" || text == "1" || text == full);
+            }
+        }
+        i += at + 1;
+    }
+    active
+}
+
+/// The range of `batch` that cannot affect the screen once the rest is parsed: a
+/// run of plain text followed by at least `2 × rows` line feeds before any other
+/// kind of byte, with no scroll region set, so that every visible row is made by
+/// scrolling, from later bytes. The run starts after the first line (a control
+/// sequence cut by a read is completed there; they do not span line ends) and
+/// after the line of any control sequence, and ends with CR LF, so the next byte
+/// starts at column 0 either way.
+fn skippable(batch: &[u8], rows: u16, region_before: bool) -> Option<std::ops::Range<usize>> {
+    let crlf = |from: usize, to: usize| batch[from..to].windows(2).position(|w| w == b"\r\n").map(|p| from + p + 2);
+    let first_line = crlf(0, batch.len())?;
+    let needed = 2 * usize::from(rows);
+    let mut best: Option<std::ops::Range<usize>> = None;
+    let mut segment_start = first_line;
+    while segment_start < batch.len() {
+        let segment_end =
+            batch[segment_start..].iter().position(|b| !plain(*b)).map_or(batch.len(), |p| segment_start + p);
+        // Within this plain segment: the last CR LF that leaves `needed` feeds after it.
+        let mut feeds = 0;
+        let mut end = None;
+        for i in (segment_start..segment_end).rev() {
+            if batch[i] == b'\n' {
+                if feeds >= needed && i > segment_start && batch[i - 1] == b'\r' {
+                    end = Some(i + 1);
+                    break;
+                }
+                feeds += 1;
+            }
+        }
+        let start = if segment_start == first_line { Some(segment_start) } else { crlf(segment_start, segment_end) };
+        if let (Some(start), Some(end)) = (start, end) {
+            let longer = best.as_ref().is_none_or(|b| end.saturating_sub(start) > b.len());
+            if end > start && longer && !region_after(region_before, &batch[..start], rows) {
+                best = Some(start..end);
+            }
+        }
+        segment_start = segment_end + 1;
+    }
+    best
 }
 
 thread_local! {
@@ -46,11 +120,49 @@ impl Screen {
     /// An empty screen of this size (nothing is allocated until output arrives).
     #[must_use]
     pub fn new(rows: u16, cols: u16) -> Self {
-        Screen(Rc::new(RefCell::new(Model { rows, cols, live: None, folded: Box::default(), bracketed_paste: false })))
+        Screen(Rc::new(RefCell::new(Model {
+            rows,
+            cols,
+            live: None,
+            folded: Box::default(),
+            bracketed_paste: false,
+            pending: Vec::new(),
+            region: false,
+        })))
     }
 
-    /// Runs `f` on a live parser, making one (and folding the oldest other) if needed.
+    /// Runs `f` on a live parser that has seen all output, making one (and folding
+    /// the oldest other) if needed.
     fn with_parser<T>(&self, f: impl FnOnce(&mut Parser) -> T) -> T {
+        self.parse_pending();
+        self.with_live(f)
+    }
+
+    fn parse_pending(&self) {
+        let pending = std::mem::take(&mut self.0.borrow_mut().pending);
+        if pending.is_empty() {
+            return;
+        }
+        let (rows, region) = {
+            let model = self.0.borrow();
+            (model.rows, model.region)
+        };
+        let paste = self.with_live(|parser| {
+            match skippable(&pending, rows, region) {
+                Some(run) => {
+                    parser.process(&pending[..run.start]);
+                    parser.process(&pending[run.end..]);
+                }
+                None => parser.process(&pending),
+            }
+            parser.screen().bracketed_paste()
+        });
+        let mut model = self.0.borrow_mut();
+        model.bracketed_paste = paste;
+        model.region = region_after(region, &pending, rows);
+    }
+
+    fn with_live<T>(&self, f: impl FnOnce(&mut Parser) -> T) -> T {
         if self.0.borrow().live.is_none() {
             LIVE.with(|live| {
                 let mut live = live.borrow_mut();
@@ -80,18 +192,22 @@ impl Screen {
         (model.rows, model.cols)
     }
 
-    /// Feeds terminal output.
+    /// Feeds terminal output (parsed in batches; see [`skippable`]).
     pub fn feed(&mut self, bytes: &[u8]) {
-        let paste = self.with_parser(|parser| {
-            parser.process(bytes);
-            parser.screen().bracketed_paste()
-        });
-        self.0.borrow_mut().bracketed_paste = paste;
+        let full = {
+            let mut model = self.0.borrow_mut();
+            model.pending.extend_from_slice(bytes);
+            model.pending.len() >= BATCH
+        };
+        if full {
+            self.parse_pending();
+        }
     }
 
     /// Escape sequences that redraw the current screen from scratch.
     #[must_use]
     pub fn snapshot(&mut self) -> Vec<u8> {
+        self.parse_pending();
         let model = self.0.borrow();
         match &model.live {
             Some(parser) => parser.screen().state_formatted(),
@@ -101,6 +217,7 @@ impl Screen {
 
     /// Folds the parser away; the screen is rebuilt on demand.
     pub fn fold(&mut self) {
+        self.parse_pending();
         self.0.borrow_mut().fold();
     }
 
@@ -113,6 +230,7 @@ impl Screen {
     /// Whether the program turned bracketed paste on.
     #[must_use]
     pub fn bracketed_paste(&self) -> bool {
+        self.parse_pending();
         self.0.borrow().bracketed_paste
     }
 
@@ -186,11 +304,77 @@ mod tests {
         assert_eq!(screen.tail_text(4), "ghij");
     }
 
+    fn contents(parser: &Parser) -> (String, (u16, u16)) {
+        (parser.screen().contents(), parser.screen().cursor_position())
+    }
+
+    #[test]
+    fn a_flood_of_plain_text_skips_what_scrolls_away() {
+        let mut flood = b"\x1b[31mred start\r\n".to_vec();
+        for i in 0..5000 {
+            flood.extend_from_slice(format!("line {i} {}\r\n", "x".repeat(i % 300)).as_bytes());
+        }
+        flood.extend_from_slice(b"\x1b[0mprompt> ");
+        let run = skippable(&flood, 24, false).expect("a plain run");
+        assert!(run.len() > flood.len() * 9 / 10, "most of it is skipped");
+        let mut full = Parser::new(24, 80, 0);
+        full.process(&flood);
+        let mut skipped = Parser::new(24, 80, 0);
+        skipped.process(&flood[..run.start]);
+        skipped.process(&flood[run.end..]);
+        assert_eq!(contents(&skipped), contents(&full));
+        assert_eq!(skipped.screen().state_formatted(), full.screen().state_formatted());
+    }
+
+    #[test]
+    fn escapes_in_the_run_or_a_cut_sequence_prevent_skipping() {
+        let lines = "a\r\n".repeat(200);
+        assert!(skippable(format!("x\r\n{lines}\x1b[1m{lines}").as_bytes(), 10, false).is_some(), "around the escape");
+        assert!(skippable(format!("x\r\n{lines}\x1b[1m").as_bytes(), 100, false).is_none(), "too few feeds before it");
+        assert!(skippable(format!("x\r\n{lines}").as_bytes(), 10, true).is_none(), "a scroll region is set");
+        assert!(skippable(format!("x\r\n\x1b[2;5r\r\n{lines}").as_bytes(), 10, false).is_none(), "set in this batch");
+        assert!(skippable(format!("x\r\n\x1b[r\r\n{lines}").as_bytes(), 10, true).is_some(), "cleared in this batch");
+        assert!(skippable(lines.as_bytes(), 200, false).is_none(), "too few line feeds after it");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn skipping_never_changes_the_screen(
+            before in proptest::collection::vec(proptest::sample::select(vec![
+                "hello", "\x1b[2J", "\x1b[5;10H", "\x1b[2;3r", "\x1b[1;32m", "\r\n", "\n", "\x1b[?1049h", "wide 字", "\x1b[0m", "\t", "\x08",
+            ]), 0..30),
+            lines in proptest::collection::vec((0usize..200, proptest::bool::ANY, proptest::option::weighted(0.05, proptest::sample::select(vec!["\x1b[7m", "\x1b[H", "\x1b[3;5r", "\x1b[K"]))), 0..300),
+            after in "[a-z ]{0,20}",
+            rows in 2u16..30,
+            cols in 2u16..100,
+        ) {
+            let mut bytes: Vec<u8> = before.concat().into_bytes();
+            bytes.extend_from_slice(b"first\r\n");
+            for (len, crlf, escape) in &lines {
+                if let Some(escape) = escape {
+                    bytes.extend_from_slice(escape.as_bytes());
+                }
+                bytes.extend_from_slice("y".repeat(*len).as_bytes());
+                bytes.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
+            }
+            bytes.extend_from_slice(after.as_bytes());
+            let mut full = Parser::new(rows, cols, 0);
+            full.process(&bytes);
+            let lazy = Screen::new(rows, cols);
+            lazy.0.borrow_mut().pending = bytes.clone();
+            lazy.parse_pending();
+            let model = lazy.0.borrow();
+            let parser = model.live.as_ref().expect("parsed");
+            proptest::prop_assert_eq!(contents(parser), contents(&full));
+        }
+    }
+
     #[test]
     fn a_thread_keeps_only_a_few_live_parsers() {
         let mut screens: Vec<Screen> = (0..LIVE_PER_THREAD * 3).map(|_| Screen::new(4, 10)).collect();
         for (i, screen) in screens.iter_mut().enumerate() {
             screen.feed(format!("screen {i}").as_bytes());
+            let _ = screen.last_line();
         }
         assert_eq!(screens.iter().filter(|s| s.is_live()).count(), LIVE_PER_THREAD);
         assert!(screens.last().is_some_and(Screen::is_live), "the newest stays live");
