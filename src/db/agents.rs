@@ -5,8 +5,9 @@ use uuid::Uuid;
 
 use super::events::{append, NewEvent};
 use super::{is_unique_violation, write_tx, DbError, Page};
-use crate::domain::agent::{Agent, AgentChange, AgentRecord, SettingsRecord};
+use crate::domain::agent::{Agent, AgentChange, AgentRecord};
 use crate::domain::now;
+use crate::domain::settings::SettingsRecord;
 
 /// An agent as stored: its own fields and its settings, trigger secret included.
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod input;
 pub mod instance;
 pub mod message;
+pub mod settings;
 pub mod state;
 pub mod task;
 

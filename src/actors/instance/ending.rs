@@ -1,0 +1,135 @@
+//! How an instance ends: on request (SIGHUP and SIGTERM to its process group,
+//! SIGKILL after the grace period) or by itself; then the last output is
+//! drained, whatever it left behind is swept, its last screen is kept for late
+//! viewers, and its final status is stored before the actor stops.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use nix::sys::signal::Signal;
+
+use super::{Ending, InstanceActor, DRAIN};
+use crate::domain::state::{self, Event};
+use crate::pty;
+
+impl InstanceActor {
+    /// Starts ending the process group on request: SIGHUP and SIGTERM now, SIGKILL
+    /// after the grace period.
+    pub(super) fn begin_end(&mut self, how: Ending, ctx: &mut Context<Self>) {
+        if self.ending.is_some() || state::is_final(self.status) {
+            return;
+        }
+        self.ending = Some(how);
+        let Some(pid) = self.pid else { return };
+        for sig in [Signal::SIGHUP, Signal::SIGCONT, Signal::SIGTERM] {
+            pty::signal_group(pid, sig);
+        }
+        let marker = self.id.to_string();
+        let grace = self.shared.grace;
+        ctx.spawn(
+            actix_web::rt::task::spawn_blocking(move || {
+                let rest = pty::instance_processes(Some(pid), &marker);
+                pty::signal_each(&rest, Signal::SIGHUP);
+                pty::signal_each(&rest, Signal::SIGTERM);
+            })
+            .into_actor(self)
+            .map(|_, _, _| ()),
+        );
+        ctx.run_later(grace, move |act, _| {
+            if act.exit.is_none() {
+                tracing::info!(instance = %act.id, "grace period over; killing the process group");
+                pty::signal_group(pid, Signal::SIGKILL);
+            }
+        });
+    }
+
+    pub(super) fn maybe_finish(&mut self, ctx: &mut Context<Self>) {
+        if self.finishing || self.exit.is_none() {
+            return;
+        }
+        if !self.eof && !self.draining {
+            self.draining = true;
+            ctx.run_later(DRAIN, Self::finish);
+            return;
+        }
+        if self.eof {
+            self.finish(ctx);
+        }
+    }
+
+    /// The child is gone: sweep what it left, then store the final status.
+    fn finish(&mut self, ctx: &mut Context<Self>) {
+        if self.finishing {
+            return;
+        }
+        self.finishing = true;
+        let session = self.pid;
+        let marker = self.id.to_string();
+        let grace = self.shared.grace;
+        let (rows, cols) = self.screen.size();
+        let mut screen = format!("{cols} {rows}\n").into_bytes();
+        screen.extend_from_slice(&self.screen.snapshot());
+        let screen_file = self.shared.final_screen(self.id);
+        let sweep = actix_web::rt::task::spawn_blocking(move || {
+            if let Err(e) = std::fs::write(&screen_file, screen) {
+                tracing::warn!(error = %e, "cannot keep the last screen");
+            }
+            sweep(session, &marker, grace);
+        });
+        ctx.wait(sweep.into_actor(self).map(|_, act, ctx| act.store_end(ctx)));
+    }
+
+    fn store_end(&mut self, ctx: &mut Context<Self>) {
+        let (code, signal) = self.exit.unwrap_or((None, None));
+        let (event, reason) = match self.ending {
+            Some(Ending::Terminate(reason)) => (Event::Terminate, reason.to_owned()),
+            Some(Ending::Complete) => (Event::Complete, "agent_complete".to_owned()),
+            None => match (code, signal) {
+                (Some(0), _) => (Event::Exit { code, signal }, "exited".to_owned()),
+                (Some(c), _) => (Event::Exit { code, signal }, format!("exited with code {c}")),
+                (None, Some(s)) => (Event::Exit { code, signal }, format!("killed by signal {s}")),
+                (None, None) => (Event::Exit { code, signal }, "exit status unknown".to_owned()),
+            },
+        };
+        if !self.transition(event, reason, None, ctx) {
+            self.stop_when_written(ctx);
+        }
+    }
+
+    /// Stops once every queued write is stored (the final transition among them).
+    pub(super) fn stop_when_written(&mut self, ctx: &mut Context<Self>) {
+        if !self.writing && self.writes.is_empty() {
+            for waiter in self.waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+            ctx.stop();
+        }
+    }
+}
+
+/// Waits for every process of the instance to go, SIGKILLing what remains after
+/// a short while (the leader already exited; the rest got SIGHUP from the kernel).
+fn sweep(session: Option<i32>, marker: &str, grace: Duration) {
+    let deadline = Instant::now() + grace.min(Duration::from_millis(500));
+    loop {
+        let rest = pty::instance_processes(session, marker);
+        if rest.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            pty::signal_each(&rest, Signal::SIGKILL);
+            std::thread::sleep(Duration::from_millis(20));
+            if pty::instance_processes(session, marker).is_empty() {
+                return;
+            }
+        } else {
+            pty::signal_each(&rest, Signal::SIGHUP);
+            pty::signal_each(&rest, Signal::SIGTERM);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if Instant::now() >= deadline + Duration::from_secs(5) {
+            tracing::warn!(marker, "processes survive SIGKILL: {rest:?}");
+            return;
+        }
+    }
+}

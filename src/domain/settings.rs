@@ -1,0 +1,185 @@
+//! Agent settings: what is stored (trigger secret included), what clients see,
+//! and the partial changes they send, merged key by key.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::{double_option, Invalid};
+
+/// Most prompt patterns an agent may have.
+pub const MAX_PROMPT_PATTERNS: usize = 32;
+
+/// An agent's settings as clients see them (the trigger secret is write-only).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentSettings {
+    pub auto_start: bool,
+    pub notification_enabled: bool,
+    pub max_concurrent_instances: u32,
+    /// Regular expressions matched against the last screen line.
+    pub prompt_patterns: Vec<String>,
+    /// Quiet period before an instance counts as waiting; `null` means the default (400 ms).
+    pub idle_ms: Option<u32>,
+    #[schema(value_type = Object)]
+    pub settings_json: Map<String, Value>,
+    pub has_trigger_secret: bool,
+}
+
+/// The stored settings, trigger secret included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsRecord {
+    pub auto_start: bool,
+    pub notification_enabled: bool,
+    pub max_concurrent_instances: u32,
+    pub prompt_patterns: Vec<String>,
+    pub idle_ms: Option<u32>,
+    pub settings_json: Map<String, Value>,
+    pub trigger_secret: Option<String>,
+}
+
+impl Default for SettingsRecord {
+    fn default() -> Self {
+        SettingsRecord {
+            auto_start: false,
+            notification_enabled: true,
+            max_concurrent_instances: 1,
+            prompt_patterns: Vec::new(),
+            idle_ms: None,
+            settings_json: Map::new(),
+            trigger_secret: None,
+        }
+    }
+}
+
+impl SettingsRecord {
+    /// Merges a validated patch: only given keys change.
+    pub fn apply(&mut self, patch: SettingsPatch) {
+        let SettingsPatch {
+            auto_start,
+            notification_enabled,
+            max_concurrent_instances,
+            prompt_patterns,
+            idle_ms,
+            settings_json,
+            trigger_secret,
+        } = patch;
+        set(&mut self.auto_start, auto_start);
+        set(&mut self.notification_enabled, notification_enabled);
+        set(&mut self.max_concurrent_instances, max_concurrent_instances);
+        set(&mut self.prompt_patterns, prompt_patterns);
+        set(&mut self.idle_ms, idle_ms);
+        set(&mut self.settings_json, settings_json);
+        set(&mut self.trigger_secret, trigger_secret);
+    }
+
+    /// What clients may see.
+    #[must_use]
+    pub fn public(&self) -> AgentSettings {
+        AgentSettings {
+            auto_start: self.auto_start,
+            notification_enabled: self.notification_enabled,
+            max_concurrent_instances: self.max_concurrent_instances,
+            prompt_patterns: self.prompt_patterns.clone(),
+            idle_ms: self.idle_ms,
+            settings_json: self.settings_json.clone(),
+            has_trigger_secret: self.trigger_secret.is_some(),
+        }
+    }
+}
+
+/// Replaces `slot` when a value is given.
+pub(super) fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+/// Settings as a client sends them: every key optional, merged into what is stored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub auto_start: Option<bool>,
+    pub notification_enabled: Option<bool>,
+    /// 1–1000.
+    pub max_concurrent_instances: Option<u32>,
+    pub prompt_patterns: Option<Vec<String>>,
+    /// 50–60000, or `null` for the default.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u32>)]
+    pub idle_ms: Option<Option<u32>>,
+    #[schema(value_type = Option<Object>)]
+    pub settings_json: Option<Map<String, Value>>,
+    /// Write-only, 16–512 characters, or `null` to remove it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub trigger_secret: Option<Option<String>>,
+}
+
+impl SettingsPatch {
+    /// Checks every given key.
+    ///
+    /// # Errors
+    /// The first key out of range, or a prompt pattern that is not a valid regular expression.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if let Some(n) = self.max_concurrent_instances {
+            if !(1..=1000).contains(&n) {
+                return Err(Invalid::new("settings.max_concurrent_instances", "must be from 1 to 1000"));
+            }
+        }
+        if let Some(Some(ms)) = self.idle_ms {
+            if !(50..=60_000).contains(&ms) {
+                return Err(Invalid::new("settings.idle_ms", "must be from 50 to 60000, or null for the default"));
+            }
+        }
+        if let Some(patterns) = &self.prompt_patterns {
+            validate_patterns(patterns)?;
+        }
+        if let Some(Some(secret)) = &self.trigger_secret {
+            let n = secret.chars().count();
+            if !(16..=512).contains(&n) || secret.chars().any(char::is_control) {
+                return Err(Invalid::new(
+                    "settings.trigger_secret",
+                    "must be 16 to 512 characters without control characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_patterns(patterns: &[String]) -> Result<(), Invalid> {
+    if patterns.len() > MAX_PROMPT_PATTERNS {
+        return Err(Invalid::new("settings.prompt_patterns", format!("at most {MAX_PROMPT_PATTERNS} patterns")));
+    }
+    for (i, pattern) in patterns.iter().enumerate() {
+        regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().map_err(|e| {
+            Invalid::new(format!("settings.prompt_patterns[{i}]"), format!("not a valid regular expression: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_merge_only_given_keys() {
+        let mut s = SettingsRecord { idle_ms: Some(900), ..SettingsRecord::default() };
+        s.apply(SettingsPatch { auto_start: Some(true), ..SettingsPatch::default() });
+        assert!(s.auto_start);
+        assert_eq!(s.idle_ms, Some(900));
+        s.apply(SettingsPatch { idle_ms: Some(None), ..SettingsPatch::default() });
+        assert_eq!(s.idle_ms, None);
+    }
+
+    #[test]
+    fn settings_ranges_and_patterns_are_checked() {
+        let bad_regex = SettingsPatch { prompt_patterns: Some(vec!["ok".into(), "(".into()]), ..Default::default() };
+        assert_eq!(bad_regex.validate().expect_err("regex").field, "settings.prompt_patterns[1]");
+        let zero = SettingsPatch { max_concurrent_instances: Some(0), ..Default::default() };
+        assert!(zero.validate().is_err());
+        let short = SettingsPatch { trigger_secret: Some(Some("short".into())), ..Default::default() };
+        assert!(short.validate().is_err());
+    }
+}
