@@ -44,6 +44,20 @@ impl Shared {
         self.transcripts.join(format!("{id}.log"))
     }
 
+    /// Removes an instance's files (transcript and last screen). Blocking.
+    ///
+    /// # Errors
+    /// A file that exists but cannot be removed.
+    pub fn remove_files(&self, id: Uuid) -> std::io::Result<()> {
+        for path in [self.transcript(id), self.final_screen(id)] {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The last screen of an ended instance (`cols rows` line, then escape sequences).
     #[must_use]
     pub fn final_screen(&self, id: Uuid) -> PathBuf {

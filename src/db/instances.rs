@@ -253,6 +253,16 @@ pub fn task_of(conn: &Connection, id: Uuid) -> Result<Option<i64>, DbError> {
         .flatten())
 }
 
+/// The ids of an agent's instances (to remove their files with the agent).
+///
+/// # Errors
+/// SQLite failures.
+pub fn ids_of_agent(conn: &Connection, agent_id: Uuid) -> Result<Vec<Uuid>, DbError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM agent_instances WHERE agent_id = ?1")?;
+    let rows = stmt.query_map([agent_id.to_string()], |r| uuid_column(r, 0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Deletes an instance and its messages; `false` if there was none.
 ///
 /// # Errors

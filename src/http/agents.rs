@@ -91,7 +91,20 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result
     let id = agent_id(&id)?;
     blocking(&state.db.agents, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
     state.registry.send(TerminateAgent(id)).await.map_err(AppError::internal)?;
-    blocking(&state.db.agents, move |conn| if store::delete(conn, id)? { Ok(()) } else { Err(not_found(id)) }).await?;
+    let shared = state.shared.clone();
+    blocking(&state.db.agents, move |conn| {
+        let instances = instances::ids_of_agent(conn, id)?;
+        if !store::delete(conn, id)? {
+            return Err(not_found(id));
+        }
+        for instance in instances {
+            if let Err(e) = shared.remove_files(instance) {
+                tracing::warn!(%instance, error = %e, "cannot remove an instance's files");
+            }
+        }
+        Ok(())
+    })
+    .await?;
     state.shared.bus.wake();
     Ok(HttpResponse::NoContent().finish())
 }

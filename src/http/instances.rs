@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::json::{page, Json};
+use super::json::{page, uuid_param, Json};
 use super::{blocking, AppState};
 use crate::actors::instance::{Ending, Input, InstanceActor, InstanceError, Resize};
 use crate::actors::registry::{Create, CreateError, QueuePositions, Terminate};
@@ -89,13 +89,22 @@ fn size(value: Option<u16>, default: u16, field: &str) -> Result<u16, AppError> 
 
 /// Loads an instance, with its queue position.
 pub(super) async fn load(state: &AppState, id: Uuid) -> Result<Instance, AppError> {
-    let mut instance =
-        blocking(&state.db.agents, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
-    if instance.status == InstanceStatus::Idle {
-        let positions = state.registry.send(QueuePositions).await.map_err(AppError::internal)?;
-        instance.queue_position = positions.get(&id).copied();
-    }
+    let instance = blocking(&state.db.agents, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
+    let mut one = [instance];
+    with_positions(state, &mut one).await?;
+    let [instance] = one;
     Ok(instance)
+}
+
+/// Fills in the queue positions of queued (`idle`) instances.
+async fn with_positions(state: &AppState, instances: &mut [Instance]) -> Result<(), AppError> {
+    if instances.iter().any(|i| i.status == InstanceStatus::Idle) {
+        let positions = state.registry.send(QueuePositions).await.map_err(AppError::internal)?;
+        for instance in instances {
+            instance.queue_position = positions.get(&instance.id).copied();
+        }
+    }
+    Ok(())
 }
 
 /// The actor of a running instance: 404 if unknown, 409 if queued or ended.
@@ -173,20 +182,11 @@ pub(super) async fn start(state: &AppState, agent: StoredAgent, req: NewInstance
 pub async fn list(state: web::Data<AppState>, query: web::Query<InstanceQuery>) -> Result<HttpResponse, AppError> {
     let filter = store::Filter {
         status: query.status.as_deref().map(InstanceStatus::parse).transpose()?,
-        agent_id: query
-            .agent_id
-            .as_deref()
-            .map(|a| Uuid::parse_str(a).map_err(|_| AppError::invalid("agent_id", "must be a UUID")))
-            .transpose()?,
+        agent_id: uuid_param(query.agent_id.as_deref(), "agent_id")?,
     };
     let page = page(query.limit.as_deref(), query.offset.as_deref())?;
     let mut list = blocking(&state.db.agents, move |conn| Ok(store::list(conn, filter, page)?)).await?;
-    if list.iter().any(|i| i.status == InstanceStatus::Idle) {
-        let positions = state.registry.send(QueuePositions).await.map_err(AppError::internal)?;
-        for instance in &mut list {
-            instance.queue_position = positions.get(&instance.id).copied();
-        }
-    }
+    with_positions(&state, &mut list).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -225,7 +225,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(load(&state, id).await?))
 }
 
-/// Delete an instance (terminated first if it runs), its messages and transcript.
+/// Delete an instance (terminated first if it runs), its messages and its files.
 #[utoipa::path(operation_id = "delete_instance", tag = "instances", params(("id" = Uuid, Path)), responses(
     (status = 204, description = "Deleted"),
     (status = 404, description = "No such instance", body = ErrorBody)))]
@@ -236,13 +236,10 @@ pub async fn remove(state: web::Data<AppState>, id: web::Path<String>) -> Result
     if !is_final(instance.status) {
         state.registry.send(Terminate { id, how: Ending::Terminate("deleted") }).await.map_err(AppError::internal)?;
     }
-    let transcript = state.shared.transcript(id);
+    let shared = state.shared.clone();
     blocking(&state.db.agents, move |conn| {
         store::delete(conn, id)?;
-        match std::fs::remove_file(&transcript) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(AppError::internal(e)),
-            _ => Ok(()),
-        }
+        shared.remove_files(id).map_err(AppError::internal)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

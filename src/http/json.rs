@@ -130,6 +130,14 @@ pub fn page(limit: Option<&str>, offset: Option<&str>) -> Result<Page, AppError>
     Ok(Page { limit, offset })
 }
 
+/// Parses an optional UUID query parameter.
+///
+/// # Errors
+/// 422 naming `field` when it is not a UUID.
+pub fn uuid_param(value: Option<&str>, field: &str) -> Result<Option<uuid::Uuid>, AppError> {
+    value.map(|v| uuid::Uuid::parse_str(v).map_err(|_| AppError::invalid(field, "must be a UUID"))).transpose()
+}
+
 /// The error for an unreadable query string.
 #[allow(clippy::needless_pass_by_value, reason = "the signature QueryConfig::error_handler requires")]
 pub fn query_error(e: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {

@@ -12,8 +12,8 @@ use actix_web_lab::sse::{self, Sse};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use utoipa::IntoParams;
-use uuid::Uuid;
 
+use super::json::uuid_param;
 use super::{blocking, AppState};
 use crate::db::events::{self as log, Filter, TYPES};
 use crate::error::{AppError, ErrorBody};
@@ -39,10 +39,6 @@ pub struct EventsQuery {
     pub types: Option<String>,
     /// For clients that cannot set the `Last-Event-ID` header.
     pub last_event_id: Option<String>,
-}
-
-fn uuid_param(value: Option<&str>, field: &str) -> Result<Option<Uuid>, AppError> {
-    value.map(|v| Uuid::parse_str(v).map_err(|_| AppError::invalid(field, "must be a UUID"))).transpose()
 }
 
 impl EventsQuery {

@@ -138,6 +138,7 @@ fn the_transcript_is_readable_from_any_offset() {
     assert_eq!(app.delete(&format!("/api/instances/{id}")).status, 204);
     assert_eq!(app.get(&format!("/api/instances/{id}")).status, 404);
     assert!(!app.data_dir().join(format!("transcripts/{id}.log")).exists(), "the transcript is removed");
+    assert!(!app.data_dir().join(format!("transcripts/{id}.screen")).exists(), "and the last screen");
 }
 
 #[test]

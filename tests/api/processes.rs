@@ -40,6 +40,9 @@ fn deleting_an_agent_terminates_its_instances_first() {
     for id in &ids {
         assert_eq!(marked(id), Vec::<i32>::new());
         assert_eq!(app.get(&format!("/api/instances/{id}")).status, 404, "instances go with the agent");
+        for file in [format!("{id}.log"), format!("{id}.screen")] {
+            assert!(!app.data_dir().join("transcripts").join(&file).exists(), "{file} stays behind");
+        }
     }
 }
 
