@@ -6,6 +6,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
@@ -89,7 +90,21 @@ struct FileSettings {
     auth: FileAuth,
     #[serde(default)]
     events: FileEvents,
+    #[serde(default)]
+    webhooks: FileWebhooks,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWebhooks {
+    retry_schedule: Option<Vec<String>>,
+    timeout: Option<String>,
+}
+
+/// Waits before each retry of a webhook delivery (API.md).
+pub const DEFAULT_RETRY_SCHEDULE: &[&str] = &["1s", "5s", "30s", "2m", "10m", "30m", "1h"];
+/// How long a webhook receiver has to answer.
+pub const DEFAULT_WEBHOOK_TIMEOUT: &str = "10s";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,6 +143,10 @@ pub struct Settings {
     pub events_keep: u64,
     /// Events always kept, however many.
     pub events_max_age: std::time::Duration,
+    /// Waits before each retry of a webhook delivery.
+    pub webhook_retry_schedule: Vec<Duration>,
+    /// How long a webhook receiver has to answer.
+    pub webhook_timeout: Duration,
 }
 
 /// Why the settings could not be resolved.
@@ -169,6 +188,17 @@ impl Settings {
             allowed_origins: pick(args.allowed_origins, file.allowed_origins),
             events_keep: file.events.keep.unwrap_or(100_000),
             events_max_age: std::time::Duration::from_secs(86_400 * file.events.max_age_days.unwrap_or(7)),
+            webhook_retry_schedule: match file.webhooks.retry_schedule {
+                Some(list) => list.iter().map(|t| duration("webhooks.retry_schedule", t)).collect::<Result<_, _>>()?,
+                None => DEFAULT_RETRY_SCHEDULE
+                    .iter()
+                    .map(|t| duration("webhooks.retry_schedule", t))
+                    .collect::<Result<_, _>>()?,
+            },
+            webhook_timeout: duration(
+                "webhooks.timeout",
+                file.webhooks.timeout.as_deref().unwrap_or(DEFAULT_WEBHOOK_TIMEOUT),
+            )?,
         };
         settings.check()?;
         Ok(settings)
@@ -177,6 +207,16 @@ impl Settings {
     fn check(&self) -> Result<(), ConfigError> {
         if self.max_concurrent_instances == 0 {
             return Err(ConfigError::Invalid("max_concurrent_instances must be at least 1".into()));
+        }
+        if self.webhook_retry_schedule.len() > 50
+            || self.webhook_retry_schedule.iter().any(|d| *d > Duration::from_secs(30 * 86_400))
+        {
+            return Err(ConfigError::Invalid(
+                "webhooks.retry_schedule must have at most 50 waits of at most 30 days each".into(),
+            ));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(300)).contains(&self.webhook_timeout) {
+            return Err(ConfigError::Invalid("webhooks.timeout must be from 100ms to 5m".into()));
         }
         if self.shutdown_grace_secs > 300 {
             return Err(ConfigError::Invalid("shutdown_grace_secs must be at most 300".into()));
@@ -204,6 +244,12 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// A human duration such as `500ms`, `30s`, `2m` or `1h`.
+fn duration(key: &str, text: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(text)
+        .map_err(|e| ConfigError::Invalid(format!("{key}: {text:?} is not a duration like \"30s\" or \"2m\": {e}")))
 }
 
 fn pick(from_args: Vec<String>, from_file: Option<Vec<String>>) -> Vec<String> {
@@ -254,6 +300,12 @@ mod tests {
         assert_eq!(file.auth.token, None);
         assert_eq!(file.auth.no_auth, Some(false));
         assert_eq!((file.events.keep, file.events.max_age_days), (Some(100_000), Some(7)));
+        let schedule: Vec<&str> = DEFAULT_RETRY_SCHEDULE.to_vec();
+        assert_eq!(
+            file.webhooks.retry_schedule.as_deref().map(|s| s.iter().map(String::as_str).collect()),
+            Some(schedule)
+        );
+        assert_eq!(file.webhooks.timeout.as_deref(), Some(DEFAULT_WEBHOOK_TIMEOUT));
     }
 
     #[test]
@@ -282,6 +334,19 @@ mod tests {
         assert!(Settings::load(no_auth).is_err());
         let with_token = ServeArgs { token: Some("a-long-enough-token".into()), ..open };
         assert!(Settings::load(with_token).is_ok());
+    }
+
+    #[test]
+    fn webhook_durations_parse_or_explain() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[webhooks]\nretry_schedule = [\"200ms\", \"2m\"]\ntimeout = \"3s\"\n").expect("write");
+        let settings = Settings::load(ServeArgs { config: Some(path.clone()), ..ServeArgs::default() }).expect("loads");
+        assert_eq!(settings.webhook_retry_schedule, [Duration::from_millis(200), Duration::from_secs(120)]);
+        assert_eq!(settings.webhook_timeout, Duration::from_secs(3));
+        std::fs::write(&path, "[webhooks]\nretry_schedule = [\"soon\"]\n").expect("write");
+        let err = Settings::load(ServeArgs { config: Some(path), ..ServeArgs::default() }).expect_err("refused");
+        assert!(err.to_string().contains("webhooks.retry_schedule"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`domain`]: tasks, agents, instances and their validation.
 //! - [`db`]: the two SQLite databases, their migrations and queries.
 //! - [`auth`]: the API token and the browser session cookie.
+//! - [`webhooks`]: the dispatcher of outbound webhooks and the signatures.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`error`]: the HTTP edge's error type.
 
@@ -26,3 +27,4 @@ pub mod pty;
 pub mod pty_stream;
 pub mod screen;
 pub mod startup;
+pub mod webhooks;

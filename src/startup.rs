@@ -100,6 +100,13 @@ impl Application {
         let registry = Registry::new(shared.clone(), handles, settings.max_concurrent_instances).start();
         registry.send(Recover).await.map_err(|e| StartupError::Task(e.to_string()))?;
         prune_events_periodically(shared.clone(), settings.events_keep, settings.events_max_age);
+        crate::webhooks::spawn(
+            shared.clone(),
+            crate::webhooks::DeliveryConfig {
+                retry_schedule: settings.webhook_retry_schedule.clone(),
+                timeout: settings.webhook_timeout,
+            },
+        );
         let state = web::Data::new(AppState {
             db: db.clone(),
             auth,
@@ -108,6 +115,8 @@ impl Application {
             metrics: Metrics::new(),
             registry: registry.clone(),
             shared: shared.clone(),
+            hook_failures: crate::http::limiter::FailureLimiter::new(10, Duration::from_secs(60)),
+            triggers: tokio::sync::Mutex::new(()),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -195,6 +204,7 @@ fn prune_events_periodically(shared: Arc<Shared>, keep: u64, max_age: Duration) 
             let pruned = web::block(move || -> Result<usize, crate::db::DbError> {
                 let conn = job.db.agents.get()?;
                 crate::db::idempotency::prune(&conn)?;
+                crate::db::webhooks::prune(&conn, max_age)?;
                 crate::db::events::prune(&conn, keep, max_age)
             })
             .await;

@@ -31,6 +31,9 @@ pub struct Create {
     pub env: BTreeMap<String, String>,
     /// When false, a request beyond the limits is refused instead of queued.
     pub queue: bool,
+    /// The delivery id of the inbound trigger that asked for it, recorded with the
+    /// instance so that a repeat finds it.
+    pub receipt: Option<String>,
 }
 
 /// An instance actor stopped; its slot is free.
@@ -326,6 +329,7 @@ impl Handler<Recover> for Registry {
                     task_id: None,
                     env: BTreeMap::new(),
                     queue: true,
+                    receipt: None,
                 });
             }
             act.promote(ctx);

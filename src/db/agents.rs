@@ -157,6 +157,15 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<StoredAgent>, DbError> 
     fetch(conn, &id.to_string())
 }
 
+/// The agent with this name.
+///
+/// # Errors
+/// SQLite failures.
+pub fn by_name(conn: &Connection, name: &str) -> Result<Option<StoredAgent>, DbError> {
+    let sql = format!("{SELECT} WHERE a.name = ?1");
+    Ok(conn.query_row(&sql, [name], from_row).optional()?)
+}
+
 /// Agents, newest first.
 ///
 /// # Errors

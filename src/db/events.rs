@@ -166,7 +166,8 @@ pub fn bounds(conn: &Connection) -> Result<(i64, i64), DbError> {
     Ok((if oldest == 0 { head + 1 } else { oldest }, head.max(newest)))
 }
 
-/// Deletes events that are both older than `max_age` and not among the newest `keep`.
+/// Deletes events that are both older than `max_age` and not among the newest `keep`
+/// (never one the webhook dispatcher has not read yet).
 ///
 /// # Errors
 /// SQLite failures.
@@ -175,7 +176,8 @@ pub fn prune(conn: &Connection, keep: u64, max_age: Duration) -> Result<usize, D
     let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let keep = i64::try_from(keep).unwrap_or(i64::MAX);
     Ok(conn.execute(
-        "DELETE FROM events WHERE at < ?1 AND seq <= (SELECT COALESCE(MAX(seq), 0) FROM events) - ?2",
+        "DELETE FROM events WHERE at < ?1 AND seq <= (SELECT COALESCE(MAX(seq), 0) FROM events) - ?2
+           AND seq <= (SELECT seq FROM webhook_cursor WHERE id = 1)",
         params![cutoff, keep],
     )?)
 }

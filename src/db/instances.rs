@@ -56,6 +56,8 @@ pub struct NewInstance {
     pub rows: u16,
     pub task_id: Option<i64>,
     pub env: BTreeMap<String, String>,
+    /// The inbound trigger's delivery id, recorded in the same transaction.
+    pub receipt: Option<String>,
 }
 
 /// Inserts an instance and, if given, its prompt as the first held user message.
@@ -85,6 +87,9 @@ pub fn insert(conn: &mut Connection, new: &NewInstance, prompt: Option<&str>) ->
         offset: Some(0),
     };
     append(&tx, &event)?;
+    if let Some(delivery) = &new.receipt {
+        super::webhooks::insert_receipt(&tx, new.agent_id, delivery, new.id)?;
+    }
     if let Some(prompt) = prompt {
         let message = Message {
             id: Uuid::new_v4(),

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod instances;
 pub mod messages;
 pub mod tasks;
+pub mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;
@@ -30,6 +31,7 @@ pub const AGENTS_MIGRATIONS: &[&str] = &[
     include_str!("../../sql/agents/003_instance_env.sql"),
     include_str!("../../sql/agents/004_events.sql"),
     include_str!("../../sql/agents/005_idempotency.sql"),
+    include_str!("../../sql/agents/006_webhooks.sql"),
 ];
 /// Schema of `tasks.db`, in order; index + 1 is the schema version.
 pub const TASKS_MIGRATIONS: &[&str] =

@@ -9,6 +9,7 @@ pub mod message;
 pub mod settings;
 pub mod state;
 pub mod task;
+pub mod webhook;
 
 /// A field that failed validation, with a message for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]

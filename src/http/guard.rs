@@ -161,7 +161,9 @@ fn check_body(headers: &HeaderMap) -> Result<(), AppError> {
 fn needs_auth(method: &Method, path: &str) -> bool {
     let api = path == "/api" || path.starts_with("/api/");
     let session = path == "/api/session" && (method == Method::POST || method == Method::DELETE);
-    api && !session
+    // Inbound triggers carry a signature made with the agent's trigger secret instead.
+    let trigger = method == Method::POST && path.starts_with("/api/hooks/agents/");
+    api && !session && !trigger
 }
 
 fn check_credentials(state: &AppState, req: &ServiceRequest) -> Result<Caller, AppError> {
@@ -231,5 +233,7 @@ mod tests {
         assert!(!needs_auth(&Method::POST, "/api/session"));
         assert!(!needs_auth(&Method::GET, "/healthz"));
         assert!(!needs_auth(&Method::GET, "/apix"));
+        assert!(!needs_auth(&Method::POST, "/api/hooks/agents/ci"));
+        assert!(needs_auth(&Method::GET, "/api/hooks/agents/ci"));
     }
 }

@@ -144,11 +144,16 @@ pub async fn create(
         agents::get(conn, agent_id)?.ok_or_else(|| AppError::NotFound(format!("agent {agent_id} not found")))
     })
     .await?;
-    Ok(HttpResponse::Created().json(start(&state, agent, body.0).await?))
+    Ok(HttpResponse::Created().json(start(&state, agent, body.0, None).await?))
 }
 
 /// Validates a request and asks the registry for the instance.
-pub(super) async fn start(state: &AppState, agent: StoredAgent, req: NewInstanceRequest) -> Result<Instance, AppError> {
+pub(super) async fn start(
+    state: &AppState,
+    agent: StoredAgent,
+    req: NewInstanceRequest,
+    receipt: Option<String>,
+) -> Result<Instance, AppError> {
     let (cols, rows) = (size(req.cols, 120, "cols")?, size(req.rows, 40, "rows")?);
     let env = req.env.unwrap_or_default();
     validate_env(&env)?;
@@ -164,8 +169,16 @@ pub(super) async fn start(state: &AppState, agent: StoredAgent, req: NewInstance
         })
         .await?;
     }
-    let request =
-        Create { agent, prompt: req.prompt, cols, rows, task_id: req.task_id, env, queue: req.queue.unwrap_or(true) };
+    let request = Create {
+        agent,
+        prompt: req.prompt,
+        cols,
+        rows,
+        task_id: req.task_id,
+        env,
+        queue: req.queue.unwrap_or(true),
+        receipt,
+    };
     state.registry.send(request).await.map_err(AppError::internal)?.map_err(|e| match e {
         CreateError::Closing => AppError::Unavailable(e.to_string()),
         CreateError::LimitReached { .. } => {

@@ -28,16 +28,44 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
-                return Err(AppError::UnsupportedMediaType(
-                    "the body must be JSON (Content-Type: application/json)".into(),
-                ));
+                return Err(not_json());
             }
-            let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
-                Some(PayloadError::Overflow) => AppError::PayloadTooLarge(MAX_BODY_BYTES),
-                _ => AppError::BadRequest { code: "bad_request", message: format!("cannot read the body: {e}") },
-            })?;
+            let bytes = body.await.map_err(|e| read_error(&e))?;
             parse(&bytes).map(Json)
         })
+    }
+}
+
+/// A request body kept as raw bytes (to check a signature over them before
+/// parsing); it must be JSON unless it is empty.
+#[derive(Debug)]
+pub struct RawJson(pub web::Bytes);
+
+impl FromRequest for RawJson {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = is_json(req.headers());
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = body.await.map_err(|e| read_error(&e))?;
+            if !bytes.is_empty() && !is_json {
+                return Err(not_json());
+            }
+            Ok(RawJson(bytes))
+        })
+    }
+}
+
+fn not_json() -> AppError {
+    AppError::UnsupportedMediaType("the body must be JSON (Content-Type: application/json)".into())
+}
+
+fn read_error(e: &actix_web::Error) -> AppError {
+    match e.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => AppError::PayloadTooLarge(MAX_BODY_BYTES),
+        _ => AppError::BadRequest { code: "bad_request", message: format!("cannot read the body: {e}") },
     }
 }
 

@@ -4,9 +4,11 @@
 
 pub mod agents;
 pub mod guard;
+pub mod hooks;
 pub mod idempotency;
 pub mod instances;
 pub mod json;
+pub mod limiter;
 pub mod messages;
 pub mod observe;
 pub mod openapi;
@@ -15,6 +17,7 @@ pub mod sse;
 pub mod stream;
 pub mod system;
 pub mod tasks;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +51,10 @@ pub struct AppState {
     pub registry: actix::Addr<Registry>,
     /// What instances share (directory of running ones, tokens, transcripts).
     pub shared: Arc<Shared>,
+    /// Failed inbound trigger attempts per client address.
+    pub hook_failures: limiter::FailureLimiter,
+    /// Inbound triggers are handled one at a time, so a repeat finds the first's receipt.
+    pub triggers: tokio::sync::Mutex<()>,
 }
 
 /// Registers every route.
@@ -82,7 +89,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(messages::complete)
         .service(sse::subscribe)
         .service(stream::stream)
-        .service(tasks::run);
+        .service(tasks::run)
+        .service(webhooks::list)
+        .service(webhooks::create)
+        .service(webhooks::get)
+        .service(webhooks::update)
+        .service(webhooks::delete)
+        .service(webhooks::deliveries)
+        .service(webhooks::redeliver)
+        .service(hooks::trigger);
 }
 
 /// Runs blocking database work on the blocking thread pool with a pooled connection.

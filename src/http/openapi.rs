@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, instances, messages, output, sse, stream, system, tasks};
+use super::{agents, hooks, instances, messages, output, sse, stream, system, tasks, webhooks};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -18,6 +18,8 @@ use super::{agents, instances, messages, output, sse, stream, system, tasks};
         instances::input, instances::resize, output::output,
         messages::list, messages::create, messages::complete,
         sse::subscribe, stream::stream, tasks::run,
+        webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::deliveries, webhooks::redeliver, hooks::trigger,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerToken),
@@ -28,6 +30,7 @@ use super::{agents, instances, messages, output, sse, stream, system, tasks};
         (name = "instances", description = "Running agents in their terminals"),
         (name = "messages", description = "Replies and questions between people and agents"),
         (name = "events", description = "Every change as Server-Sent Events"),
+        (name = "webhooks", description = "Signed outbound deliveries and inbound triggers"),
         (name = "service", description = "Health, metrics, sessions"),
     )
 )]

@@ -105,6 +105,15 @@ impl TestApp {
         Self::spawn_in(root, args.iter().map(|s| (*s).to_owned()).collect())
     }
 
+    /// A server with the test token and this TOML config file.
+    pub fn spawn_with_config(toml: &str) -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        let config = root.path().join("config.toml");
+        std::fs::write(&config, toml).expect("write config");
+        let config = config.to_string_lossy().into_owned();
+        Self::spawn_in(root, vec!["--token".into(), TOKEN.into(), "--config".into(), config])
+    }
+
     /// A server over an existing directory (`root/data` is the data directory).
     pub fn spawn_in(root: TempDir, extra: Vec<String>) -> Self {
         Self::spawn_env(root, extra, &[])

@@ -18,7 +18,19 @@ fn each_database_file_holds_its_own_tables() {
     assert_eq!(tables(&app.data_dir().join("tasks.db")), ["outbox", "tasks"]);
     assert_eq!(
         tables(&app.data_dir().join("agents.db")),
-        ["agent_instances", "agent_messages", "agent_settings", "agents", "events", "idempotency_keys"]
+        [
+            "agent_instances",
+            "agent_messages",
+            "agent_settings",
+            "agents",
+            "events",
+            "idempotency_keys",
+            "trigger_receipts",
+            "webhook_attempts",
+            "webhook_cursor",
+            "webhook_deliveries",
+            "webhooks"
+        ]
     );
     let conn = Connection::open(app.data_dir().join("agents.db")).expect("open");
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");

@@ -63,6 +63,7 @@ pub(super) async fn create(
         rows: msg.rows,
         task_id: msg.task_id,
         env: msg.env.clone(),
+        receipt: msg.receipt.clone(),
     };
     let pool = shared.db.agents.clone();
     let prompt = msg.prompt;

@@ -1,0 +1,151 @@
+//! `POST /api/hooks/agents/:name`: inbound triggers. A CI job or a chat bot starts
+//! an instance of an agent, authorised by the agent's trigger secret instead of the
+//! API token: a Standard Webhooks signature (timestamp within ±5 minutes) or
+//! GitHub's `X-Hub-Signature-256`, checked over the raw body before it is parsed.
+//! A repeated delivery id answers with the instance the first one started.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header::HeaderMap;
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::instances::{start, NewInstanceRequest};
+use super::json::{parse, RawJson};
+use super::{blocking, AppState};
+use crate::db::{agents, webhooks as store};
+use crate::error::{AppError, ErrorBody};
+use crate::webhooks::signing::{self, VerifyError};
+
+/// Longest accepted delivery id.
+const MAX_DELIVERY_ID: usize = 255;
+
+/// Body of a trigger (all optional; an empty body is `{}`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRequest {
+    /// Typed (then Enter) once the program waits for input.
+    pub prompt: Option<String>,
+    /// A task this instance works on.
+    pub task_id: Option<i64>,
+    /// Extra environment variables for this instance only.
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+/// The same fields in a foreign payload (GitHub's): other keys are ignored.
+#[derive(Debug, Default, Deserialize)]
+struct ForeignPayload {
+    prompt: Option<String>,
+    task_id: Option<i64>,
+    env: Option<BTreeMap<String, String>>,
+}
+
+/// The answer to a trigger.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TriggerAccepted {
+    pub instance_id: Uuid,
+    /// The instance's event stream (`curl -N` it with the API token).
+    pub stream_url: String,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, VerifyError> {
+    headers.get(name).map(|v| v.to_str().map_err(|_| VerifyError::Malformed(name))).transpose()
+}
+
+/// Checks the signature; returns the delivery id (if any) and whether the body is
+/// a foreign payload (GitHub's) whose unknown keys are ignored.
+fn verify(headers: &HeaderMap, secret: &str, body: &[u8]) -> Result<(Option<String>, bool), VerifyError> {
+    if let Some(signatures) = header(headers, "webhook-signature")? {
+        let id = header(headers, "webhook-id")?.ok_or(VerifyError::Malformed("webhook-id"))?;
+        let timestamp = header(headers, "webhook-timestamp")?.ok_or(VerifyError::Malformed("webhook-timestamp"))?;
+        if id.is_empty() || id.len() > MAX_DELIVERY_ID {
+            return Err(VerifyError::Malformed("webhook-id"));
+        }
+        let now = chrono::Utc::now().timestamp();
+        signing::verify_standard(&signing::key_of(secret), id, timestamp, signatures, body, now)?;
+        return Ok((Some(id.to_owned()), false));
+    }
+    if let Some(signature) = header(headers, "x-hub-signature-256")? {
+        signing::verify_github(secret, signature, body)?;
+        let delivery = header(headers, "x-github-delivery")?.filter(|d| !d.is_empty() && d.len() <= MAX_DELIVERY_ID);
+        return Ok((delivery.map(str::to_owned), true));
+    }
+    Err(VerifyError::Missing)
+}
+
+fn accepted(req: &HttpRequest, instance_id: Uuid, replayed: bool) -> HttpResponse {
+    // The guard has checked the Host header against this server's names.
+    let host = req.headers().get(actix_web::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let body = TriggerAccepted { instance_id, stream_url: format!("http://{host}/api/instances/{instance_id}/stream") };
+    let mut response = HttpResponse::Accepted();
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    response.json(body)
+}
+
+/// Start an instance of the named agent, authorised by its trigger secret.
+#[utoipa::path(operation_id = "trigger_agent", tag = "webhooks", security(()),
+    params(("name" = String, Path, description = "The agent's name")),
+    params(
+        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks: the delivery id (a repeat answers with the first instance)"),
+        ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks: Unix seconds, within 5 minutes of the server's clock"),
+        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks: v1,BASE64 HMAC-SHA256 of id.timestamp.body"),
+        ("X-Hub-Signature-256" = Option<String>, Header, description = "GitHub: sha256=HEX HMAC-SHA256 of the body"),
+    ),
+    request_body = TriggerRequest, responses(
+    (status = 202, description = "The instance was created (running or queued)", body = TriggerAccepted),
+    (status = 401, description = "Unknown agent, no trigger secret, or a bad, missing or stale signature", body = ErrorBody),
+    (status = 422, description = "Invalid field", body = ErrorBody),
+    (status = 429, description = "Too many failed attempts from this address", body = ErrorBody)))]
+#[post("/api/hooks/agents/{name}")]
+pub async fn trigger(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: RawJson,
+) -> Result<HttpResponse, AppError> {
+    let ip = req.peer_addr().map(|a| a.ip());
+    if let Some(secs) = ip.and_then(|ip| state.hook_failures.blocked(ip)) {
+        return Err(AppError::TooManyRequests {
+            message: "too many failed trigger attempts from this address; wait before trying again".into(),
+            retry_after_secs: Some(secs),
+        });
+    }
+    let refuse = |why: &str| {
+        if let Some(ip) = ip {
+            state.hook_failures.failed(ip);
+        }
+        AppError::Unauthorized(format!("trigger refused: {why}"))
+    };
+    let name = name.into_inner();
+    let agent = blocking(&state.db.agents, move |conn| Ok(agents::by_name(conn, &name)?)).await?;
+    let Some((agent, secret)) = agent.and_then(|a| a.settings.trigger_secret.clone().map(|s| (a, s))) else {
+        return Err(refuse("the agent does not exist or has no trigger secret"));
+    };
+    let (delivery, foreign) = verify(req.headers(), &secret, &body.0).map_err(|e| refuse(&e.to_string()))?;
+    // One trigger at a time from here: a repeat that arrives while the first is
+    // still starting waits for it and then finds its receipt.
+    let _one_at_a_time = state.triggers.lock().await;
+    if let Some(delivery) = delivery.clone() {
+        let agent_id = agent.id;
+        let first = blocking(&state.db.agents, move |conn| Ok(store::receipt(conn, agent_id, &delivery)?)).await?;
+        if let Some(instance_id) = first {
+            return Ok(accepted(&req, instance_id, true));
+        }
+    }
+    let fields = if body.0.is_empty() {
+        TriggerRequest::default()
+    } else if foreign {
+        let p: ForeignPayload = parse(&body.0)?;
+        TriggerRequest { prompt: p.prompt, task_id: p.task_id, env: p.env }
+    } else {
+        parse(&body.0)?
+    };
+    let request =
+        NewInstanceRequest { prompt: fields.prompt, task_id: fields.task_id, env: fields.env, ..Default::default() };
+    let instance = start(&state, agent, request, delivery).await?;
+    Ok(accepted(&req, instance.id, false))
+}

@@ -1,0 +1,72 @@
+//! Rate limiting of failed authentication: after `max` failures from one address
+//! within `window`, that address is answered 429 (with `Retry-After`) until the
+//! window ends, whatever it sends. Guessing a secret stays impossible in practice;
+//! this keeps a misconfigured or hostile sender from filling the logs and the CPU.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Addresses tracked before expired entries are swept.
+const SWEEP_AT: usize = 10_000;
+
+/// Failure counts per client address.
+pub struct FailureLimiter {
+    max: u32,
+    window: Duration,
+    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl FailureLimiter {
+    /// At most `max` failures per `window` and address.
+    #[must_use]
+    pub fn new(max: u32, window: Duration) -> Self {
+        FailureLimiter { max, window, seen: Mutex::new(HashMap::new()) }
+    }
+
+    /// Seconds until `ip` may try again, when it is blocked.
+    #[must_use]
+    pub fn blocked(&self, ip: IpAddr) -> Option<u64> {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let (since, count) = seen.get(&ip)?;
+        let left = self.window.checked_sub(since.elapsed())?;
+        (*count >= self.max).then(|| left.as_secs() + 1)
+    }
+
+    /// Counts a failure from `ip`.
+    pub fn failed(&self, ip: IpAddr) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= SWEEP_AT {
+            let window = self.window;
+            seen.retain(|_, (since, _)| since.elapsed() < window);
+        }
+        let entry = seen.entry(ip).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= self.window {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_blocked_after_max_failures_until_the_window_ends() {
+        let limiter = FailureLimiter::new(3, Duration::from_millis(200));
+        let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip"));
+        for _ in 0..2 {
+            limiter.failed(a);
+        }
+        assert_eq!(limiter.blocked(a), None);
+        limiter.failed(a);
+        assert_eq!(limiter.blocked(a), Some(1));
+        assert_eq!(limiter.blocked(b), None);
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(limiter.blocked(a), None);
+        limiter.failed(a);
+        assert_eq!(limiter.blocked(a), None, "a new window starts from zero");
+    }
+}
