@@ -32,6 +32,7 @@ pub const AGENTS_MIGRATIONS: &[&str] = &[
     include_str!("../../sql/agents/004_events.sql"),
     include_str!("../../sql/agents/005_idempotency.sql"),
     include_str!("../../sql/agents/006_webhooks.sql"),
+    include_str!("../../sql/agents/007_instance_prompt.sql"),
 ];
 /// Schema of `tasks.db`, in order; index + 1 is the schema version.
 pub const TASKS_MIGRATIONS: &[&str] =

@@ -74,4 +74,6 @@ pub struct Instance {
     pub queue_position: Option<u32>,
     pub cols: u16,
     pub rows: u16,
+    /// While `awaiting_input`: what the program asks (as in its `instance.status` event).
+    pub prompt: Option<String>,
 }

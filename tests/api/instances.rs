@@ -195,7 +195,10 @@ fn prompt_patterns_catch_prompts_the_kernel_cannot_see() {
     let quiet = app.instance(&plain, json!({}))["id"].as_str().expect("id").to_owned();
     let waiting = app.wait_status(&asks, "awaiting_input", T);
     assert_eq!(waiting["status_reason"], "pattern: \\[y/N\\]\\s*$");
-    assert_eq!(app.get(&format!("/api/instances/{quiet}")).json()["status"], "active", "no pattern, no prompt");
+    assert_eq!(waiting["prompt"], "Apply these changes? [y/N]", "what it asks is part of the instance");
+    let quiet = app.get(&format!("/api/instances/{quiet}")).json();
+    assert_eq!(quiet["status"], "active", "no pattern, no prompt");
+    assert!(quiet["prompt"].is_null());
 }
 
 #[test]
