@@ -160,7 +160,7 @@ fn check_body(headers: &HeaderMap) -> Result<(), AppError> {
 
 fn needs_auth(method: &Method, path: &str) -> bool {
     let api = path == "/api" || path.starts_with("/api/");
-    let session = path == "/api/session" && (method == Method::POST || method == Method::DELETE);
+    let session = path == "/api/session";
     // Inbound triggers carry a signature made with the agent's trigger secret instead.
     let trigger = method == Method::POST && path.starts_with("/api/hooks/agents/");
     api && !session && !trigger
@@ -227,9 +227,10 @@ mod tests {
     }
 
     #[test]
-    fn only_the_session_exchange_skips_the_token() {
+    fn only_the_session_endpoints_skip_the_token() {
         assert!(needs_auth(&Method::GET, "/api/tasks"));
-        assert!(needs_auth(&Method::GET, "/api/session"));
+        assert!(!needs_auth(&Method::GET, "/api/session"));
+        assert!(needs_auth(&Method::PUT, "/api/sessions"));
         assert!(!needs_auth(&Method::POST, "/api/session"));
         assert!(!needs_auth(&Method::GET, "/healthz"));
         assert!(!needs_auth(&Method::GET, "/apix"));

@@ -3,6 +3,7 @@
 //! layers off the async workers, and map the result to a response.
 
 pub mod agents;
+pub mod assets;
 pub mod guard;
 pub mod hooks;
 pub mod idempotency;
@@ -59,10 +60,12 @@ pub struct AppState {
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(system::index)
+    cfg.service(assets::index)
+        .service(assets::static_file)
         .service(system::healthz)
         .service(system::metrics)
         .service(system::openapi)
+        .service(system::session_status)
         .service(system::create_session)
         .service(system::delete_session)
         .service(tasks::list)

@@ -1,5 +1,5 @@
-//! Service endpoints: the dashboard shell, health, metrics, the OpenAPI
-//! document, and the token-for-cookie session exchange.
+//! Service endpoints: health, metrics, the OpenAPI document, and the
+//! token-for-cookie session exchange.
 
 use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -10,14 +10,6 @@ use super::json::Json;
 use super::AppState;
 use crate::auth::SESSION_COOKIE;
 use crate::error::{AppError, ErrorBody};
-
-const INDEX_HTML: &str = include_str!("../../static/index.html");
-
-/// The dashboard shell (open; its data needs the token).
-#[get("/")]
-pub async fn index() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(INDEX_HTML)
-}
 
 /// Health of the service.
 #[derive(Debug, Serialize, ToSchema)]
@@ -79,6 +71,30 @@ pub async fn create_session(state: web::Data<AppState>, body: Json<SessionReques
         .max_age(CookieAge::days(30))
         .finish();
     Ok(HttpResponse::NoContent().cookie(cookie).finish())
+}
+
+/// Whether this browser is signed in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionStatus {
+    /// True with a valid session cookie or token, or when the token check is off.
+    pub signed_in: bool,
+}
+
+/// Whether the caller is signed in (answers 200 either way, so a page can ask
+/// without provoking an error).
+#[utoipa::path(operation_id = "get_session", tag = "service", security(()), responses(
+    (status = 200, description = "Signed in or not", body = SessionStatus)))]
+#[get("/api/session")]
+pub async fn session_status(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+    let auth = &state.auth;
+    let cookie = req.cookie(SESSION_COOKIE).is_some_and(|c| auth.accepts_session(c.value()));
+    let bearer = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| auth.accepts_token(t.trim()));
+    HttpResponse::Ok().json(SessionStatus { signed_in: !auth.enabled() || cookie || bearer })
 }
 
 /// Sign out: the session cookie is removed.

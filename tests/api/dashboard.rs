@@ -1,0 +1,26 @@
+//! The dashboard in real headless Chromium: tests/browser/dashboard.test.mjs drives
+//! it with playwright-core against this build's server (it starts, restarts and
+//! stops the server itself). `bash tests/run` installs the browser and the driver.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn the_dashboard_works_in_a_real_browser() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core/package.json").is_file(),
+        "playwright-core is missing: run `bash tests/run` (or `npm ci --prefix tests/browser`)"
+    );
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let out = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "dashboard.test.mjs"])
+        .current_dir(&dir)
+        .env("SWITCHBOARD_BIN", env!("CARGO_BIN_EXE_switchboard"))
+        .env("SCREENSHOT_DIR", shots)
+        .output()
+        .expect("node runs (install Node.js 20 or later)");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{report}");
+    assert!(out.status.success(), "the browser tests failed:\n{report}");
+}
