@@ -25,13 +25,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let is_json = is_json(req.headers());
-        let body = web::Bytes::from_request(req, payload);
+        let body = RawJson::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
                 return Err(not_json());
             }
-            let bytes = body.await.map_err(|e| read_error(&e))?;
-            parse(&bytes).map(Json)
+            parse(&body.await?.0).map(Json)
         })
     }
 }
