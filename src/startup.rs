@@ -115,7 +115,7 @@ impl Application {
             metrics: Metrics::new(),
             registry: registry.clone(),
             shared: shared.clone(),
-            hook_failures: crate::http::limiter::FailureLimiter::new(10, Duration::from_secs(60)),
+            auth_failures: crate::http::limiter::FailureLimiter::new(10, Duration::from_secs(60)),
             triggers: tokio::sync::Mutex::new(()),
         });
         let server = HttpServer::new(move || {

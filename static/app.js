@@ -642,12 +642,17 @@ function tasksPage() {
           .sort((a, b) => String(b.last_activity_at).localeCompare(String(a.last_activity_at)))[0];
         const statusSelect = h("select", { "aria-label": "Status", onchange: (e) => change(t, { status: e.target.value }) },
           ["pending", "in_progress", "done", "failed"].map((s) => h("option", { value: s, selected: s === t.status }, s.replace("_", " "))));
+        const prioritySelect = h("select", { "aria-label": "Priority", onchange: (e) => change(t, { priority: e.target.value }) },
+          ["high", "medium", "low"].map((p) => h("option", { value: p, selected: p === t.priority }, p)));
         const agentSelect = h("select", { "aria-label": "Agent" }, agents.map((a) => h("option", { value: a.id }, a.name)));
         return h("tr", { dataset: { task: t.id } }, h("td", {}, t.id),
-          h("td", {}, h("strong", {}, t.title), t.description ? h("div", { class: "meta" }, t.description) : null,
+          h("td", {}, h("strong", { title: "Double-click to rename", ondblclick: () => {
+            const title = prompt("Task title", t.title);
+            if (title !== null && title.trim() && title !== t.title) change(t, { title });
+          } }, t.title), t.description ? h("div", { class: "meta" }, t.description) : null,
             worker ? h("div", {}, badge(worker), " ", h("a", { href: `#/i/${worker.id}` }, `instance ${short(worker.id)}`)) : null),
           h("td", {}, statusSelect),
-          h("td", { class: "hide-narrow" }, t.priority),
+          h("td", { class: "hide-narrow" }, prioritySelect),
           h("td", {}, agents.length ? h("div", { class: "actions" }, agentSelect,
             h("button", { onclick: () => runTask(t, agentSelect.value) }, "Run")) : h("span", { class: "hint" }, "no agents"),
           h("button", { class: "danger", title: "Delete task", onclick: () => deleteTask(t) }, "Delete")));

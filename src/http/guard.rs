@@ -30,7 +30,17 @@ pub async fn guard(
     check_origin(&state, req.headers(), &host)?;
     check_body(req.headers())?;
     if needs_auth(req.method(), req.path()) {
-        let caller = check_credentials(&state, &req)?;
+        // Whoever keeps presenting wrong credentials is slowed down (429) for a while.
+        let ip = req.peer_addr().map(|a| a.ip());
+        let presented = req.headers().contains_key(header::AUTHORIZATION) || req.cookie(SESSION_COOKIE).is_some();
+        if presented {
+            state.auth_failures.refuse_if_blocked(ip)?;
+        }
+        let caller = check_credentials(&state, &req).inspect_err(|_| {
+            if presented {
+                state.auth_failures.failed_from(ip);
+            }
+        })?;
         if let Caller::Instance(id) = caller {
             check_scope(id, req.method(), req.path())?;
         }

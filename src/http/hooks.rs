@@ -108,16 +108,9 @@ pub async fn trigger(
     body: RawJson,
 ) -> Result<HttpResponse, AppError> {
     let ip = req.peer_addr().map(|a| a.ip());
-    if let Some(secs) = ip.and_then(|ip| state.hook_failures.blocked(ip)) {
-        return Err(AppError::TooManyRequests {
-            message: "too many failed trigger attempts from this address; wait before trying again".into(),
-            retry_after_secs: Some(secs),
-        });
-    }
+    state.auth_failures.refuse_if_blocked(ip)?;
     let refuse = |why: &str| {
-        if let Some(ip) = ip {
-            state.hook_failures.failed(ip);
-        }
+        state.auth_failures.failed_from(ip);
         AppError::Unauthorized(format!("trigger refused: {why}"))
     };
     let name = name.into_inner();

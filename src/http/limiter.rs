@@ -1,4 +1,5 @@
-//! Rate limiting of failed authentication: after `max` failures from one address
+//! Rate limiting of failed authentication (wrong tokens, forged session cookies,
+//! bad trigger signatures): after `max` failures from one address
 //! within `window`, that address is answered 429 (with `Retry-After`) until the
 //! window ends, whatever it sends. Guessing a secret stays impossible in practice;
 //! this keeps a misconfigured or hostile sender from filling the logs and the CPU.
@@ -7,6 +8,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use crate::error::AppError;
 
 /// Addresses tracked before expired entries are swept.
 const SWEEP_AT: usize = 10_000;
@@ -32,6 +35,27 @@ impl FailureLimiter {
         let (since, count) = seen.get(&ip)?;
         let left = self.window.checked_sub(since.elapsed())?;
         (*count >= self.max).then(|| left.as_secs() + 1)
+    }
+
+    /// A 429 with `Retry-After` when `ip` is blocked.
+    ///
+    /// # Errors
+    /// The 429.
+    pub fn refuse_if_blocked(&self, ip: Option<IpAddr>) -> Result<(), AppError> {
+        match ip.and_then(|ip| self.blocked(ip)) {
+            Some(secs) => Err(AppError::TooManyRequests {
+                message: "too many failed authentication attempts from this address; wait before trying again".into(),
+                retry_after_secs: Some(secs),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failure from `ip` (if known).
+    pub fn failed_from(&self, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            self.failed(ip);
+        }
     }
 
     /// Counts a failure from `ip`.

@@ -52,8 +52,8 @@ pub struct AppState {
     pub registry: actix::Addr<Registry>,
     /// What instances share (directory of running ones, tokens, transcripts).
     pub shared: Arc<Shared>,
-    /// Failed inbound trigger attempts per client address.
-    pub hook_failures: limiter::FailureLimiter,
+    /// Failed authentication per client address: tokens, session cookies, trigger signatures.
+    pub auth_failures: limiter::FailureLimiter,
     /// Inbound triggers are handled one at a time, so a repeat finds the first's receipt.
     pub triggers: tokio::sync::Mutex<()>,
 }

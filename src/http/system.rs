@@ -54,14 +54,22 @@ pub struct SessionRequest {
 /// Exchange the token for an HttpOnly, SameSite=Strict session cookie (for browsers).
 #[utoipa::path(operation_id = "create_session", tag = "service", security(()), request_body = SessionRequest, responses(
     (status = 204, description = "Signed in; the cookie is set"),
-    (status = 401, description = "Wrong token", body = ErrorBody)))]
+    (status = 401, description = "Wrong token", body = ErrorBody),
+    (status = 429, description = "Too many failed attempts from this address", body = ErrorBody)))]
 #[post("/api/session")]
-pub async fn create_session(state: web::Data<AppState>, body: Json<SessionRequest>) -> Result<HttpResponse, AppError> {
+pub async fn create_session(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    body: Json<SessionRequest>,
+) -> Result<HttpResponse, AppError> {
     let auth = &state.auth;
+    let ip = req.peer_addr().map(|a| a.ip());
+    state.auth_failures.refuse_if_blocked(ip)?;
     let Some(value) = auth.session_value() else {
         return Ok(HttpResponse::NoContent().finish());
     };
     if !auth.accepts_token(body.0.token.trim()) {
+        state.auth_failures.failed_from(ip);
         return Err(AppError::Unauthorized("invalid token".into()));
     }
     let cookie = Cookie::build(SESSION_COOKIE, value.to_owned())

@@ -133,3 +133,33 @@ fn cmdline(pid: i32) -> String {
         .map(|raw| String::from_utf8_lossy(&raw).trim_end_matches('\0').replace('\0', " "))
         .unwrap_or_default()
 }
+
+fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}
+
+#[test]
+fn file_descriptors_return_to_baseline_after_500_instance_lifecycles() {
+    let app = TestApp::spawn_with(&["--token", crate::helpers::TOKEN, "--max-instances", "50"]);
+    let agent = app.agent("churn", &["bash", "-c", "echo $$"], json!({"max_concurrent_instances": 50}));
+    let run = |n: usize| {
+        let before = app.get(&format!("/api/instances?agent_id={agent}&status=completed&limit=1000")).json();
+        let start = before.as_array().map_or(0, Vec::len);
+        for _ in 0..n {
+            app.instance(&agent, json!({}));
+        }
+        eventually(Duration::from_secs(120), &format!("{n} more completed instances"), || {
+            let done = app.get(&format!("/api/instances?agent_id={agent}&status=completed&limit=1000")).json();
+            (done.as_array().map(Vec::len) == Some(start + n)).then_some(())
+        });
+    };
+    run(20); // warm up: database connections, arbiters, caches
+    let baseline = open_fds(app.pid());
+    run(500);
+    let after = eventually(T, "descriptors back to the baseline", || {
+        let now = open_fds(app.pid());
+        (now <= baseline + 2).then_some(now)
+    });
+    assert!(after <= baseline + 2, "{after} open descriptors, {baseline} before");
+    assert_eq!(zombies_of(app.pid()), Vec::<i32>::new());
+}

@@ -199,3 +199,76 @@ fn hostile_bodies_get_clear_client_errors_never_500() {
     assert!(header.status < 500, "a 64 KiB header: {}", header.status);
     assert_eq!(app.get("/healthz").status, 200, "still serving");
 }
+
+#[test]
+fn repeated_wrong_credentials_are_slowed_down() {
+    let app = TestApp::spawn();
+    let wrong = [("Authorization", "Bearer wrong-token-wrong-token")];
+    for n in 0..5 {
+        assert_eq!(app.get_with("/api/tasks", &wrong).status, 401, "attempt {n}");
+    }
+    for n in 0..4 {
+        assert_eq!(app.get_with("/api/tasks", &[("Cookie", "switchboard_session=forged")]).status, 401, "cookie {n}");
+    }
+    let session = app.post("/api/session", &json!({"token": "not-the-token-at-all"}));
+    assert_eq!(session.status, 401, "{}", session.text);
+    // Ten failures from this address: everything that presents credentials now waits.
+    let limited = app.get_with("/api/tasks", &wrong);
+    assert_eq!(limited.status, 429, "{}", limited.text);
+    let retry: u64 = limited.header("retry-after").expect("Retry-After").parse().expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(app.get("/api/tasks").status, 429, "guessing stops: even the right token waits");
+    assert_eq!(app.post("/api/session", &json!({"token": TOKEN})).status, 429);
+    assert_eq!(app.get_with("/api/tasks", &[]).status, 401, "no credentials: nothing to slow down");
+    assert_eq!(app.get_with("/healthz", &[]).status, 200);
+    assert!(!app.log().contains("wrong-token-wrong-token"), "attempts are not logged with their token");
+}
+
+#[test]
+fn event_streams_and_triggers_refuse_foreign_hosts_and_origins_too() {
+    let app = TestApp::spawn();
+    let agent = app.agent("watched", &["bash", "--norc", "-i"], json!({"trigger_secret": "a-trigger-secret-of-16+"}));
+    let instance = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    let p = app.port;
+    let paths = ["/api/events".to_owned(), format!("/api/instances/{instance}/stream")];
+    for path in &paths {
+        for (host, origin) in [
+            (format!("evil.example:{p}"), None),
+            (format!("localhost.evil.example:{p}"), None),
+            (format!("127.0.0.1:{p}"), Some("null".to_owned())),
+            (format!("127.0.0.1:{p}"), Some(format!("http://localhost:{}", p.wrapping_add(1)))),
+            (format!("127.0.0.1:{p}"), Some(format!("https://127.0.0.1:{p}"))),
+        ] {
+            let origin_line = origin.as_ref().map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+            let r = app.raw(
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{origin_line}Authorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            assert_eq!(r.status, 403, "{path} with Host {host} and Origin {origin:?}");
+            assert!(!r.text.contains("event:"), "no event reaches a foreign page");
+        }
+    }
+    let trigger = app.raw(
+        format!("POST /api/hooks/agents/watched HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\nOrigin: http://evil.example\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}")
+            .as_bytes(),
+    );
+    assert_eq!(trigger.status, 403, "a page elsewhere cannot fire a trigger");
+}
+
+#[test]
+fn shell_metacharacters_in_argv_are_plain_arguments() {
+    let app = TestApp::spawn();
+    let dir = crate::helpers::project_dir(&app, "meta");
+    let args = ["$(touch sub)", "`touch tick`", "; touch semi", "| touch pipe", "&& touch and", "> redirected", "*"];
+    let mut argv = vec!["echo"];
+    argv.extend(args);
+    let r = app.post("/api/agents", &json!({"name": "meta", "project_path": dir, "command": argv}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let agent = r.json()["id"].as_str().expect("id").to_owned();
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_status(&id, "completed", std::time::Duration::from_secs(20));
+    let out = app.output(&id);
+    assert!(out.contains(&args.join(" ")), "echoed literally: {out:?}");
+    let created: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
+    assert!(created.is_empty(), "no file was created: {created:?}");
+}

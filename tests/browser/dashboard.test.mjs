@@ -228,6 +228,10 @@ test("tasks run with an agent, and webhooks show their secret once", async () =>
   await page.click("button:has-text('Add task')");
   const row = page.locator("tr[data-task]", { hasText: "Print the date" });
   await row.waitFor();
+  await row.locator("select[aria-label=Priority]").selectOption("high");
+  const taskId = await row.getAttribute("data-task");
+  for (let i = 0; i < 50 && (await call("GET", `/api/tasks/${taskId}`)).priority !== "high"; i++) await page.waitForTimeout(100);
+  assert.equal((await call("GET", `/api/tasks/${taskId}`)).priority, "high", "edited from the list");
   await row.locator("select[aria-label=Agent]").selectOption({ label: "after-restart" });
   await row.locator("button:has-text('Run')").click();
   await page.waitForFunction(() => location.hash.startsWith("#/i/"));
