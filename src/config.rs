@@ -118,6 +118,7 @@ struct FileEvents {
 struct FileAuth {
     token: Option<String>,
     no_auth: Option<bool>,
+    max_failures_per_minute: Option<u32>,
 }
 
 /// The resolved settings the service runs with.
@@ -135,6 +136,8 @@ pub struct Settings {
     pub token: Option<String>,
     /// Whether the token check is off.
     pub no_auth: bool,
+    /// Failed authentication attempts per address and minute before 429 (0: no limit).
+    pub auth_max_failures: u32,
     /// Extra accepted Host header values.
     pub allowed_hosts: Vec<String>,
     /// Extra accepted Origin header values.
@@ -184,6 +187,7 @@ impl Settings {
             shutdown_grace_secs: file.shutdown_grace_secs.unwrap_or(5),
             token: args.token.or(file.auth.token),
             no_auth: args.no_auth || file.auth.no_auth.unwrap_or(false),
+            auth_max_failures: file.auth.max_failures_per_minute.unwrap_or(10),
             allowed_hosts: pick(args.allowed_hosts, file.allowed_hosts),
             allowed_origins: pick(args.allowed_origins, file.allowed_origins),
             events_keep: file.events.keep.unwrap_or(100_000),
@@ -299,6 +303,7 @@ mod tests {
         assert_eq!(file.shutdown_grace_secs, Some(5));
         assert_eq!(file.auth.token, None);
         assert_eq!(file.auth.no_auth, Some(false));
+        assert_eq!(file.auth.max_failures_per_minute, Some(10));
         assert_eq!((file.events.keep, file.events.max_age_days), (Some(100_000), Some(7)));
         let schedule: Vec<&str> = DEFAULT_RETRY_SCHEDULE.to_vec();
         assert_eq!(

@@ -107,6 +107,8 @@ impl Application {
                 timeout: settings.webhook_timeout,
             },
         );
+        let auth_failures =
+            crate::http::limiter::FailureLimiter::new(settings.auth_max_failures, Duration::from_secs(60));
         let state = web::Data::new(AppState {
             db: db.clone(),
             auth,
@@ -115,7 +117,7 @@ impl Application {
             metrics: Metrics::new(),
             registry: registry.clone(),
             shared: shared.clone(),
-            auth_failures: crate::http::limiter::FailureLimiter::new(10, Duration::from_secs(60)),
+            auth_failures,
             triggers: tokio::sync::Mutex::new(()),
         });
         let server = HttpServer::new(move || {
