@@ -16,6 +16,7 @@ mod openapi;
 mod processes;
 mod receiver;
 mod security;
+mod soak;
 mod sse_client;
 mod startup;
 mod storage;
