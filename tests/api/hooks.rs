@@ -205,6 +205,7 @@ fn repeated_failures_from_one_address_are_rate_limited() {
     assert_eq!(limited.status, 429, "even a valid request waits: {}", limited.text);
     let retry: u64 = limited.header("retry-after").expect("Retry-After").parse().expect("seconds");
     assert!((1..=60).contains(&retry), "{retry}");
-    // The API itself is not affected.
-    assert_eq!(app.get("/api/agents").status, 200);
+    // One limit for every kind of credential: this address's token waits too.
+    assert_eq!(app.get("/api/agents").status, 429);
+    assert_eq!(app.get_with("/healthz", &[]).status, 200);
 }
