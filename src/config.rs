@@ -354,6 +354,20 @@ mod tests {
         assert!(err.to_string().contains("webhooks.retry_schedule"), "{err}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_config_text_is_parsed_or_explained(text in "\\PC{0,200}") {
+            let _ = parse_file(&text);
+        }
+
+        #[test]
+        fn retry_waits_parse_in_every_unit(n in 0u64..100_000, unit in 0usize..4) {
+            let (suffix, ms) = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000)][unit];
+            let parsed = duration("webhooks.retry_schedule", &format!("{n}{suffix}"));
+            proptest::prop_assert_eq!(parsed.ok(), Some(Duration::from_millis(n * ms)));
+        }
+    }
+
     #[test]
     fn bind_addresses_parse_or_explain() {
         assert_eq!(parse_bind("[::1]:80").expect("v6").port(), 80);

@@ -381,4 +381,25 @@ mod tests {
         assert!(parse_resume("7").is_err());
         assert!(parse_resume("a:b").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn every_id_this_stream_sends_parses_back(offset in proptest::prelude::any::<u64>(), seq in proptest::prelude::any::<i64>()) {
+            proptest::prop_assert_eq!(parse_resume(&format!("{offset}:{seq}")).ok(), Some((offset, seq)));
+        }
+
+        #[test]
+        fn any_header_value_is_an_answer_not_a_panic(text in "\\PC{0,40}") {
+            let _ = parse_resume(&text);
+        }
+
+        #[test]
+        fn frames_end_on_a_character_boundary(text in "\\PC{0,60}", cut in proptest::prelude::any::<proptest::sample::Index>()) {
+            let bytes = text.as_bytes();
+            let k = if bytes.is_empty() { 0 } else { cut.index(bytes.len() + 1) };
+            let end = complete_utf8(&bytes[..k]);
+            proptest::prop_assert!(end <= k && k - end < 4);
+            proptest::prop_assert!(std::str::from_utf8(&bytes[..end]).is_ok());
+        }
+    }
 }

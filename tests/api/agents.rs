@@ -40,11 +40,43 @@ fn project_paths_are_stored_canonical_and_must_be_existing_directories() {
 
     let file = app.root.path().join("file.txt");
     std::fs::write(&file, "x").expect("write");
-    for bad in [json!("relative/path"), json!("/no/such/dir"), json!(file), json!("")] {
+    let to_file = app.root.path().join("to-file");
+    std::os::unix::fs::symlink(&file, &to_file).expect("symlink");
+    let dangling = app.root.path().join("dangling");
+    std::os::unix::fs::symlink(app.root.path().join("gone"), &dangling).expect("symlink");
+    let looped = app.root.path().join("loop");
+    std::os::unix::fs::symlink(&looped, &looped).expect("symlink");
+    for bad in [
+        json!("relative/path"),
+        json!("/no/such/dir"),
+        json!(file),
+        json!(""),
+        json!(to_file),
+        json!(dangling),
+        json!(looped),
+        json!(format!("{real}/../../../../../../../../no-such-top-level-dir")),
+    ] {
         let r = app.post("/api/agents", &json!({"name": "c", "project_path": bad}));
         assert_eq!(r.status, 422, "{bad}: {}", r.text);
         assert_eq!(r.json()["error"]["field"], "project_path");
     }
+}
+
+#[test]
+fn re_pointing_a_symlink_later_does_not_move_an_agent() {
+    let app = TestApp::spawn();
+    let (first, second) = (project_dir(&app, "first"), project_dir(&app, "second"));
+    let link = app.root.path().join("current");
+    std::os::unix::fs::symlink(&first, &link).expect("symlink");
+    let agent = app.post("/api/agents", &json!({"name": "pinned", "project_path": link, "command": ["pwd"]}));
+    assert_eq!(agent.status, 201, "{}", agent.text);
+    std::fs::remove_file(&link).expect("unlink");
+    std::os::unix::fs::symlink(&second, &link).expect("re-point");
+    let id = agent.json()["id"].as_str().expect("id").to_owned();
+    let instance = app.instance(&id, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_status(&instance, "completed", std::time::Duration::from_secs(20));
+    let out = app.output(&instance);
+    assert!(out.contains(&first) && !out.contains(&second), "runs where it was created: {out:?}");
 }
 
 #[test]

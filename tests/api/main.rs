@@ -4,6 +4,7 @@
 #![allow(clippy::needless_pass_by_value, reason = "test helpers take json! literals by value, which reads best")]
 
 mod agents;
+mod bounded;
 mod crash;
 mod dashboard;
 mod detection;

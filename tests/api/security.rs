@@ -272,3 +272,20 @@ fn shell_metacharacters_in_argv_are_plain_arguments() {
     let created: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
     assert!(created.is_empty(), "no file was created: {created:?}");
 }
+
+#[test]
+fn hostile_last_event_ids_get_a_reset_or_a_422_never_a_500() {
+    let app = TestApp::spawn();
+    let agent = app.agent("resumed", &["bash", "--norc", "-i"], json!({}));
+    let instance = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    let values =
+        ["-1", "99999999999999999999999", "1:2", "abc", "%00", "1 2", "0x10", "", " 7 ", "18446744073709551615:1"];
+    for path in ["/api/events".to_owned(), format!("/api/instances/{instance}/stream")] {
+        for value in values {
+            let stream = crate::sse_client::SseClient::open(&app, &path, &[("Last-Event-ID", value)]);
+            assert!([200, 422].contains(&stream.status), "{path} with Last-Event-ID {value:?}: {}", stream.status);
+            stream.close();
+        }
+    }
+    assert_eq!(app.get("/healthz").status, 200);
+}
