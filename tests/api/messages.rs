@@ -25,6 +25,10 @@ fn a_python_prompt_is_detected_and_answered_by_a_message() {
     assert_eq!(message["sender_type"], "user");
     assert!(message["delivered_at"].is_string(), "typed at once because the program waits: {message}");
     app.wait_output(&id, "Hello, Ada!", T);
+    // The output moves it back to active (the status is stored just after the bytes),
+    // and a program that then sleeps is not taken for waiting once it is quiet.
+    app.wait_status(&id, "active", T);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let status = app.get(&format!("/api/instances/{id}")).json()["status"].clone();
     assert_eq!(status, "active", "a sleeping program is not waiting");
 }
