@@ -206,7 +206,8 @@ fn prune_events_periodically(shared: Arc<Shared>, keep: u64, max_age: Duration) 
             let pruned = web::block(move || -> Result<usize, crate::db::DbError> {
                 let conn = job.db.agents.get()?;
                 crate::db::idempotency::prune(&conn)?;
-                crate::db::webhooks::prune(&conn, max_age)?;
+                crate::db::deliveries::prune(&conn, max_age)?;
+                crate::db::triggers::prune(&conn, max_age)?;
                 crate::db::events::prune(&conn, keep, max_age)
             })
             .await;

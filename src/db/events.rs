@@ -13,7 +13,7 @@ use rusqlite::{params, params_from_iter, Connection};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{write_tx, DbError};
+use super::{cutoff, write_tx, DbError};
 use crate::domain::now;
 
 /// Every event type, as clients name them in `?types=`.
@@ -172,12 +172,10 @@ pub fn bounds(conn: &Connection) -> Result<(i64, i64), DbError> {
 /// # Errors
 /// SQLite failures.
 pub fn prune(conn: &Connection, keep: u64, max_age: Duration) -> Result<usize, DbError> {
-    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
-    let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let keep = i64::try_from(keep).unwrap_or(i64::MAX);
     Ok(conn.execute(
         "DELETE FROM events WHERE at < ?1 AND seq <= (SELECT COALESCE(MAX(seq), 0) FROM events) - ?2
            AND seq <= (SELECT seq FROM webhook_cursor WHERE id = 1)",
-        params![cutoff, keep],
+        params![cutoff(max_age), keep],
     )?)
 }

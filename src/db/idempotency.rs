@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::DbError;
+use super::{cutoff, DbError};
 use crate::domain::now;
 
 /// How long a key is remembered.
@@ -22,11 +22,6 @@ pub enum Claim {
     Answered { status: u16, body: Vec<u8> },
 }
 
-fn cutoff() -> String {
-    let at = chrono::Utc::now() - chrono::Duration::from_std(KEEP).unwrap_or(chrono::Duration::MAX);
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 /// Claims `key` in `scope`, or reports what it already holds.
 ///
 /// # Errors
@@ -34,7 +29,7 @@ fn cutoff() -> String {
 pub fn claim(conn: &Connection, scope: &str, key: &str) -> Result<Claim, DbError> {
     conn.execute(
         "DELETE FROM idempotency_keys WHERE scope = ?1 AND key = ?2 AND created_at < ?3",
-        params![scope, key, cutoff()],
+        params![scope, key, cutoff(KEEP)],
     )?;
     let inserted = conn.execute(
         "INSERT OR IGNORE INTO idempotency_keys (scope, key, created_at) VALUES (?1, ?2, ?3)",
@@ -82,5 +77,5 @@ pub fn release(conn: &Connection, scope: &str, key: &str) -> Result<(), DbError>
 /// # Errors
 /// SQLite failures.
 pub fn prune(conn: &Connection) -> Result<usize, DbError> {
-    Ok(conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?1", [cutoff()])?)
+    Ok(conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?1", [cutoff(KEEP)])?)
 }

@@ -89,7 +89,7 @@ pub fn insert(conn: &mut Connection, new: &NewInstance, prompt: Option<&str>) ->
     };
     append(&tx, &event)?;
     if let Some(delivery) = &new.receipt {
-        super::webhooks::insert_receipt(&tx, new.agent_id, delivery, new.id)?;
+        super::triggers::insert_receipt(&tx, new.agent_id, delivery, new.id)?;
     }
     if let Some(prompt) = prompt {
         let message = Message {

@@ -8,11 +8,13 @@
 //! blocking: call them from `web::block`, never on an async worker.
 
 pub mod agents;
+pub mod deliveries;
 pub mod events;
 pub mod idempotency;
 pub mod instances;
 pub mod messages;
 pub mod tasks;
+pub mod triggers;
 pub mod webhooks;
 
 use std::path::Path;
@@ -145,6 +147,13 @@ pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
 /// The lock could not be had within the busy timeout.
 pub fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, DbError> {
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+/// The stored form (RFC 3339, milliseconds) of the moment `age` ago.
+#[must_use]
+pub fn cutoff(age: Duration) -> String {
+    let at = chrono::Utc::now() - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A page of a list: `limit` rows after skipping `offset`.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::instances::{start, NewInstanceRequest};
 use super::json::{parse, RawJson};
 use super::{blocking, AppState};
-use crate::db::{agents, webhooks as store};
+use crate::db::{agents, triggers};
 use crate::error::{AppError, ErrorBody};
 use crate::webhooks::signing::{self, VerifyError};
 
@@ -124,7 +124,7 @@ pub async fn trigger(
     let _one_at_a_time = state.triggers.lock().await;
     if let Some(delivery) = delivery.clone() {
         let agent_id = agent.id;
-        let first = blocking(&state.db.agents, move |conn| Ok(store::receipt(conn, agent_id, &delivery)?)).await?;
+        let first = blocking(&state.db.agents, move |conn| Ok(triggers::receipt(conn, agent_id, &delivery)?)).await?;
         if let Some(instance_id) = first {
             return Ok(accepted(&req, instance_id, true));
         }

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::json::{Json, PageQuery};
 use super::{blocking, AppState};
 use crate::db::agents;
-use crate::db::webhooks::{self as store, Attempt, RedeliverError};
+use crate::db::deliveries::{self as queue, Attempt, RedeliverError};
+use crate::db::webhooks as store;
 use crate::domain::webhook::{NewWebhook, Webhook, WebhookPatch};
 use crate::error::{AppError, ErrorBody};
 
@@ -113,7 +114,7 @@ pub async fn deliveries(
     let page = query.page()?;
     let attempts = blocking(&state.db.agents, move |conn| {
         store::get(conn, id)?.ok_or_else(|| not_found(id))?;
-        Ok(store::attempts(conn, id, page)?)
+        Ok(queue::attempts(conn, id, page)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(attempts))
@@ -141,7 +142,7 @@ pub async fn redeliver(
     let id = webhook_id(&id)?;
     let event_id = body.0.event_id;
     let delivery = blocking(&state.db.agents, move |conn| {
-        store::redeliver(conn, id, event_id).map_err(|e| match e {
+        queue::redeliver(conn, id, event_id).map_err(|e| match e {
             RedeliverError::NoWebhook(_) | RedeliverError::NoEvent(_) => AppError::NotFound(e.to_string()),
             RedeliverError::Inactive => AppError::Conflict { code: "inactive", message: e.to_string() },
             RedeliverError::Db(e) => AppError::from(e),

@@ -19,7 +19,7 @@ use actix_web::web;
 use tokio::sync::Notify;
 
 use crate::actors::Shared;
-use crate::db::webhooks::{self as store, Due, Outcome, Recorded};
+use crate::db::deliveries::{self as store, Due, Outcome, Recorded};
 use crate::db::DbError;
 
 /// Events read per fan-out transaction.

@@ -1,0 +1,405 @@
+//! The durable delivery queue of `agents.db` (one row per subscription and event),
+//! its attempt log, and the dispatch cursor over the event log.
+//!
+//! Fan-out reads events after the cursor and, in the same transaction, queues a
+//! delivery for every subscription that wants each one and moves the cursor: after
+//! a crash either both happened or neither did, so no event is skipped and none is
+//! queued twice.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::webhooks::corrupt;
+use super::{cutoff, events, write_tx, DbError, Page};
+use crate::domain::now;
+use crate::domain::webhook::{wants, Format};
+use crate::webhooks::payload;
+
+struct Subscriber {
+    id: String,
+    events: Vec<String>,
+    agent_id: Option<String>,
+    format: Format,
+    after_seq: i64,
+}
+
+struct LoggedEvent {
+    seq: i64,
+    kind: String,
+    agent_id: Option<String>,
+    data: String,
+    at: String,
+}
+
+/// The body of one event for one subscription.
+fn body_of(
+    tx: &Transaction<'_>,
+    format: Format,
+    event: &LoggedEvent,
+    names: &mut NameCache,
+) -> Result<String, DbError> {
+    let data: Value = serde_json::from_str(&event.data).map_err(|_| DbError::Corrupt("events.data".into()))?;
+    Ok(match format {
+        Format::Standard => payload::standard(&event.kind, event.seq, &event.at, &data),
+        Format::Slack => {
+            let name = match &event.agent_id {
+                Some(agent) => names.get(tx, agent)?,
+                None => None,
+            };
+            let name = name.or_else(|| data["agent"]["name"].as_str().map(str::to_owned));
+            payload::slack(&event.kind, name.as_deref(), &data)
+        }
+    })
+}
+
+#[derive(Default)]
+struct NameCache(HashMap<String, Option<String>>);
+
+impl NameCache {
+    fn get(&mut self, tx: &Transaction<'_>, agent: &str) -> Result<Option<String>, DbError> {
+        if let Some(name) = self.0.get(agent) {
+            return Ok(name.clone());
+        }
+        let name = tx.query_row("SELECT name FROM agents WHERE id = ?1", [agent], |r| r.get(0)).optional()?;
+        self.0.insert(agent.to_owned(), name.clone());
+        Ok(name)
+    }
+}
+
+fn queue(tx: &Transaction<'_>, webhook: &str, event: &LoggedEvent, body: &str) -> Result<String, DbError> {
+    let id = Uuid::new_v4().to_string();
+    let at = now();
+    tx.execute(
+        "INSERT OR IGNORE INTO webhook_deliveries
+            (id, webhook_id, event_id, event_type, body, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        params![id, webhook, event.seq, event.kind, body, now_ms(), at],
+    )?;
+    Ok(id)
+}
+
+/// Queues deliveries for up to `batch` events after the cursor and moves it past
+/// them; returns how many events were read (0: the cursor is at the head).
+///
+/// # Errors
+/// SQLite failures (nothing is queued and the cursor stays).
+pub fn fan_out(conn: &mut Connection, batch: u32) -> Result<usize, DbError> {
+    let read: i64 = conn.query_row("SELECT seq FROM webhook_cursor WHERE id = 1", [], |r| r.get(0))?;
+    if read >= events::bounds(conn)?.1 {
+        return Ok(0);
+    }
+    let tx = write_tx(conn)?;
+    let cursor: i64 = tx.query_row("SELECT seq FROM webhook_cursor WHERE id = 1", [], |r| r.get(0))?;
+    let logged: Vec<LoggedEvent> = {
+        let mut stmt =
+            tx.prepare_cached("SELECT seq, type, agent_id, data, at FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = stmt.query_map(params![cursor, batch], |r| {
+            Ok(LoggedEvent { seq: r.get(0)?, kind: r.get(1)?, agent_id: r.get(2)?, data: r.get(3)?, at: r.get(4)? })
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let Some(last) = logged.last().map(|e| e.seq) else {
+        return Ok(0);
+    };
+    let subscribers: Vec<Subscriber> = {
+        let mut stmt =
+            tx.prepare_cached("SELECT id, events, agent_id, format, after_seq FROM webhooks WHERE active = 1")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, events, agent_id, format, after_seq) = row?;
+            out.push(Subscriber {
+                id,
+                events: serde_json::from_str(&events).map_err(|_| corrupt("events"))?,
+                agent_id,
+                format: Format::parse(&format).map_err(|_| corrupt("format"))?,
+                after_seq,
+            });
+        }
+        out
+    };
+    let mut names = NameCache::default();
+    for event in &logged {
+        for sub in &subscribers {
+            let agent_ok = sub.agent_id.as_ref().is_none_or(|a| event.agent_id.as_ref() == Some(a));
+            if event.seq > sub.after_seq && agent_ok && wants(&sub.events, &event.kind) {
+                let body = body_of(&tx, sub.format, event, &mut names)?;
+                queue(&tx, &sub.id, event, &body)?;
+            }
+        }
+    }
+    tx.execute("UPDATE webhook_cursor SET seq = ?1 WHERE id = 1", [last])?;
+    tx.commit()?;
+    Ok(logged.len())
+}
+
+/// Milliseconds since the Unix epoch.
+#[must_use]
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// For each active subscription with queued deliveries: when its earliest is due (Unix ms).
+///
+/// # Errors
+/// SQLite failures.
+pub fn heads(conn: &Connection) -> Result<Vec<(String, i64)>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.webhook_id, MIN(d.next_attempt_at) FROM webhook_deliveries d
+         JOIN webhooks w ON w.id = d.webhook_id
+         WHERE d.state = 'pending' AND w.active = 1 GROUP BY d.webhook_id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0))))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A delivery whose next attempt is due.
+#[derive(Debug, Clone)]
+pub struct Due {
+    /// Also the `webhook-id` header.
+    pub delivery_id: String,
+    pub webhook_id: String,
+    pub event_id: i64,
+    pub body: String,
+    /// 1-based number of the attempt about to be made.
+    pub attempt: u32,
+    /// Index into the retry schedule should this attempt fail.
+    pub retry_index: usize,
+    pub url: String,
+    pub secret: String,
+}
+
+/// The subscription's earliest queued delivery.
+///
+/// # Errors
+/// SQLite failures.
+pub fn head(conn: &Connection, webhook_id: &str) -> Result<Option<Due>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.id, d.event_id, d.body, d.attempts, d.scheduled_from, w.url, w.secret
+         FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+         WHERE d.webhook_id = ?1 AND d.state = 'pending' AND w.active = 1
+         ORDER BY d.next_attempt_at, d.event_id LIMIT 1",
+    )?;
+    Ok(stmt
+        .query_row([webhook_id], |r| {
+            let attempts: i64 = r.get(3)?;
+            let from: i64 = r.get(4)?;
+            Ok(Due {
+                delivery_id: r.get(0)?,
+                webhook_id: webhook_id.to_owned(),
+                event_id: r.get(1)?,
+                body: r.get(2)?,
+                attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
+                retry_index: usize::try_from(attempts - from).unwrap_or(0),
+                url: r.get(5)?,
+                secret: r.get(6)?,
+            })
+        })
+        .optional()?)
+}
+
+/// What one attempt got.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The receiver's status code, when it answered.
+    pub status: Option<u16>,
+    /// What went wrong: a connection error or timeout, or the start of a non-2xx answer.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// What became of a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Delivered,
+    /// Another attempt at this Unix-ms time.
+    Retry(i64),
+    /// No attempts left.
+    Failed,
+    /// `410 Gone`: the subscription was turned off.
+    Disabled,
+    /// The subscription or delivery was deleted meanwhile.
+    Vanished,
+}
+
+/// Logs an attempt and moves its delivery on: delivered, retried after the next
+/// step of `schedule`, failed when the schedule is spent, or (410) the subscription off.
+///
+/// # Errors
+/// SQLite failures (the delivery stays due and is attempted again).
+pub fn record(conn: &mut Connection, due: &Due, outcome: &Outcome, schedule: &[Duration]) -> Result<Recorded, DbError> {
+    let tx = write_tx(conn)?;
+    let exists: Option<String> = tx
+        .query_row("SELECT state FROM webhook_deliveries WHERE id = ?1", [&due.delivery_id], |r| r.get(0))
+        .optional()?;
+    if exists.is_none() {
+        return Ok(Recorded::Vanished);
+    }
+    let at = now();
+    tx.execute(
+        "INSERT INTO webhook_attempts (delivery_id, webhook_id, attempt, status_code, error, duration_ms, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            due.delivery_id,
+            due.webhook_id,
+            due.attempt,
+            outcome.status,
+            outcome.error,
+            i64::try_from(outcome.duration_ms).unwrap_or(i64::MAX),
+            at
+        ],
+    )?;
+    let (state, next, recorded) = match outcome.status {
+        Some(200..=299) => ("delivered", None, Recorded::Delivered),
+        Some(410) => ("failed", None, Recorded::Disabled),
+        _ => match schedule.get(due.retry_index) {
+            Some(wait) => {
+                let next = now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                ("pending", Some(next), Recorded::Retry(next))
+            }
+            None => ("failed", None, Recorded::Failed),
+        },
+    };
+    tx.execute(
+        "UPDATE webhook_deliveries SET state = ?1, attempts = attempts + 1, next_attempt_at = ?2, updated_at = ?3
+         WHERE id = ?4",
+        params![state, next, at, due.delivery_id],
+    )?;
+    if recorded == Recorded::Disabled {
+        tx.execute(
+            "UPDATE webhooks SET active = 0, disabled_reason = ?1, updated_at = ?2 WHERE id = ?3",
+            params![format!("the receiver answered 410 Gone at {at}"), at, due.webhook_id],
+        )?;
+    }
+    tx.commit()?;
+    Ok(recorded)
+}
+
+/// One attempt, as `GET /api/webhooks/:id/deliveries` lists it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Attempt {
+    /// The attempt's own number in the log.
+    pub id: i64,
+    /// The delivery (also the `webhook-id` header), the same on every attempt.
+    pub delivery_id: String,
+    pub event_id: i64,
+    pub event_type: String,
+    /// 1 for the first attempt at this delivery.
+    pub attempt: u32,
+    /// The receiver's answer, if any.
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub at: String,
+    /// The delivery now: `pending` (another attempt is queued), `delivered` or `failed`.
+    pub delivery_state: String,
+}
+
+/// A subscription's attempts, newest first.
+///
+/// # Errors
+/// SQLite failures.
+pub fn attempts(conn: &Connection, webhook_id: Uuid, page: Page) -> Result<Vec<Attempt>, DbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.id, a.delivery_id, d.event_id, d.event_type, a.attempt, a.status_code, a.error, a.duration_ms,
+                a.at, d.state
+         FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+         WHERE a.webhook_id = ?1 ORDER BY a.id DESC LIMIT ?2 OFFSET ?3",
+    )?;
+    let rows = stmt.query_map(params![webhook_id.to_string(), page.limit, page.offset], |r| {
+        Ok(Attempt {
+            id: r.get(0)?,
+            delivery_id: r.get(1)?,
+            event_id: r.get(2)?,
+            event_type: r.get(3)?,
+            attempt: r.get(4)?,
+            status_code: r.get(5)?,
+            error: r.get(6)?,
+            duration_ms: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+            at: r.get(8)?,
+            delivery_state: r.get(9)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Why a redelivery was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RedeliverError {
+    #[error("webhook {0} not found")]
+    NoWebhook(Uuid),
+    #[error("event {0} is not in the event log (never existed, or pruned by retention)")]
+    NoEvent(i64),
+    #[error("the subscription is not active; turn it on first")]
+    Inactive,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<rusqlite::Error> for RedeliverError {
+    fn from(e: rusqlite::Error) -> Self {
+        RedeliverError::Db(e.into())
+    }
+}
+
+/// Queues `event_id` for the subscription again, due now: a delivery that exists is
+/// requeued with the same `webhook-id` and a fresh retry schedule; otherwise one is
+/// made from the event log. Returns the delivery id.
+///
+/// # Errors
+/// See [`RedeliverError`].
+pub fn redeliver(conn: &mut Connection, webhook_id: Uuid, event_id: i64) -> Result<String, RedeliverError> {
+    let tx = write_tx(conn)?;
+    let key = webhook_id.to_string();
+    let hook: Option<(bool, String)> = tx
+        .query_row("SELECT active, format FROM webhooks WHERE id = ?1", [&key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (active, format) = hook.ok_or(RedeliverError::NoWebhook(webhook_id))?;
+    if !active {
+        return Err(RedeliverError::Inactive);
+    }
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT id FROM webhook_deliveries WHERE webhook_id = ?1 AND event_id = ?2",
+            params![key, event_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let id = if let Some(id) = existing {
+        tx.execute(
+            "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?1, updated_at = ?2,
+                 scheduled_from = CASE WHEN state = 'pending' THEN scheduled_from ELSE attempts END
+             WHERE id = ?3",
+            params![now_ms(), now(), id],
+        )?;
+        id
+    } else {
+        let event = tx
+            .query_row("SELECT seq, type, agent_id, data, at FROM events WHERE seq = ?1", [event_id], |r| {
+                Ok(LoggedEvent { seq: r.get(0)?, kind: r.get(1)?, agent_id: r.get(2)?, data: r.get(3)?, at: r.get(4)? })
+            })
+            .optional()?
+            .ok_or(RedeliverError::NoEvent(event_id))?;
+        let format = Format::parse(&format).map_err(|_| corrupt("format"))?;
+        let body = body_of(&tx, format, &event, &mut NameCache::default())?;
+        queue(&tx, &key, &event, &body)?
+    };
+    tx.commit()?;
+    Ok(id)
+}
+
+/// Deletes finished deliveries (and their attempts) last touched before `max_age`.
+///
+/// # Errors
+/// SQLite failures.
+pub fn prune(conn: &Connection, max_age: Duration) -> Result<usize, DbError> {
+    Ok(conn.execute("DELETE FROM webhook_deliveries WHERE state != 'pending' AND updated_at < ?1", [cutoff(max_age)])?)
+}

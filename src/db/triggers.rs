@@ -1,0 +1,46 @@
+//! The `trigger_receipts` table of `agents.db`: which instance an inbound trigger's
+//! delivery id started, so that a repeat gets the same one.
+
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
+
+use super::{cutoff, DbError};
+use crate::domain::now;
+
+/// Deletes receipts older than `max_age` (they are kept at least a day).
+///
+/// # Errors
+/// SQLite failures.
+pub fn prune(conn: &Connection, max_age: Duration) -> Result<usize, DbError> {
+    let age = max_age.max(Duration::from_secs(24 * 3600));
+    Ok(conn.execute("DELETE FROM trigger_receipts WHERE at < ?1", [cutoff(age)])?)
+}
+
+/// The instance a trigger with this delivery id already started.
+///
+/// # Errors
+/// SQLite failures or a corrupt row.
+pub fn receipt(conn: &Connection, agent_id: Uuid, delivery: &str) -> Result<Option<Uuid>, DbError> {
+    let id: Option<String> = conn
+        .query_row(
+            "SELECT instance_id FROM trigger_receipts WHERE agent_id = ?1 AND delivery = ?2",
+            params![agent_id.to_string(), delivery],
+            |r| r.get(0),
+        )
+        .optional()?;
+    id.map(|i| Uuid::parse_str(&i).map_err(|_| DbError::Corrupt("trigger_receipts.instance_id".into()))).transpose()
+}
+
+/// Records that a trigger started `instance_id`; call it in the instance's transaction.
+///
+/// # Errors
+/// SQLite failures; a receipt that exists already is a conflict.
+pub fn insert_receipt(conn: &Connection, agent_id: Uuid, delivery: &str, instance_id: Uuid) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO trigger_receipts (agent_id, delivery, instance_id, at) VALUES (?1, ?2, ?3, ?4)",
+        params![agent_id.to_string(), delivery, instance_id.to_string(), now()],
+    )?;
+    Ok(())
+}
