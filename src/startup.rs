@@ -93,6 +93,7 @@ impl Application {
             directory: Directory::default(),
             message_wake: tokio::sync::broadcast::channel(1024).0,
             bus: crate::events::Bus::new(db.clone()),
+            sessions: crate::pty::Sessions::default(),
         });
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let instances: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();

@@ -35,6 +35,8 @@ pub struct Shared {
     pub message_wake: tokio::sync::broadcast::Sender<Uuid>,
     /// The event bus.
     pub bus: Bus,
+    /// The sessions of running instances.
+    pub sessions: crate::pty::Sessions,
 }
 
 impl Shared {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::json::{page, uuid_param, Json};
 use super::{blocking, AppState};
-use crate::actors::instance::{Ending, Input, InstanceActor, InstanceError, Resize};
+use crate::actors::instance::{End, Ending, Input, InstanceActor, InstanceError, Resize};
 use crate::actors::registry::{Create, CreateError, QueuePositions, Terminate};
 use crate::db::agents::StoredAgent;
 use crate::db::{agents, instances as store, tasks};
@@ -227,15 +227,34 @@ pub async fn update(
     if body.0.status != "terminated" {
         return Err(AppError::invalid("status", "only \"terminated\" may be requested"));
     }
-    let instance = load(&state, id).await?;
-    if is_final(instance.status) {
-        return Err(AppError::Conflict {
-            code: "illegal_transition",
-            message: format!("the instance already ended ({})", instance.status.as_str()),
-        });
+    // A running instance is ended through its actor at once; only a queued one (or
+    // one that ended meanwhile) needs the stored record and the registry.
+    if !end_running(&state, id, "user").await {
+        let instance = load(&state, id).await?;
+        if is_final(instance.status) {
+            return Err(AppError::Conflict {
+                code: "illegal_transition",
+                message: format!("the instance already ended ({})", instance.status.as_str()),
+            });
+        }
+        state.registry.send(Terminate { id, how: Ending::Terminate("user") }).await.map_err(AppError::internal)?;
     }
-    state.registry.send(Terminate { id, how: Ending::Terminate("user") }).await.map_err(AppError::internal)?;
     Ok(HttpResponse::Ok().json(load(&state, id).await?))
+}
+
+/// Ends a running instance through its actor, without a detour through the registry
+/// (which only forwards it): answers once its process group is gone and its final
+/// status is stored. False if it does not run.
+async fn end_running(state: &AppState, id: Uuid, reason: &'static str) -> bool {
+    let Some(actor) = state.shared.directory.get(id) else { return false };
+    match actor.send(End(Ending::Terminate(reason))).await {
+        Ok(done) => {
+            let _ = done.await;
+            true
+        }
+        // The actor stopped between the lookup and the send.
+        Err(_) => false,
+    }
 }
 
 /// Delete an instance (terminated first if it runs), its messages and its files.
@@ -245,9 +264,15 @@ pub async fn update(
 #[delete("/api/instances/{id}")]
 pub async fn remove(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = instance_id(&id)?;
-    let instance = load(&state, id).await?;
-    if !is_final(instance.status) {
-        state.registry.send(Terminate { id, how: Ending::Terminate("deleted") }).await.map_err(AppError::internal)?;
+    if !end_running(&state, id, "deleted").await {
+        let instance = load(&state, id).await?;
+        if !is_final(instance.status) {
+            state
+                .registry
+                .send(Terminate { id, how: Ending::Terminate("deleted") })
+                .await
+                .map_err(AppError::internal)?;
+        }
     }
     let shared = state.shared.clone();
     blocking(&state.db.agents, move |conn| {

@@ -349,7 +349,7 @@ impl TestApp {
 
 /// Live processes (not zombies) carrying an instance's marker.
 pub fn marked(instance: &str) -> Vec<i32> {
-    switchboard::pty::instance_processes(None, instance)
+    switchboard::pty::instance_processes(None, instance, &std::collections::HashSet::new())
 }
 
 /// Zombie children of a process.

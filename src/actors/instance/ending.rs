@@ -3,6 +3,7 @@
 //! drained, whatever it left behind is swept, its last screen is kept for late
 //! viewers, and its final status is stored before the actor stops.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -26,9 +27,10 @@ impl InstanceActor {
         }
         let marker = self.id.to_string();
         let grace = self.shared.grace;
+        let others = self.shared.sessions.others(pid);
         ctx.spawn(
             actix_web::rt::task::spawn_blocking(move || {
-                let rest = pty::instance_processes(Some(pid), &marker);
+                let rest = pty::instance_processes(Some(pid), &marker, &others);
                 pty::signal_each(&rest, Signal::SIGHUP);
                 pty::signal_each(&rest, Signal::SIGTERM);
             })
@@ -70,11 +72,12 @@ impl InstanceActor {
         let mut screen = format!("{cols} {rows}\n").into_bytes();
         screen.extend_from_slice(&self.screen.snapshot());
         let screen_file = self.shared.final_screen(self.id);
+        let others = session.map(|s| self.shared.sessions.others(s)).unwrap_or_default();
         let sweep = actix_web::rt::task::spawn_blocking(move || {
             if let Err(e) = std::fs::write(&screen_file, screen) {
                 tracing::warn!(error = %e, "cannot keep the last screen");
             }
-            sweep(session, &marker, grace);
+            sweep(session, &marker, grace, &others);
         });
         ctx.wait(sweep.into_actor(self).map(|_, act, ctx| act.store_end(ctx)));
     }
@@ -109,17 +112,17 @@ impl InstanceActor {
 
 /// Waits for every process of the instance to go, SIGKILLing what remains after
 /// a short while (the leader already exited; the rest got SIGHUP from the kernel).
-fn sweep(session: Option<i32>, marker: &str, grace: Duration) {
+fn sweep(session: Option<i32>, marker: &str, grace: Duration, others: &HashSet<i32>) {
     let deadline = Instant::now() + grace.min(Duration::from_millis(500));
     loop {
-        let rest = pty::instance_processes(session, marker);
+        let rest = pty::instance_processes(session, marker, others);
         if rest.is_empty() {
             return;
         }
         if Instant::now() >= deadline {
             pty::signal_each(&rest, Signal::SIGKILL);
             std::thread::sleep(Duration::from_millis(20));
-            if pty::instance_processes(session, marker).is_empty() {
+            if pty::instance_processes(session, marker, others).is_empty() {
                 return;
             }
         } else {

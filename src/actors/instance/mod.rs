@@ -159,6 +159,7 @@ impl InstanceActor {
         self.transcript_len = transcript.metadata()?.len();
         self.transcript = Some(transcript);
         self.pid = Some(spawned.pid);
+        self.shared.sessions.add(spawned.pid);
         self.pts = spawned.pts;
         self.writer = Some(Rc::new(tokio::sync::Mutex::new(spawned.writer)));
         ctx.add_stream(crate::pty_stream::PtyStream::new(spawned.reader));
@@ -305,6 +306,9 @@ impl Actor for InstanceActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if let Some(pid) = self.pid {
+            self.shared.sessions.remove(pid);
+        }
         self.shared.tokens.revoke(self.id);
         self.registry.do_send(Finished { id: self.id, agent_id: self.agent_id });
     }
