@@ -139,7 +139,15 @@ impl Screen {
     }
 
     fn parse_pending(&self) {
-        let pending = std::mem::take(&mut self.0.borrow_mut().pending);
+        self.parse(false);
+    }
+
+    /// Parses the pending output. With `keep_tail`, output that ends in a skippable
+    /// run keeps what follows the run pending instead: the next batch usually makes
+    /// that tail skippable in turn, so a program printing lines as fast as it can
+    /// costs a scan of its bytes rather than a parse of them.
+    fn parse(&self, keep_tail: bool) {
+        let mut pending = std::mem::take(&mut self.0.borrow_mut().pending);
         if pending.is_empty() {
             return;
         }
@@ -147,19 +155,29 @@ impl Screen {
             let model = self.0.borrow();
             (model.rows, model.region)
         };
+        let run = skippable(&pending, rows, region);
+        let tail = match &run {
+            Some(run) if keep_tail && pending.len() - run.end < BATCH / 2 => Some(run.end),
+            _ => None,
+        };
         let paste = self.with_live(|parser| {
-            match skippable(&pending, rows, region) {
-                Some(run) => {
+            match (&run, tail) {
+                (Some(run), Some(_)) => parser.process(&pending[..run.start]),
+                (Some(run), None) => {
                     parser.process(&pending[..run.start]);
                     parser.process(&pending[run.end..]);
                 }
-                None => parser.process(&pending),
+                (None, _) => parser.process(&pending),
             }
             parser.screen().bracketed_paste()
         });
+        let parsed = tail.unwrap_or(pending.len());
+        let region = region_after(region, &pending[..parsed], rows);
+        pending.drain(..parsed);
         let mut model = self.0.borrow_mut();
         model.bracketed_paste = paste;
-        model.region = region_after(region, &pending, rows);
+        model.region = region;
+        model.pending = pending;
     }
 
     fn with_live<T>(&self, f: impl FnOnce(&mut Parser) -> T) -> T {
@@ -200,7 +218,7 @@ impl Screen {
             model.pending.len() >= BATCH
         };
         if full {
-            self.parse_pending();
+            self.parse(true);
         }
     }
 
@@ -324,6 +342,33 @@ mod tests {
         skipped.process(&flood[run.end..]);
         assert_eq!(contents(&skipped), contents(&full));
         assert_eq!(skipped.screen().state_formatted(), full.screen().state_formatted());
+    }
+
+    #[test]
+    fn a_flood_fed_in_pieces_ends_on_the_same_screen() {
+        let mut flood = Vec::new();
+        for i in 0..40_000 {
+            if i % 997 == 0 {
+                flood.extend_from_slice(b"\x1b[1;33m");
+            }
+            flood.extend_from_slice(format!("line {i} {}\r\n", "y".repeat(i % 200)).as_bytes());
+            if i % 1999 == 0 {
+                flood.extend_from_slice(b"\x1b[0m");
+            }
+        }
+        flood.extend_from_slice(b"done> ");
+        let mut full = Parser::new(24, 80, 0);
+        full.process(&flood);
+        let mut screen = Screen::new(24, 80);
+        let (mut at, mut k) = (0, 0);
+        while at < flood.len() {
+            let n = (1000 + k * 7919 % 15000).min(flood.len() - at);
+            screen.feed(&flood[at..at + n]);
+            assert!(screen.0.borrow().pending.len() < BATCH + 16_000, "what waits to be parsed stays bounded");
+            at += n;
+            k += 1;
+        }
+        assert_eq!(screen.snapshot(), full.screen().state_formatted());
     }
 
     #[test]
