@@ -99,37 +99,57 @@ class Server:
 
 
 class Stream:
-    """A raw SSE client (chunked encoding) that yields (event, data) pairs."""
+    """A raw SSE client (chunked encoding) that yields (event, data) pairs. It keeps
+    positions into its buffers rather than copying what is left after each event, so
+    it is not what limits the throughput figure."""
 
     def __init__(self, port, path):
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n"
                           f"Accept: text/event-stream\r\n\r\n".encode())
-        self.buf = b""
-        self.raw = b""
-        while b"\r\n\r\n" not in self.raw:
-            self.raw += self.sock.recv(65536)
-        _, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            raw += self.sock.recv(65536)
+        self.raw = bytearray(raw.split(b"\r\n\r\n", 1)[1])
+        self.buf = bytearray()
+        self.pos = 0
 
     def _fill(self):
+        """Moves every complete chunk of the body into `buf`, receiving until there is one."""
+        raw = self.raw
         while True:
-            if b"\r\n" in self.raw:
-                size_line, rest = self.raw.split(b"\r\n", 1)
-                size = int(size_line, 16)
-                if len(rest) >= size + 2:
-                    self.buf += rest[:size]
-                    self.raw = rest[size + 2:]
-                    return
+            p = 0
+            while True:
+                nl = raw.find(b"\r\n", p)
+                if nl < 0:
+                    break
+                size = int(raw[p:nl], 16)
+                if size == 0:  # the end of the body: what came before it first
+                    if p:
+                        break
+                    raise EOFError
+                if len(raw) < nl + 2 + size + 2:
+                    break
+                self.buf += raw[nl + 2:nl + 2 + size]
+                p = nl + 2 + size + 2
+            if p:
+                del raw[:p]
+                return
             chunk = self.sock.recv(1 << 20)
             if not chunk:
                 raise EOFError
-            self.raw += chunk
+            raw += chunk
 
     def events(self):
         while True:
-            while b"\n\n" not in self.buf:
+            end = self.buf.find(b"\n\n", self.pos)
+            if end < 0:
+                del self.buf[:self.pos]
+                self.pos = 0
                 self._fill()
-            block, self.buf = self.buf.split(b"\n\n", 1)
+                continue
+            block = bytes(self.buf[self.pos:end])
+            self.pos = end + 2
             kind, data = "message", []
             for line in block.decode().split("\n"):
                 if line.startswith("event:"):
@@ -236,10 +256,8 @@ def latency(srv, rows):
 FLOOD = "import os\nblock = (b'x' * 1023 + b'\\n') * 64\nfor _ in range({mb} * 16):\n    os.write(1, block)\n"
 
 
-def throughput(srv, rows, mb):
-    script = os.path.join(srv.data, "flood.py")
-    with open(script, "w") as f:
-        f.write(FLOOD.format(mb=mb))
+def bare_rate(script):
+    """MB/s at which a bare program reads the flood from a PTY of its own."""
     pid, fd = pty.fork()
     if pid == 0:
         os.execvp("python3", ["python3", script])
@@ -253,8 +271,12 @@ def throughput(srv, rows, mb):
             break
         n += len(b)
     os.waitpid(pid, 0)
-    bare = n / (time.perf_counter() - t) / 1e6
-    agent = srv.agent("flood", ["bash", "-c", f"sleep 0.5; exec python3 {script}"])
+    os.close(fd)
+    return n / (time.perf_counter() - t) / 1e6
+
+
+def served_rate(srv, agent):
+    """MB/s of terminal output an SSE client receives while an instance prints the flood."""
     iid = srv.call("POST", f"/api/agents/{agent}/instances", {})["id"]
     s = Stream(srv.port, f"/api/instances/{iid}/stream?tail=0")
     got, t = 0, None
@@ -265,9 +287,23 @@ def throughput(srv, rows, mb):
             got += len(json.loads(data)["data"])
         elif kind == "end":
             break
-    served = got / (time.perf_counter() - t) / 1e6
     s.close()
-    rows.append(("throughput", f"{mb} MB PTY → SSE client", f"{served:.1f} MB/s = {served / bare:.2f} of a bare reader ({bare:.1f} MB/s)", "≥ 0.8"))
+    return got / (time.perf_counter() - t) / 1e6
+
+
+def throughput(srv, rows, mb, rounds=3):
+    script = os.path.join(srv.data, "flood.py")
+    with open(script, "w") as f:
+        f.write(FLOOD.format(mb=mb))
+    agent = srv.agent("flood", ["bash", "-c", f"sleep 0.5; exec python3 {script}"])
+    # Alternated, so both see the same machine; this one varies from run to run.
+    bare, served = [], []
+    for _ in range(rounds):
+        bare.append(bare_rate(script))
+        served.append(served_rate(srv, agent))
+    b, v = statistics.median(bare), statistics.median(served)
+    rows.append(("throughput", f"{mb} MB PTY → SSE client, median of {rounds}", f"{v:.1f} MB/s = {v / b:.2f} of a bare reader ({b:.1f} MB/s)", "≥ 0.8"))
+    return b
 
 
 def detection(srv, rows):
