@@ -291,7 +291,7 @@ def served_rate(srv, agent):
     return got / (time.perf_counter() - t) / 1e6
 
 
-def throughput(srv, rows, mb, rounds=3):
+def throughput(srv, rows, mb, rounds=5):
     script = os.path.join(srv.data, "flood.py")
     with open(script, "w") as f:
         f.write(FLOOD.format(mb=mb))
@@ -302,7 +302,8 @@ def throughput(srv, rows, mb, rounds=3):
         bare.append(bare_rate(script))
         served.append(served_rate(srv, agent))
     b, v = statistics.median(bare), statistics.median(served)
-    rows.append(("throughput", f"{mb} MB PTY → SSE client, median of {rounds}", f"{v:.1f} MB/s = {v / b:.2f} of a bare reader ({b:.1f} MB/s)", "≥ 0.8"))
+    ratio = statistics.median(x / y for x, y in zip(served, bare))
+    rows.append(("throughput", f"{mb} MB PTY → SSE client, median of {rounds} alternated runs", f"{v:.1f} MB/s, {ratio:.2f} of a bare reader ({b:.1f} MB/s)", "≥ 0.8"))
     return b
 
 

@@ -47,11 +47,33 @@ fn plain(b: u8) -> bool {
     matches!(b, 0x08..=0x0D | 0x20..=0x7E)
 }
 
+/// Where the first byte that is not plain text is, looking at eight bytes at a
+/// time: a word with no control byte, DEL or byte above 0x7F is all printable.
+fn not_plain(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        // A failed conversion (it cannot fail) gives 0, which is checked byte by byte.
+        let x = <[u8; 8]>::try_from(word).map_or(0, u64::from_le_bytes);
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let del = (x ^ (ONES * 0x7F)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7F)) & HIGH;
+        if (control | del | (x & HIGH)) != 0 {
+            if let Some(p) = word.iter().position(|b| !plain(*b)) {
+                return Some(at + p);
+            }
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|b| !plain(*b)).map(|p| at + p)
+}
+
 /// Whether a scroll region is set after `bytes`, given whether one was before:
 /// follows DECSTBM (`CSI top;bottom r`), and RIS and DECSTR, which clear it.
 fn region_after(mut active: bool, bytes: &[u8], rows: u16) -> bool {
     let mut i = 0;
-    while let Some(at) = bytes[i..].iter().position(|b| *b == 0x1b) {
+    while let Some(at) = memchr::memchr(0x1b, &bytes[i..]) {
         let rest = &bytes[i + at + 1..];
         if rest.first() == Some(&b'c') || rest.starts_with(b"[!p") {
             active = false;
@@ -82,8 +104,7 @@ fn skippable(batch: &[u8], rows: u16, region_before: bool) -> Option<std::ops::R
     let mut best: Option<std::ops::Range<usize>> = None;
     let mut segment_start = first_line;
     while segment_start < batch.len() {
-        let segment_end =
-            batch[segment_start..].iter().position(|b| !plain(*b)).map_or(batch.len(), |p| segment_start + p);
+        let segment_end = not_plain(&batch[segment_start..]).map_or(batch.len(), |p| segment_start + p);
         // Within this plain segment: the last CR LF that leaves `needed` feeds after it.
         let mut feeds = 0;
         let mut end = None;
@@ -383,6 +404,13 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn the_word_at_a_time_scan_finds_the_first_byte_that_is_not_plain(
+            bytes in proptest::collection::vec(proptest::prop_oneof![0x20u8..0x7F, proptest::num::u8::ANY], 0..100),
+        ) {
+            proptest::prop_assert_eq!(not_plain(&bytes), bytes.iter().position(|b| !plain(*b)));
+        }
+
         #[test]
         fn skipping_never_changes_the_screen(
             before in proptest::collection::vec(proptest::sample::select(vec![

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use actix::Addr;
 use actix_web::{get, web, HttpRequest, Responder};
 use actix_web_lab::sse;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 use utoipa::IntoParams;
@@ -31,6 +31,12 @@ use crate::error::{AppError, ErrorBody};
 
 /// Largest `output` event, in bytes.
 const FRAME: usize = 64 * 1024;
+
+/// The data of an `output` event.
+#[derive(Serialize)]
+struct Output<'a> {
+    data: &'a str,
+}
 
 /// Options of the instance stream.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -279,10 +285,12 @@ impl Viewer {
             if cut == 0 {
                 return Ok(());
             }
-            let text = String::from_utf8_lossy(&self.carry[..cut]).into_owned();
+            // Borrowed when valid (the usual case): one copy, into the JSON.
+            let text = String::from_utf8_lossy(&self.carry[..cut]);
+            let data = serde_json::to_string(&Output { data: &text }).map_err(|_| Gone)?;
             self.carry.drain(..cut);
             self.offset += cut as u64;
-            self.send("output", serde_json::json!({ "data": text }).to_string()).await?;
+            self.send("output", data).await?;
         }
         Ok(())
     }

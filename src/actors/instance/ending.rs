@@ -65,6 +65,7 @@ impl InstanceActor {
             return;
         }
         self.finishing = true;
+        self.flush_output(ctx);
         let session = self.pid;
         let marker = self.id.to_string();
         let grace = self.shared.grace;

@@ -218,10 +218,12 @@ impl Handler<End> for InstanceActor {
 impl Handler<Watch> for InstanceActor {
     type Result = MessageResult<Watch>;
 
-    fn handle(&mut self, msg: Watch, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Watch, ctx: &mut Context<Self>) -> Self::Result {
         if self.finishing {
             return MessageResult(None);
         }
+        // The snapshot covers every byte read; the offset must too.
+        self.flush_output(ctx);
         let (tx, chunks) = tokio::sync::mpsc::channel(VIEWER_QUEUE);
         self.viewers.push(tx);
         let snapshot = msg.snapshot.then(|| {

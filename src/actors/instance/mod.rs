@@ -45,6 +45,13 @@ const RECHECK_WINDOW: Duration = Duration::from_secs(3);
 const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// How long to wait for the last output after the child exited.
 const DRAIN: Duration = Duration::from_millis(100);
+/// A read this long filled the terminal's buffer (the kernel's line discipline
+/// hands out at most 4095 bytes at a time): more output is already waiting.
+const FULL_READ: usize = 4095;
+/// Most output gathered before it is written to the transcript and sent.
+const GATHER_MAX: usize = 64 * 1024;
+/// Longest time gathered output waits for more.
+const GATHER_WAIT: Duration = Duration::from_millis(1);
 
 /// How an instance is being ended on request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +100,11 @@ pub struct InstanceActor {
     writer: Option<Rc<tokio::sync::Mutex<OwnedWritePty>>>,
     pending_input: Rc<Cell<usize>>,
     transcript: Option<File>,
+    /// Output read but not yet written to the transcript nor sent to viewers:
+    /// while a program prints as fast as it can, full reads are gathered so the
+    /// write and the viewers' wake-up happen once per 64 KiB rather than per read.
+    unsent: Vec<u8>,
+    gather_timer: Option<SpawnHandle>,
     screen: Screen,
     idle: Duration,
     patterns: Vec<Regex>,
@@ -133,6 +145,8 @@ impl InstanceActor {
                 writer: None,
                 pending_input: Rc::new(Cell::new(0)),
                 transcript: None,
+                unsent: Vec::new(),
+                gather_timer: None,
                 screen,
                 idle,
                 patterns,
@@ -178,6 +192,8 @@ impl InstanceActor {
     /// Applies `event` through the state machine; stores it (in order) before announcing.
     fn transition(&mut self, event: Event, reason: String, prompt: Option<String>, ctx: &mut Context<Self>) -> bool {
         let Ok(to) = state::next(self.status, event) else { return false };
+        // The transition's offset marks where the output stood: all of it is sent first.
+        self.flush_output(ctx);
         let from = self.status;
         self.status = to;
         let (exit_code, exit_signal) = match event {
@@ -203,15 +219,23 @@ impl InstanceActor {
     }
 
     fn on_output(&mut self, bytes: &actix_web::web::Bytes, ctx: &mut Context<Self>) {
-        if let Some(file) = self.transcript.as_mut() {
-            if let Err(e) = file.write_all(bytes) {
-                tracing::warn!(instance = %self.id, error = %e, "transcript write failed");
+        let more_waiting = bytes.len() >= FULL_READ;
+        if self.unsent.is_empty() && !more_waiting {
+            // The common case (an echo, a line, a prompt): out at once, no copy.
+            self.send_output(bytes.clone());
+        } else {
+            if self.unsent.is_empty() {
+                self.unsent.reserve_exact(GATHER_MAX);
             }
-        }
-        self.transcript_len += bytes.len() as u64;
-        if !self.viewers.is_empty() {
-            let chunk = Chunk { bytes: bytes.clone(), end: self.transcript_len };
-            self.viewers.retain(|viewer| viewer.try_send(chunk.clone()).is_ok());
+            self.unsent.extend_from_slice(bytes);
+            if !more_waiting || self.unsent.len() >= GATHER_MAX {
+                self.flush_output(ctx);
+            } else if self.gather_timer.is_none() {
+                self.gather_timer = Some(ctx.run_later(GATHER_WAIT, |act, ctx| {
+                    act.gather_timer = None;
+                    act.flush_output(ctx);
+                }));
+            }
         }
         let bytes = &bytes[..];
         self.screen.feed(bytes);
@@ -223,6 +247,31 @@ impl InstanceActor {
         self.arm_check(self.idle, ctx);
         if self.fold_timer.is_none() {
             self.fold_timer = Some(ctx.run_later(FOLD_AFTER, Self::fold));
+        }
+    }
+
+    /// Writes and sends whatever output was gathered.
+    fn flush_output(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.gather_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if !self.unsent.is_empty() {
+            let bytes = actix_web::web::Bytes::from(std::mem::take(&mut self.unsent));
+            self.send_output(bytes);
+        }
+    }
+
+    /// Appends output to the transcript, then hands it to the live viewers.
+    fn send_output(&mut self, bytes: actix_web::web::Bytes) {
+        if let Some(file) = self.transcript.as_mut() {
+            if let Err(e) = file.write_all(&bytes) {
+                tracing::warn!(instance = %self.id, error = %e, "transcript write failed");
+            }
+        }
+        self.transcript_len += bytes.len() as u64;
+        if !self.viewers.is_empty() {
+            let chunk = Chunk { bytes, end: self.transcript_len };
+            self.viewers.retain(|viewer| viewer.try_send(chunk.clone()).is_ok());
         }
     }
 
@@ -327,6 +376,7 @@ impl StreamHandler<std::io::Result<actix_web::web::Bytes>> for InstanceActor {
         // Unlike the default, output ending does not stop the actor: the exit
         // status is not known yet.
         self.eof = true;
+        self.flush_output(ctx);
         self.maybe_finish(ctx);
     }
 }
