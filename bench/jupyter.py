@@ -24,7 +24,7 @@ import urllib.request
 import websocket  # websocket-client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import FLOOD, TICK, bare_rate, machine_ticks, pct  # noqa: E402
+from run import FLOOD, TICK, Measured, bare_rate, machine_ticks, pct  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef"
 
@@ -41,7 +41,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Jupyter:
+class Jupyter(Measured):
     def __init__(self, root):
         self.root = root
         self.port = free_port()
@@ -80,23 +80,6 @@ class Jupyter:
         ws = websocket.create_connection(f"ws://127.0.0.1:{self.port}/terminals/websocket/{name}",
                                          header=[f"Authorization: token {TOKEN}"], timeout=60)
         return ws
-
-    def rss_kib(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
-
-    def cpu_ticks(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def stdout_until(ws, needle):

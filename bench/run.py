@@ -46,7 +46,28 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-class Server:
+class Measured:
+    """A server process under measurement (`self.proc`)."""
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+    def cpu_ticks(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Server(Measured):
     def __init__(self, data, max_instances=1200):
         self.data = data
         self.proc = subprocess.Popen(
@@ -81,23 +102,6 @@ class Server:
         if r.status >= 300:
             raise RuntimeError(f"{method} {path}: {r.status} {text[:200]!r}")
         return json.loads(text) if text else None
-
-    def rss_kib(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
-
-    def cpu_ticks(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
     def agent(self, name, command, **settings):
         body = {"name": name, "project_path": self.data, "command": command,
