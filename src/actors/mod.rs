@@ -6,6 +6,7 @@ pub mod instance;
 pub mod registry;
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use uuid::Uuid;
 use crate::auth::InstanceTokens;
 use crate::db::Databases;
 use crate::events::Bus;
-use instance::InstanceActor;
+use instance::{End, Ending, InstanceActor};
 
 /// What every instance needs from the server.
 pub struct Shared {
@@ -85,6 +86,18 @@ impl Directory {
 
     fn remove(&self, id: Uuid) {
         self.0.write().unwrap_or_else(PoisonError::into_inner).remove(&id);
+    }
+
+    /// Ends a running instance through its actor: the future resolves once its
+    /// process group is gone and its final status is stored. `None` if it does not
+    /// run. Used by the registry and, to save the hop through it, by HTTP handlers.
+    pub fn end(&self, id: Uuid, how: Ending) -> Option<impl Future<Output = ()>> {
+        let addr = self.get(id)?;
+        Some(async move {
+            if let Ok(done) = addr.send(End(how)).await {
+                let _ = done.await;
+            }
+        })
     }
 
     /// How many instances run.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use uuid::Uuid;
 
-use super::instance::{End, Ending};
+use super::instance::Ending;
 use super::Shared;
 use crate::db::agents::StoredAgent;
 use crate::domain::instance::Instance;
@@ -158,12 +158,7 @@ impl Registry {
     }
 
     fn end_running(&self, id: Uuid, how: Ending) -> Option<impl Future<Output = ()>> {
-        let addr = self.shared.directory.get(id)?;
-        Some(async move {
-            if let Ok(done) = addr.send(End(how)).await {
-                let _ = done.await;
-            }
-        })
+        self.shared.directory.end(id, how)
     }
 
     /// Ends the instances matching `which`: queued ones at once, running ones through their actors.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::json::{page, uuid_param, Json};
 use super::{blocking, AppState};
-use crate::actors::instance::{End, Ending, Input, InstanceActor, InstanceError, Resize};
+use crate::actors::instance::{Ending, Input, InstanceActor, InstanceError, Resize};
 use crate::actors::registry::{Create, CreateError, QueuePositions, Terminate};
 use crate::db::agents::StoredAgent;
 use crate::db::{agents, instances as store, tasks};
@@ -229,7 +229,9 @@ pub async fn update(
     }
     // A running instance is ended through its actor at once; only a queued one (or
     // one that ended meanwhile) needs the stored record and the registry.
-    if !end_running(&state, id, "user").await {
+    if let Some(ended) = state.shared.directory.end(id, Ending::Terminate("user")) {
+        ended.await;
+    } else {
         let instance = load(&state, id).await?;
         if is_final(instance.status) {
             return Err(AppError::Conflict {
@@ -242,21 +244,6 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(load(&state, id).await?))
 }
 
-/// Ends a running instance through its actor, without a detour through the registry
-/// (which only forwards it): answers once its process group is gone and its final
-/// status is stored. False if it does not run.
-async fn end_running(state: &AppState, id: Uuid, reason: &'static str) -> bool {
-    let Some(actor) = state.shared.directory.get(id) else { return false };
-    match actor.send(End(Ending::Terminate(reason))).await {
-        Ok(done) => {
-            let _ = done.await;
-            true
-        }
-        // The actor stopped between the lookup and the send.
-        Err(_) => false,
-    }
-}
-
 /// Delete an instance (terminated first if it runs), its messages and its files.
 #[utoipa::path(operation_id = "delete_instance", tag = "instances", params(("id" = Uuid, Path)), responses(
     (status = 204, description = "Deleted"),
@@ -264,7 +251,9 @@ async fn end_running(state: &AppState, id: Uuid, reason: &'static str) -> bool {
 #[delete("/api/instances/{id}")]
 pub async fn remove(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = instance_id(&id)?;
-    if !end_running(&state, id, "deleted").await {
+    if let Some(ended) = state.shared.directory.end(id, Ending::Terminate("deleted")) {
+        ended.await;
+    } else {
         let instance = load(&state, id).await?;
         if !is_final(instance.status) {
             state
