@@ -210,6 +210,24 @@ const tabs = { open: JSON.parse(localStorage.getItem("switchboard.tabs") || "[]"
 const tabStrip = document.getElementById("tabs");
 const views = h("div", { id: "views" });
 
+// A browser opens at most six HTTP/1.1 connections to one server, and each open event
+// stream holds one until it closes: with a stream per tab, a few tabs (or a second
+// window) would leave no connection for typing. So only the instance on screen
+// streams, and a page in the background streams none (its /api/events stays, for
+// notifications). Coming back costs a fresh snapshot, a few milliseconds.
+let streaming = null;
+
+function stream(view) {
+  if (streaming && streaming !== view) streaming.disconnect();
+  streaming = view;
+  if (!document.hidden) view?.connect();
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) streaming?.disconnect();
+  else streaming?.connect();
+});
+
 function saveTabs() { localStorage.setItem("switchboard.tabs", JSON.stringify(tabs.open)); }
 
 function openTab(id) {
@@ -290,36 +308,50 @@ class InstanceView {
           h("form", { class: "reply", onsubmit: (e) => { e.preventDefault(); this.reply(); } }, this.input,
             h("div", { class: "actions" }, h("button", {}, "Send"),
               h("span", { class: "hint" }, "Typed at once if it waits, otherwise held until it does."))))));
+    this.snapshots = 0;
     this.statusChanged();
-    this.connect();
   }
 
+  // The stream is open only while this view is on screen (see `streaming` below); a
+  // fresh connection starts with a snapshot of the screen, so nothing missed matters.
   connect() {
-    this.stream = new EventSource(`/api/instances/${this.id}/stream`);
-    this.stream.addEventListener("snapshot", (e) => {
+    if (this.stream || this.ended || this.disposed) return;
+    const stream = new EventSource(`/api/instances/${this.id}/stream`);
+    this.stream = stream;
+    stream.addEventListener("snapshot", (e) => {
       const snap = JSON.parse(e.data);
       this.term.reset();
       if (snap.cols && snap.rows && (snap.cols !== this.term.cols || snap.rows !== this.term.rows)) {
         this.term.resize(snap.cols, snap.rows);
       }
       this.term.write(snap.data, () => this.refit());
+      if (this.snapshots++ > 0) this.loadMessages(); // any that came while it was closed
     });
-    this.stream.addEventListener("output", (e) => this.term.write(JSON.parse(e.data).data));
-    this.stream.addEventListener("message", (e) => this.addMessage(JSON.parse(e.data).message));
-    this.stream.addEventListener("end", () => { this.stream.close(); this.ended = true; });
-    this.stream.onerror = () => {
-      if (this.stream.readyState === EventSource.CLOSED && !this.ended && !this.disposed) {
-        setTimeout(() => { if (!this.disposed) this.connect(); }, 2000);
-      }
+    stream.addEventListener("output", (e) => this.term.write(JSON.parse(e.data).data));
+    stream.addEventListener("message", (e) => this.addMessage(JSON.parse(e.data).message));
+    stream.addEventListener("end", () => { this.disconnect(); this.ended = true; });
+    stream.onerror = () => {
+      if (stream.readyState !== EventSource.CLOSED || this.stream !== stream) return;
+      this.stream = null;
+      setTimeout(() => { if (streaming === this) this.connect(); }, 2000);
     };
+  }
+
+  disconnect() {
+    this.stream?.close();
+    this.stream = null;
   }
 
   get instance() { return state.instances.get(this.id); }
 
   show(visible) {
     this.root.hidden = !visible;
-    if (!visible) return;
+    if (!visible) {
+      if (streaming === this) stream(null);
+      return;
+    }
     if (!this.opened) { this.term.open(this.termEl); this.opened = true; } // measured once visible
+    stream(this);
     this.refit();
     this.term.focus();
   }
@@ -419,7 +451,8 @@ class InstanceView {
 
   dispose() {
     this.disposed = true;
-    this.stream?.close();
+    if (streaming === this) streaming = null;
+    this.disconnect();
     this.term.dispose();
     this.root.remove();
   }
@@ -687,7 +720,7 @@ function webhooksPage(hookId) {
       const attempts = await api("GET", `/api/webhooks/${hookId}/deliveries?limit=200`).catch(() => []);
       log.replaceChildren(h("h2", {}, "Delivery attempts"), attempts.length ? h("table", {},
         h("tr", {}, h("th", {}, "When"), h("th", {}, "Event"), h("th", {}, "Attempt"), h("th", {}, "Answer"), h("th", {}, "State"), h("th", {})),
-        attempts.map((a) => h("tr", {}, h("td", {}, when(a.at)), h("td", {}, `${a.event_type} #${a.event_id}`), h("td", {}, a.attempt),
+        attempts.map((a) => h("tr", { dataset: { attempt: a.id } }, h("td", {}, when(a.at)), h("td", {}, `${a.event_type} #${a.event_id}`), h("td", {}, a.attempt),
           h("td", {}, a.status_code ?? "—", a.error ? h("div", { class: "meta" }, a.error) : null, h("div", { class: "meta" }, `${a.duration_ms} ms`)),
           h("td", {}, a.delivery_state),
           h("td", {}, h("button", { class: "ghost", onclick: async () => {

@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdtempSync, mkdirSync, readFileSync, openSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -64,6 +65,27 @@ function project(name) {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+async function waitUntil(check, what, timeout = T) {
+  const until = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// A webhook receiver on a free loopback port: records every request, answers 200.
+function startReceiver() {
+  return new Promise((resolve) => {
+    const got = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => { body += chunk; });
+      req.on("end", () => { got.push({ headers: req.headers, body }); res.writeHead(200).end("ok"); });
+    });
+    server.listen(0, "127.0.0.1", () => resolve({ server, got, url: `http://127.0.0.1:${server.address().port}/hook` }));
+  });
 }
 
 const terminalText = (id) => page.locator(`[data-terminal="${id}"] .xterm-rows`);
@@ -252,6 +274,133 @@ test("tasks run with an agent, and webhooks show their secret once", async () =>
   assert.match(secret, /^whsec_/);
   await page.locator("tr[data-webhook]", { hasText: "127.0.0.1:9/hook" }).waitFor();
   assert.ok(!(await page.locator("tr[data-webhook]").innerText()).includes(secret), "the list never shows it");
+});
+
+test("the webhook log shows each attempt, and an event can be sent again", async () => {
+  step = "webhook log";
+  const receiver = await startReceiver();
+  try {
+    await page.click("#nav a[data-page=webhooks]");
+    await page.fill("input[data-field=url]", receiver.url);
+    await page.fill("input[data-field=events]", "task.created");
+    await page.click("button:has-text('Subscribe')");
+    const row = page.locator("tr[data-webhook]", { hasText: receiver.url });
+    await row.waitFor();
+    await call("POST", "/api/tasks", { title: "Tell the receiver" });
+    await waitUntil(() => receiver.got.length === 1, "the first delivery");
+    await row.locator("text=Deliveries").click();
+    const attempts = page.locator("tr[data-attempt]", { hasText: "task.created" });
+    await attempts.filter({ hasText: "delivered" }).filter({ hasText: "200" }).first().waitFor();
+    await attempts.first().locator("button:has-text('Redeliver')").click();
+    await waitUntil(() => receiver.got.length === 2, "the redelivery");
+    assert.equal(receiver.got[1].headers["webhook-id"], receiver.got[0].headers["webhook-id"], "sent again with the same webhook-id");
+    await page.waitForFunction(() => document.querySelectorAll("tr[data-attempt]").length === 2);
+  } finally {
+    receiver.server.close();
+  }
+});
+
+test("a queued instance shows its place and starts when the one before it ends", async () => {
+  step = "queue";
+  const agent = await call("POST", "/api/agents", {
+    name: "one-at-a-time", project_path: project("single"), command: ["sleep", "300"],
+    settings: { max_concurrent_instances: 1 },
+  });
+  await page.click("#nav a[data-page=overview]");
+  const first = await call("POST", `/api/agents/${agent.id}/instances`, {});
+  const second = await call("POST", `/api/agents/${agent.id}/instances`, {});
+  const row = (id) => page.locator(`article.agent li[data-instance="${id}"]`);
+  await row(first.id).locator(".badge.active").waitFor();
+  await row(second.id).locator(".badge", { hasText: "queued #1" }).waitFor();
+  await row(first.id).locator("button:has-text('Terminate')").click();
+  await row(first.id).locator(".badge.terminated").waitFor();
+  await row(second.id).locator(".badge.active").waitFor();
+  await call("PUT", `/api/instances/${second.id}`, { status: "terminated" });
+});
+
+test("an agent is edited through its form", async () => {
+  step = "agent edit";
+  const agent = (await call("GET", "/api/agents")).find((a) => a.name === "one-at-a-time");
+  await page.click("#nav a[data-page=agents]");
+  await page.locator(`tr[data-agent="${agent.id}"] a:has-text('Edit')`).click();
+  await page.fill("#f-command", "sleep\n600");
+  await page.fill("#f-env", "MODE=review");
+  await page.click("button:has-text('Save')");
+  await page.waitForFunction(() => location.hash === "#/");
+  const saved = await call("GET", `/api/agents/${agent.id}`);
+  assert.deepEqual(saved.command, ["sleep", "600"]);
+  assert.deepEqual(saved.env, { MODE: "review" });
+  await page.locator("article.agent", { hasText: "one-at-a-time" }).getByText("sleep 600").waitFor();
+});
+
+test("a browser notification names the agent that waits and what it asks", async () => {
+  step = "notifications";
+  await page.click("#nav a[data-page=overview]");
+  assert.ok(await page.locator("#notify").isVisible(), "offered while the permission is not decided");
+  await page.context().grantPermissions(["notifications"], { origin: base });
+  await page.click("#notify");
+  await page.locator("#notify").waitFor({ state: "hidden" });
+  // Record what is shown, still showing it through the browser's own Notification.
+  await page.evaluate(() => {
+    const Real = window.Notification;
+    window.shownNotifications = [];
+    window.Notification = class extends Real {
+      constructor(title, options) { super(title, options); window.shownNotifications.push({ title, body: options?.body }); }
+    };
+  });
+  const agent = await call("POST", "/api/agents", {
+    name: "asker", project_path: project("asker"), command: ["bash", "-c", "read -r -p 'Which branch? ' b; echo \"on $b\""],
+  });
+  await call("POST", `/api/agents/${agent.id}/instances`, {});
+  await page.waitForFunction(() => window.shownNotifications.length > 0);
+  const [shown] = await page.evaluate(() => window.shownNotifications);
+  assert.equal(shown.title, "asker needs you");
+  assert.match(shown.body, /Which branch\?/);
+});
+
+test("the terminal follows the window's size", async () => {
+  step = "resize";
+  const agent = (await call("GET", "/api/agents")).find((a) => a.name === "shell");
+  const instance = await call("POST", `/api/agents/${agent.id}/instances`, {});
+  await page.evaluate((id) => { location.hash = `#/i/${id}`; }, instance.id);
+  await terminalText(instance.id).filter({ hasText: /bash-[\d.]+[$#]/ }).waitFor();
+  const size = async () => { const i = await call("GET", `/api/instances/${instance.id}`); return [i.rows, i.cols]; };
+  const rendered = () => page.locator(`[data-terminal="${instance.id}"] .xterm-rows > div`).count();
+  await waitUntil(async () => (await size())[0] === await rendered(), "the instance sized to the terminal");
+  const [rows, cols] = await size();
+  await page.setViewportSize({ width: 900, height: 560 });
+  await waitUntil(async () => { const [r, c] = await size(); return r < rows && c < cols && r === await rendered(); }, "a smaller size sent");
+  const [newRows, newCols] = await size();
+  await page.click(`[data-terminal="${instance.id}"]`);
+  await page.keyboard.type("stty size");
+  await page.keyboard.press("Enter");
+  await terminalText(instance.id).filter({ hasText: `${newRows} ${newCols}` }).waitFor();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await call("PUT", `/api/instances/${instance.id}`, { status: "terminated" });
+});
+
+test("many open instances stay steerable", async () => {
+  step = "many tabs";
+  const agent = await call("POST", "/api/agents", {
+    name: "crowd", project_path: project("crowd"), command: ["bash", "--norc", "-i"],
+    settings: { max_concurrent_instances: 10 },
+  });
+  const ids = [];
+  for (let i = 0; i < 10; i++) ids.push((await call("POST", `/api/agents/${agent.id}/instances`, {})).id);
+  for (const id of ids) {
+    await page.evaluate((id) => { location.hash = `#/i/${id}`; }, id);
+    await terminalText(id).filter({ hasText: /bash-[\d.]+[$#]/ }).waitFor();
+  }
+  for (const id of [ids[0], ids[5], ids[9]]) {
+    await page.evaluate((id) => { location.hash = `#/i/${id}`; }, id);
+    await page.click(`[data-terminal="${id}"]`);
+    await page.keyboard.type(`echo steer-${id.slice(0, 8)}-$((1+1))`);
+    await page.keyboard.press("Enter");
+    await terminalText(id).filter({ hasText: `steer-${id.slice(0, 8)}-2` }).waitFor();
+  }
+  await page.click("#nav a[data-page=overview]");
+  await page.locator(`article.agent li[data-instance="${ids[9]}"]`).waitFor();
+  for (const id of ids) await call("PUT", `/api/instances/${id}`, { status: "terminated" });
 });
 
 test("a phone-width screen shows one column", async () => {
