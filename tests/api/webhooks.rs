@@ -98,6 +98,33 @@ fn deliveries_are_signed_and_respect_type_and_agent_filters() {
 }
 
 #[test]
+fn a_given_secret_signs_as_the_specifications_known_answer_says() {
+    // The Standard Webhooks specification's example: the receiver's own check accepts
+    // it, and refuses it after a one-byte change, so it can be trusted below.
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let headers = [
+        ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+        ("webhook-timestamp", "1614265330"),
+        ("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+    ];
+    let vector = Received {
+        headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        body: br#"{"test": 2432232314}"#.to_vec(),
+    };
+    assert!(vector.signed_with(SECRET));
+    assert!(!Received { body: br#"{"test": 2432232315}"#.to_vec(), ..vector.clone() }.signed_with(SECRET));
+
+    let app = TestApp::spawn();
+    let receiver = Receiver::start();
+    let made = subscribe(&app, json!({ "url": receiver.url("/"), "events": ["task.*"], "secret": SECRET }));
+    assert_eq!(made["secret"], SECRET, "a given secret is kept as given");
+    task(&app, "signed with the given secret");
+    let got = receiver.wait_for(1, WAIT);
+    assert!(got[0].signed_with(SECRET), "{:?}", got[0].headers);
+    assert!(!got[0].signed_with("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSx"), "another secret does not verify it");
+}
+
+#[test]
 fn failed_attempts_are_retried_with_the_same_webhook_id_then_given_up() {
     let app = TestApp::spawn_with_config(FAST);
     let receiver = Receiver::start();
