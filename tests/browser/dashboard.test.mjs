@@ -409,11 +409,19 @@ test("a phone-width screen shows one column", async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   const columns = await page.locator(".agents").evaluate((el) => getComputedStyle(el).gridTemplateColumns.split(" ").length);
   assert.equal(columns, 1);
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.equal(await overflow(), 0, "nothing is wider than the screen");
   await page.keyboard.press("Alt+1");
   await page.locator(".instance-view:not([hidden]) .view").waitFor();
   const viewColumns = await page.locator(".instance-view:not([hidden]) .view")
     .evaluate((el) => getComputedStyle(el).gridTemplateColumns.split(" ").length);
   assert.equal(viewColumns, 1, "terminal and messages stack");
+  assert.equal(await overflow(), 0, "the instance fits the screen");
+  for (const name of ["tasks", "agents", "webhooks"]) {
+    await page.click(`#nav a[data-page=${name}]`);
+    await page.locator("main h1:visible").first().waitFor();
+    assert.equal(await overflow(), 0, `the ${name} page fits the screen`);
+  }
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
