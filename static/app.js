@@ -648,16 +648,32 @@ function tasksPage() {
   const title = h("input", { dataset: { field: "title" }, required: true });
   const description = h("textarea", { dataset: { field: "description" } });
   const newPriority = h("select", { dataset: { field: "priority" } }, ["medium", "high", "low"].map((p) => h("option", { value: p }, p)));
-  const form = h("form", { class: "card", novalidate: true }, h("h1", {}, "New task"),
+  // One form adds a task or, after "Edit" on a row, changes that task.
+  let editing = null;
+  const heading = h("h1", {}, "New task");
+  const submit = h("button", {}, "Add task");
+  const cancel = h("button", { type: "button", class: "ghost", hidden: true, onclick: () => edit(null) }, "Cancel");
+  const form = h("form", { class: "card", novalidate: true }, heading,
     h("label", {}, "Title"), title, h("label", {}, "Description"), description, h("label", {}, "Priority"), newPriority,
-    h("p", { class: "form-error error", role: "alert" }), h("button", {}, "Add task"));
+    h("p", { class: "form-error error", role: "alert" }), h("div", { class: "actions" }, submit, cancel));
+  const edit = (task) => {
+    editing = task;
+    heading.textContent = task ? `Edit task #${task.id}` : "New task";
+    submit.textContent = task ? "Save" : "Add task";
+    cancel.hidden = !task;
+    title.value = task?.title ?? "";
+    description.value = task?.description ?? "";
+    newPriority.value = task?.priority ?? "medium";
+    showFieldError(form, null);
+    if (task) title.focus();
+  };
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    const body = { title: title.value, description: description.value, priority: newPriority.value };
     try {
-      const task = await api("POST", "/api/tasks", { title: title.value, description: description.value, priority: newPriority.value });
+      const task = editing ? await api("PUT", `/api/tasks/${editing.id}`, body) : await api("POST", "/api/tasks", body);
       state.tasks.set(task.id, task);
-      title.value = ""; description.value = "";
-      showFieldError(form, null);
+      edit(null);
       update();
     } catch (err) { showFieldError(form, err); }
   });
@@ -679,16 +695,14 @@ function tasksPage() {
           ["high", "medium", "low"].map((p) => h("option", { value: p, selected: p === t.priority }, p)));
         const agentSelect = h("select", { "aria-label": "Agent" }, agents.map((a) => h("option", { value: a.id }, a.name)));
         return h("tr", { dataset: { task: t.id } }, h("td", {}, t.id),
-          h("td", {}, h("strong", { title: "Double-click to rename", ondblclick: () => {
-            const title = prompt("Task title", t.title);
-            if (title !== null && title.trim() && title !== t.title) change(t, { title });
-          } }, t.title), t.description ? h("div", { class: "meta" }, t.description) : null,
+          h("td", {}, h("strong", {}, t.title), t.description ? h("div", { class: "meta" }, t.description) : null,
             worker ? h("div", {}, badge(worker), " ", h("a", { href: `#/i/${worker.id}` }, `instance ${short(worker.id)}`)) : null),
           h("td", {}, statusSelect),
           h("td", { class: "hide-narrow" }, prioritySelect),
           h("td", {}, agents.length ? h("div", { class: "actions" }, agentSelect,
             h("button", { onclick: () => runTask(t, agentSelect.value) }, "Run")) : h("span", { class: "hint" }, "no agents"),
-          h("button", { class: "danger", title: "Delete task", onclick: () => deleteTask(t) }, "Delete")));
+          h("div", { class: "actions" }, h("button", { class: "ghost", onclick: () => edit(t) }, "Edit"),
+            h("button", { class: "danger", title: "Delete task", onclick: () => deleteTask(t) }, "Delete"))));
       })) : h("p", { class: "hint" }, "No tasks match."));
   };
   status.onchange = update;

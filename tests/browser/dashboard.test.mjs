@@ -254,6 +254,14 @@ test("tasks run with an agent, and webhooks show their secret once", async () =>
   const taskId = await row.getAttribute("data-task");
   for (let i = 0; i < 50 && (await call("GET", `/api/tasks/${taskId}`)).priority !== "high"; i++) await page.waitForTimeout(100);
   assert.equal((await call("GET", `/api/tasks/${taskId}`)).priority, "high", "edited from the list");
+  await row.locator("button:has-text('Edit')").click();
+  await page.locator("form.card h1", { hasText: `Edit task #${taskId}` }).waitFor();
+  assert.equal(await page.inputValue("form.card input[data-field=title]"), "Print the date");
+  await page.fill("form.card textarea[data-field=description]", "then say done");
+  await page.click("button:has-text('Save')");
+  await row.getByText("then say done").waitFor();
+  assert.equal((await call("GET", `/api/tasks/${taskId}`)).description, "then say done", "edited through the form");
+  await page.locator("form.card h1", { hasText: "New task" }).waitFor();
   await row.locator("select[aria-label=Agent]").selectOption({ label: "after-restart" });
   await row.locator("button:has-text('Run')").click();
   await page.waitForFunction(() => location.hash.startsWith("#/i/"));
