@@ -84,6 +84,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     max_concurrent_instances: Option<usize>,
     shutdown_grace_secs: Option<u64>,
+    transcript_max_mb: Option<u64>,
     allowed_hosts: Option<Vec<String>>,
     allowed_origins: Option<Vec<String>>,
     #[serde(default)]
@@ -100,6 +101,9 @@ struct FileWebhooks {
     retry_schedule: Option<Vec<String>>,
     timeout: Option<String>,
 }
+
+/// Most of one transcript kept on disk, in MiB (0: unlimited).
+pub const DEFAULT_TRANSCRIPT_MAX_MB: u64 = 256;
 
 /// Waits before each retry of a webhook delivery (API.md).
 pub const DEFAULT_RETRY_SCHEDULE: &[&str] = &["1s", "5s", "30s", "2m", "10m", "30m", "1h"];
@@ -144,6 +148,8 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Events always kept, however old.
     pub events_keep: u64,
+    /// Most bytes of one transcript kept on disk (`None`: unlimited).
+    pub transcript_max: Option<u64>,
     /// Events always kept, however many.
     pub events_max_age: std::time::Duration,
     /// Waits before each retry of a webhook delivery.
@@ -191,6 +197,10 @@ impl Settings {
             allowed_hosts: pick(args.allowed_hosts, file.allowed_hosts),
             allowed_origins: pick(args.allowed_origins, file.allowed_origins),
             events_keep: file.events.keep.unwrap_or(100_000),
+            transcript_max: match file.transcript_max_mb.unwrap_or(DEFAULT_TRANSCRIPT_MAX_MB) {
+                0 => None,
+                mb => Some(mb.saturating_mul(1024 * 1024)),
+            },
             events_max_age: std::time::Duration::from_secs(86_400 * file.events.max_age_days.unwrap_or(7)),
             webhook_retry_schedule: match file.webhooks.retry_schedule {
                 Some(list) => list.iter().map(|t| duration("webhooks.retry_schedule", t)).collect::<Result<_, _>>()?,
@@ -221,6 +231,9 @@ impl Settings {
         }
         if !(Duration::from_millis(100)..=Duration::from_secs(300)).contains(&self.webhook_timeout) {
             return Err(ConfigError::Invalid("webhooks.timeout must be from 100ms to 5m".into()));
+        }
+        if self.transcript_max.is_some_and(|max| max > 1 << 50) {
+            return Err(ConfigError::Invalid("transcript_max_mb must be at most 1073741824 (1 PiB)".into()));
         }
         if self.shutdown_grace_secs > 300 {
             return Err(ConfigError::Invalid("shutdown_grace_secs must be at most 300".into()));
@@ -301,6 +314,7 @@ mod tests {
         assert_eq!(file.data_dir, Some(PathBuf::from("./data")));
         assert_eq!(file.max_concurrent_instances, Some(64));
         assert_eq!(file.shutdown_grace_secs, Some(5));
+        assert_eq!(file.transcript_max_mb, Some(DEFAULT_TRANSCRIPT_MAX_MB));
         assert_eq!(file.auth.token, None);
         assert_eq!(file.auth.no_auth, Some(false));
         assert_eq!(file.auth.max_failures_per_minute, Some(10));

@@ -27,4 +27,5 @@ pub mod pty;
 pub mod pty_stream;
 pub mod screen;
 pub mod startup;
+pub mod transcript;
 pub mod webhooks;

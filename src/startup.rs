@@ -86,6 +86,7 @@ impl Application {
         let shared = Arc::new(Shared {
             db: db.clone(),
             transcripts: settings.data_dir.join("transcripts"),
+            transcript_max: settings.transcript_max,
             grace: Duration::from_secs(settings.shutdown_grace_secs),
             base_url: base_url(local_addr),
             tokens: InstanceTokens::default(),

@@ -24,6 +24,8 @@ pub struct Shared {
     pub db: Databases,
     /// `DATA_DIR/transcripts`.
     pub transcripts: PathBuf,
+    /// Most bytes of one transcript kept on disk (`None`: unlimited).
+    pub transcript_max: Option<u64>,
     /// Between SIGTERM and SIGKILL.
     pub grace: Duration,
     /// `SWITCHBOARD_URL` for children.

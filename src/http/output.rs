@@ -19,7 +19,9 @@ pub struct OutputQuery {
 }
 
 /// The raw transcript from byte `offset`; `X-Transcript-Length` gives the length
-/// it was read up to, which is the offset to ask for next.
+/// it was read up to, which is the offset to ask for next. When `offset` lies in the
+/// part dropped by `transcript_max_mb`, the body starts at the oldest byte kept,
+/// which `X-Transcript-Start` names.
 #[utoipa::path(operation_id = "instance_output", tag = "instances", params(("id" = Uuid, Path), OutputQuery), responses(
     (status = 200, description = "Transcript bytes", content_type = "text/plain"),
     (status = 404, description = "No such instance", body = ErrorBody)))]
@@ -35,21 +37,24 @@ pub async fn output(
         Some(text) => text.parse().map_err(|_| AppError::invalid("offset", "must be a whole number of bytes"))?,
     };
     load(&state, id).await?;
-    let response = |len: u64| {
+    let response = |start: u64, len: u64| {
         let mut r = HttpResponse::Ok();
-        r.content_type("text/plain").insert_header(("X-Transcript-Length", len.to_string()));
+        r.content_type("text/plain")
+            .insert_header(("X-Transcript-Length", len.to_string()))
+            .insert_header(("X-Transcript-Start", start.to_string()));
         r
     };
     let mut file = match tokio::fs::File::open(state.shared.transcript(id)).await {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(response(0).finish()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(response(offset, 0).finish()),
         Err(e) => return Err(AppError::internal(e)),
     };
     let len = file.metadata().await.map_err(AppError::internal)?.len();
-    if offset >= len {
-        return Ok(response(len).finish());
+    let start = crate::transcript::data_start(&file, offset, len);
+    if start >= len {
+        return Ok(response(start, len).finish());
     }
-    file.seek(std::io::SeekFrom::Start(offset)).await.map_err(AppError::internal)?;
-    let body = tokio_util::io::ReaderStream::new(file.take(len - offset));
-    Ok(response(len).no_chunking(len - offset).streaming(body))
+    file.seek(std::io::SeekFrom::Start(start)).await.map_err(AppError::internal)?;
+    let body = tokio_util::io::ReaderStream::new(file.take(len - start));
+    Ok(response(start, len).no_chunking(len - start).streaming(body))
 }

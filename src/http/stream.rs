@@ -302,7 +302,9 @@ impl Viewer {
         }
         self.carry.clear();
         let Ok(mut file) = tokio::fs::File::open(self.state.shared.transcript(self.id)).await else { return Ok(()) };
-        if file.seek(std::io::SeekFrom::Start(self.offset)).await.is_err() {
+        // What `transcript_max_mb` dropped is skipped: the ids stay byte offsets.
+        self.offset = crate::transcript::data_start(&file, self.offset, to);
+        if self.offset >= to || file.seek(std::io::SeekFrom::Start(self.offset)).await.is_err() {
             return Ok(());
         }
         let mut left = to - self.offset;

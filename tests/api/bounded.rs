@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{eventually, TestApp};
+use crate::sse_client::SseClient;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -45,12 +46,14 @@ fn an_output_flood_neither_grows_the_server_nor_slows_other_instances() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let transcript = app.data_dir().join("transcripts").join(format!("{flooding}.log"));
-    let written = std::fs::metadata(transcript).map_or(0, |m| m.len());
+    let meta = std::fs::metadata(transcript).expect("transcript");
+    let on_disk = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
     println!(
-        "{secs} s of flood ({} bytes of transcript): server RSS {before} KiB before, {peak} KiB at most; \
-         {rounds} echoes from the neighbour, the slowest in {slowest:?}",
-        written
+        "{secs} s of flood ({} bytes of transcript, {on_disk} on disk): server RSS {before} KiB before, \
+         {peak} KiB at most; {rounds} echoes from the neighbour, the slowest in {slowest:?}",
+        meta.len()
     );
+    assert!(on_disk <= 270 << 20, "the transcript stays within transcript_max_mb (256) on disk: {on_disk}");
     assert!(peak < before + 64 * 1024, "memory stays bounded: {before} KiB before, {peak} KiB at most");
     let ended = app.put(&format!("/api/instances/{flooding}"), &json!({"status": "terminated"}));
     assert_eq!(ended.status, 200, "{}", ended.text);
@@ -97,4 +100,49 @@ fn an_input_flood_is_refused_once_the_queue_is_full_and_costs_nothing_lasting() 
         "input flood: refused after {n} chunks of 64 KiB; server RSS {before} → {peak} KiB; terminate took {:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn a_transcript_keeps_its_newest_part_within_the_configured_size_and_its_offsets() {
+    let app = TestApp::spawn_with_config("transcript_max_mb = 1\n");
+    let agent = app.agent("chatty", &["bash", "-c", "seq 1 1000000; echo finished; exec sleep 60"], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    let kept = app.wait_output(&id, "finished\r\n", T);
+    let path = app.data_dir().join("transcripts").join(format!("{id}.log"));
+    let meta = std::fs::metadata(&path).expect("transcript");
+    let on_disk = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+    println!("transcript: {} bytes written, {on_disk} bytes on disk, {} bytes served", meta.len(), kept.len());
+    assert!(meta.len() > 6_800_000, "every byte offset stays: {}", meta.len());
+    assert!(on_disk <= 1_300_000, "at most about 1 MiB on disk: {on_disk}");
+
+    let whole = app.get(&format!("/api/instances/{id}/output"));
+    let start: u64 = whole.header("x-transcript-start").expect("X-Transcript-Start").parse().expect("number");
+    let len: u64 = whole.header("x-transcript-length").expect("X-Transcript-Length").parse().expect("number");
+    assert_eq!(len, meta.len());
+    assert!(start > 5_000_000, "reading from 0 starts at the oldest byte kept: {start}");
+    assert_eq!(whole.text.len() as u64, len - start);
+    assert!(!whole.text.contains('\0'), "no dropped bytes are served as zeros");
+    assert!(whole.text.ends_with("999999\r\n1000000\r\nfinished\r\n"), "the newest output is all there");
+    let later = app.get(&format!("/api/instances/{id}/output?offset={}", len - 10));
+    assert_eq!(later.text, "finished\r\n", "a kept offset reads as before");
+    assert_eq!(later.header("x-transcript-start"), Some((len - 10).to_string().as_str()));
+
+    // A stream resumed from the very beginning continues at the oldest byte kept.
+    let mut stream = SseClient::open(&app, &format!("/api/instances/{id}/stream"), &[("Last-Event-ID", "0:0")]);
+    assert_eq!(stream.status, 200);
+    let mut replayed = String::new();
+    let mut first_offset = None;
+    while !replayed.contains("finished") {
+        let event = stream.expect(T);
+        if event.event == "output" {
+            let data = event.json()["data"].as_str().expect("data").to_owned();
+            let end: u64 = event.id.as_deref().and_then(|i| i.split(':').next()?.parse().ok()).expect("OFFSET:SEQ id");
+            first_offset.get_or_insert(end - data.len() as u64);
+            replayed.push_str(&data);
+        }
+    }
+    stream.close();
+    assert_eq!(first_offset, Some(start), "the ids stay byte offsets");
+    assert!(!replayed.contains('\0'));
+    assert_eq!(replayed, whole.text);
 }

@@ -100,6 +100,8 @@ pub struct InstanceActor {
     writer: Option<Rc<tokio::sync::Mutex<OwnedWritePty>>>,
     pending_input: Rc<Cell<usize>>,
     transcript: Option<File>,
+    /// Keeps the transcript within `transcript_max_mb` on disk.
+    cap: crate::transcript::Cap,
     /// Output read but not yet written to the transcript nor sent to viewers:
     /// while a program prints as fast as it can, full reads are gathered so the
     /// write and the viewers' wake-up happen once per 64 KiB rather than per read.
@@ -145,6 +147,7 @@ impl InstanceActor {
                 writer: None,
                 pending_input: Rc::new(Cell::new(0)),
                 transcript: None,
+                cap: crate::transcript::Cap::unlimited(),
                 unsent: Vec::new(),
                 gather_timer: None,
                 screen,
@@ -171,6 +174,7 @@ impl InstanceActor {
         let transcript = OpenOptions::new().create(true).append(true).open(self.shared.transcript(self.id))?;
         let spawned = pty::spawn(spec)?;
         self.transcript_len = transcript.metadata()?.len();
+        self.cap = crate::transcript::Cap::new(self.shared.transcript_max, &transcript, self.transcript_len);
         self.transcript = Some(transcript);
         self.pid = Some(spawned.pid);
         self.shared.sessions.add(spawned.pid);
@@ -263,12 +267,13 @@ impl InstanceActor {
 
     /// Appends output to the transcript, then hands it to the live viewers.
     fn send_output(&mut self, bytes: actix_web::web::Bytes) {
+        self.transcript_len += bytes.len() as u64;
         if let Some(file) = self.transcript.as_mut() {
             if let Err(e) = file.write_all(&bytes) {
                 tracing::warn!(instance = %self.id, error = %e, "transcript write failed");
             }
+            self.cap.after_append(file, self.transcript_len, self.id);
         }
-        self.transcript_len += bytes.len() as u64;
         if !self.viewers.is_empty() {
             let chunk = Chunk { bytes, end: self.transcript_len };
             self.viewers.retain(|viewer| viewer.try_send(chunk.clone()).is_ok());
