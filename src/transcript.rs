@@ -67,18 +67,25 @@ fn punch(file: &File, from: u64, to: u64) -> nix::Result<()> {
 }
 
 /// The first byte at or after `offset` that is still kept: `offset` itself unless
-/// it lies in the trimmed part; `len` when nothing is kept after it.
+/// it lies in the trimmed part; `len` when nothing is kept after it. The file's
+/// position is left where it was.
 #[must_use]
 pub fn data_start(file: &impl AsFd, offset: u64, len: u64) -> u64 {
     if offset >= len {
         return offset;
     }
     let Ok(at) = i64::try_from(offset) else { return offset };
-    match lseek(file.as_fd(), at, Whence::SeekData) {
+    let fd = file.as_fd();
+    let Ok(position) = lseek(fd, 0, Whence::SeekCur) else { return offset };
+    let found = match lseek(fd, at, Whence::SeekData) {
         Ok(found) => u64::try_from(found).unwrap_or(offset).max(offset),
         Err(Errno::ENXIO) => len,
         Err(_) => offset, // no SEEK_DATA here: nothing was trimmed either
+    };
+    if lseek(fd, position, Whence::SeekSet).is_err() {
+        tracing::warn!("cannot restore a transcript reader's position");
     }
+    found
 }
 
 #[cfg(test)]
@@ -118,6 +125,10 @@ mod tests {
 
         assert_eq!(data_start(&file, 0, 1_000_000), kept, "a reader from 0 starts at the oldest kept byte");
         assert_eq!(data_start(&file, kept + 5, 1_000_000), kept + 5, "kept offsets are unchanged");
+        let mut reader = &file;
+        reader.seek(SeekFrom::Start(7)).expect("seek");
+        let _ = data_start(&file, 0, 1_000_000);
+        assert_eq!(reader.stream_position().expect("position"), 7, "a reader's position is left alone");
         let mut tail = Vec::new();
         let mut reader = &file;
         reader.seek(SeekFrom::Start(kept)).expect("seek");

@@ -310,10 +310,23 @@ impl Viewer {
         let mut left = to - self.offset;
         let mut buf = vec![0u8; FRAME];
         while left > 0 {
+            let at = to - left;
             let want = usize::try_from(left).unwrap_or(FRAME).min(FRAME);
             let Ok(n) = file.read(&mut buf[..want]).await else { break };
             if n == 0 {
                 break;
+            }
+            // A reader far behind may see its next bytes dropped while it reads them
+            // (they read as zeros): it goes on from the oldest byte kept instead.
+            let kept = crate::transcript::data_start(&file, at, to);
+            if kept > at {
+                self.carry.clear();
+                self.offset = kept;
+                if kept >= to || file.seek(std::io::SeekFrom::Start(kept)).await.is_err() {
+                    break;
+                }
+                left = to - kept;
+                continue;
             }
             left -= n as u64;
             self.carry.extend_from_slice(&buf[..n]);
