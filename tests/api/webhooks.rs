@@ -269,18 +269,31 @@ fn an_event_can_be_redelivered_by_hand() {
 
 #[test]
 fn a_receiver_that_never_answers_does_not_delay_the_others() {
-    let app = TestApp::spawn();
+    let app = TestApp::spawn_with_config("[webhooks]\ntimeout = \"2s\"\nretry_schedule = [\"100ms\"]\n");
     let (stuck, fast) = (Receiver::start(), Receiver::start());
     stuck.hang();
-    subscribe(&app, json!({ "url": stuck.url("/"), "events": ["task.created"] }));
+    let hook = subscribe(&app, json!({ "url": stuck.url("/"), "events": ["task.created"] }));
     subscribe(&app, json!({ "url": fast.url("/"), "events": ["task.created"] }));
     for n in 0..3 {
         task(&app, &format!("task {n}"));
     }
-    // The stuck receiver holds its first request for the whole 10 s timeout; the
-    // other one gets all three meanwhile.
-    fast.wait_for(3, Duration::from_secs(8));
+    // The stuck receiver holds its first request for the whole timeout; the other
+    // one gets all three meanwhile.
+    fast.wait_for(3, Duration::from_millis(1500));
     assert_eq!(stuck.received().len(), 1, "one attempt at a time per subscription");
+
+    // The attempt is given up at the timeout, logged, and made again with the same
+    // id (after the other two, which were due first).
+    let first_id = stuck.received()[0].header("webhook-id").to_owned();
+    eventually(WAIT, "the timed-out delivery made again", || {
+        (stuck.received().iter().filter(|r| r.header("webhook-id") == first_id).count() == 2).then_some(())
+    });
+    let log = attempts(&app, hook["id"].as_str().expect("id"));
+    let first = log.iter().find(|a| a["attempt"] == 1).expect("first attempt logged");
+    assert_eq!(first["status_code"], Value::Null, "{first}");
+    assert!(first["error"].as_str().is_some_and(|e| !e.is_empty()), "{first}");
+    let took = first["duration_ms"].as_u64().expect("duration_ms");
+    assert!((1900..10_000).contains(&took), "cut off at the 2 s timeout: {took} ms");
 }
 
 #[test]
