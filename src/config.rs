@@ -136,6 +136,8 @@ pub struct Settings {
     pub max_concurrent_instances: usize,
     /// Grace period between SIGTERM and SIGKILL when ending instances.
     pub shutdown_grace_secs: u64,
+    /// Most bytes of one transcript kept on disk (`None`: unlimited).
+    pub transcript_max: Option<u64>,
     /// A token set by the operator (flag, env or file); `None` means generate or reuse one.
     pub token: Option<String>,
     /// Whether the token check is off.
@@ -148,8 +150,6 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Events always kept, however old.
     pub events_keep: u64,
-    /// Most bytes of one transcript kept on disk (`None`: unlimited).
-    pub transcript_max: Option<u64>,
     /// Events always kept, however many.
     pub events_max_age: std::time::Duration,
     /// Waits before each retry of a webhook delivery.
@@ -191,16 +191,16 @@ impl Settings {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data")),
             max_concurrent_instances: args.max_instances.or(file.max_concurrent_instances).unwrap_or(64),
             shutdown_grace_secs: file.shutdown_grace_secs.unwrap_or(5),
+            transcript_max: match file.transcript_max_mb.unwrap_or(DEFAULT_TRANSCRIPT_MAX_MB) {
+                0 => None,
+                mb => Some(mb.saturating_mul(1024 * 1024)),
+            },
             token: args.token.or(file.auth.token),
             no_auth: args.no_auth || file.auth.no_auth.unwrap_or(false),
             auth_max_failures: file.auth.max_failures_per_minute.unwrap_or(10),
             allowed_hosts: pick(args.allowed_hosts, file.allowed_hosts),
             allowed_origins: pick(args.allowed_origins, file.allowed_origins),
             events_keep: file.events.keep.unwrap_or(100_000),
-            transcript_max: match file.transcript_max_mb.unwrap_or(DEFAULT_TRANSCRIPT_MAX_MB) {
-                0 => None,
-                mb => Some(mb.saturating_mul(1024 * 1024)),
-            },
             events_max_age: std::time::Duration::from_secs(86_400 * file.events.max_age_days.unwrap_or(7)),
             webhook_retry_schedule: match file.webhooks.retry_schedule {
                 Some(list) => list.iter().map(|t| duration("webhooks.retry_schedule", t)).collect::<Result<_, _>>()?,
