@@ -334,6 +334,21 @@ mod tests {
     }
 
     #[test]
+    fn the_transcript_limit_is_in_mebibytes_and_zero_turns_it_off() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let load = |text: &str| {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).expect("write");
+            Settings::load(ServeArgs { config: Some(path), ..ServeArgs::default() })
+        };
+        assert_eq!(load("").expect("loads").transcript_max, Some(256 << 20));
+        assert_eq!(load("transcript_max_mb = 3").expect("loads").transcript_max, Some(3 << 20));
+        assert_eq!(load("transcript_max_mb = 0").expect("loads").transcript_max, None);
+        let err = load("transcript_max_mb = 18446744073709551615").expect_err("refused");
+        assert!(err.to_string().contains("transcript_max_mb"), "{err}");
+    }
+
+    #[test]
     fn flags_win_over_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");
