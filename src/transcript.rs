@@ -9,6 +9,8 @@
 use std::fs::File;
 use std::os::fd::AsFd;
 
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
 use nix::errno::Errno;
 use nix::fcntl::{fallocate, FallocateFlags};
 use nix::unistd::{lseek, Whence};
@@ -86,6 +88,30 @@ pub fn data_start(file: &impl AsFd, offset: u64, len: u64) -> u64 {
         tracing::warn!("cannot restore a transcript reader's position");
     }
     found
+}
+
+/// Reads kept bytes from `at` (before `len`) into `buf`. Returns where they start,
+/// which is past `at` when `at` was dropped, also when that happens during the read
+/// (a reader far behind the writer), and how many were read (0: none left).
+///
+/// # Errors
+/// A failed seek or read.
+pub async fn read_kept(file: &mut tokio::fs::File, at: u64, len: u64, buf: &mut [u8]) -> std::io::Result<(u64, usize)> {
+    let mut start = data_start(file, at, len);
+    loop {
+        if start >= len {
+            return Ok((start, 0));
+        }
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+        let want = usize::try_from(len - start).unwrap_or(usize::MAX).min(buf.len());
+        let n = file.read(&mut buf[..want]).await?;
+        // Dropped while it was read, the part reads as zeros: go on from what is kept.
+        let kept = data_start(file, start, len);
+        if kept == start {
+            return Ok((start, n));
+        }
+        start = kept;
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use actix::Addr;
 use actix_web::{get, web, HttpRequest, Responder};
 use actix_web_lab::sse;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -302,33 +301,19 @@ impl Viewer {
         }
         self.carry.clear();
         let Ok(mut file) = tokio::fs::File::open(self.state.shared.transcript(self.id)).await else { return Ok(()) };
-        // What `transcript_max_mb` dropped is skipped: the ids stay byte offsets.
-        self.offset = crate::transcript::data_start(&file, self.offset, to);
-        if self.offset >= to || file.seek(std::io::SeekFrom::Start(self.offset)).await.is_err() {
-            return Ok(());
-        }
-        let mut left = to - self.offset;
         let mut buf = vec![0u8; FRAME];
-        while left > 0 {
-            let at = to - left;
-            let want = usize::try_from(left).unwrap_or(FRAME).min(FRAME);
-            let Ok(n) = file.read(&mut buf[..want]).await else { break };
+        let mut at = self.offset;
+        while at < to {
+            let Ok((start, n)) = crate::transcript::read_kept(&mut file, at, to, &mut buf).await else { break };
+            if start != at {
+                // Dropped by `transcript_max_mb`: skipped, and the ids stay byte offsets.
+                self.carry.clear();
+                self.offset = start;
+            }
             if n == 0 {
                 break;
             }
-            // A reader far behind may see its next bytes dropped while it reads them
-            // (they read as zeros): it goes on from the oldest byte kept instead.
-            let kept = crate::transcript::data_start(&file, at, to);
-            if kept > at {
-                self.carry.clear();
-                self.offset = kept;
-                if kept >= to || file.seek(std::io::SeekFrom::Start(kept)).await.is_err() {
-                    break;
-                }
-                left = to - kept;
-                continue;
-            }
-            left -= n as u64;
+            at = start + n as u64;
             self.carry.extend_from_slice(&buf[..n]);
             self.flush(false).await?;
         }
