@@ -1,11 +1,9 @@
-//! The API token: where it comes from, how it is checked, and the session cookie
-//! derived from it.
+//! The API token: where it comes from and how it is checked.
 //!
 //! The token is set by the operator or generated once (256 random bits) into
-//! `DATA_DIR/token` with mode 0600 and reused. Browsers get an HttpOnly cookie whose
-//! value is an HMAC of the token, so the cookie survives a restart without the token
-//! itself being stored in the browser. Every comparison is constant-time; nothing
-//! here logs a secret.
+//! `DATA_DIR/token` with mode 0600 and reused. Browsers exchange it for a session
+//! ([`crate::sessions`]). Every comparison is constant-time; nothing here logs a
+//! secret.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -14,7 +12,6 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -44,7 +41,6 @@ pub enum AuthError {
 #[derive(Clone)]
 pub struct Auth {
     token: Option<String>,
-    session: Option<String>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -57,14 +53,13 @@ impl Auth {
     /// Authentication turned off (`--no-auth`).
     #[must_use]
     pub fn disabled() -> Self {
-        Auth { token: None, session: None }
+        Auth { token: None }
     }
 
     /// Uses `token`.
     #[must_use]
     pub fn with_token(token: String) -> Self {
-        let session = Some(session_value(&token));
-        Auth { token: Some(token), session }
+        Auth { token: Some(token) }
     }
 
     /// Reads `DATA_DIR/token`, or generates it (mode 0600) when missing.
@@ -106,18 +101,6 @@ impl Auth {
     #[must_use]
     pub fn accepts_token(&self, presented: &str) -> bool {
         self.token.as_deref().is_some_and(|t| ct_eq(t, presented))
-    }
-
-    /// Whether a presented session cookie value is valid.
-    #[must_use]
-    pub fn accepts_session(&self, presented: &str) -> bool {
-        self.session.as_deref().is_some_and(|s| ct_eq(s, presented))
-    }
-
-    /// The session cookie value (when authentication is on).
-    #[must_use]
-    pub fn session_value(&self) -> Option<&str> {
-        self.session.as_deref()
     }
 
     /// Whether authentication is on.
@@ -166,16 +149,17 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
 }
 
 fn generate() -> Result<String, AuthError> {
+    random_hex()
+}
+
+/// 256 random bits as hex.
+///
+/// # Errors
+/// The system's random source failed.
+pub fn random_hex() -> Result<String, AuthError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| AuthError::Random(e.to_string()))?;
     Ok(hex(&bytes))
-}
-
-fn session_value(token: &str) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(token.as_bytes()).unwrap_or_else(|_| unreachable!());
-    mac.update(b"switchboard session v1");
-    hex(&mac.finalize().into_bytes())
 }
 
 /// Lower-case hex of `bytes`.
@@ -201,13 +185,10 @@ mod tests {
     }
 
     #[test]
-    fn sessions_and_tokens_are_checked_exactly() {
+    fn tokens_are_checked_exactly() {
         let auth = Auth::with_token("0123456789abcdef-token".into());
         assert!(auth.accepts_token("0123456789abcdef-token"));
         assert!(!auth.accepts_token("0123456789abcdef-tokeN"));
-        let session = auth.session_value().expect("on").to_owned();
-        assert!(auth.accepts_session(&session));
-        assert!(!auth.accepts_session("0123456789abcdef-token"), "the token is not a session");
         assert!(!Auth::disabled().accepts_token(""));
     }
 

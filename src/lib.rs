@@ -7,7 +7,7 @@
 //! - [`http`]: the route table, one file per resource, the security guard.
 //! - [`domain`]: tasks, agents, instances and their validation.
 //! - [`db`]: the two SQLite databases, their migrations and queries.
-//! - [`auth`]: the API token and the browser session cookie.
+//! - [`auth`]: the API token and instance tokens; [`sessions`]: browser sessions.
 //! - [`webhooks`]: the dispatcher of outbound webhooks and the signatures.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`error`]: the HTTP edge's error type.
@@ -26,6 +26,7 @@ pub mod procfs;
 pub mod pty;
 pub mod pty_stream;
 pub mod screen;
+pub mod sessions;
 pub mod startup;
 pub mod transcript;
 pub mod webhooks;

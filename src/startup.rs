@@ -20,6 +20,8 @@ use crate::db::{Databases, DbError};
 use crate::http::{self, guard::guard, json::query_error, observe::observe, AppState, MAX_BODY_BYTES};
 use crate::metrics::Metrics;
 
+const MINUTE: Duration = Duration::from_secs(60);
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -62,7 +64,7 @@ impl Application {
         let data_dir = settings.data_dir.clone();
         let explicit =
             if settings.no_auth { Some(Auth::disabled()) } else { settings.token.clone().map(Auth::with_token) };
-        let (db, auth) = web::block(move || -> Result<_, StartupError> {
+        let (db, auth, sessions) = web::block(move || -> Result<_, StartupError> {
             create_data_dir(&data_dir)?;
             create_data_dir(&data_dir.join("transcripts"))?;
             let db = Databases::open(&data_dir)?;
@@ -70,7 +72,9 @@ impl Application {
                 Some(auth) => auth,
                 None => Auth::from_data_dir(&data_dir)?,
             };
-            Ok((db, auth))
+            let conn = db.agents.get().map_err(DbError::from)?;
+            let sessions = crate::sessions::Sessions::load(&conn, auth.token())?;
+            Ok((db, auth, sessions))
         })
         .await
         .map_err(|e| StartupError::Task(e.to_string()))??;
@@ -109,8 +113,8 @@ impl Application {
                 timeout: settings.webhook_timeout,
             },
         );
-        let auth_failures =
-            crate::http::limiter::FailureLimiter::new(settings.auth_max_failures, Duration::from_secs(60));
+        let limiter = |what| crate::http::limiter::FailureLimiter::new(settings.auth_max_failures, MINUTE, what);
+        let (auth_failures, trigger_failures) = (limiter("authentication attempts"), limiter("trigger signatures"));
         let state = web::Data::new(AppState {
             db: db.clone(),
             auth,
@@ -119,7 +123,9 @@ impl Application {
             metrics: Metrics::new(),
             registry: registry.clone(),
             shared: shared.clone(),
+            sessions,
             auth_failures,
+            trigger_failures,
             triggers: tokio::sync::Mutex::new(()),
         });
         let server = HttpServer::new(move || {

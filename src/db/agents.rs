@@ -44,7 +44,7 @@ const SELECT: &str = "SELECT a.id, a.name, a.project_path, a.description, a.comm
         a.created_at, a.updated_at,
         COALESCE(s.auto_start, 0), COALESCE(s.notification_enabled, 1),
         COALESCE(s.max_concurrent_instances, 1), COALESCE(s.prompt_patterns, '[]'),
-        s.idle_ms, COALESCE(s.settings_json, '{}'), s.trigger_secret
+        s.idle_ms, COALESCE(s.settings_json, '{}'), s.trigger_secret, COALESCE(s.trigger_env, '[]')
      FROM agents a LEFT JOIN agent_settings s ON s.agent_id = a.id";
 
 fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
@@ -76,6 +76,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<StoredAgent> {
             idle_ms: row.get(12)?,
             settings_json: json(row, 13)?,
             trigger_secret: row.get(14)?,
+            trigger_env: json(row, 15)?,
         },
     })
 }
@@ -97,11 +98,11 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 fn save_settings(conn: &Connection, id: &str, s: &SettingsRecord) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO agent_settings (agent_id, auto_start, notification_enabled, max_concurrent_instances,
-                prompt_patterns, idle_ms, settings_json, trigger_secret)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                prompt_patterns, idle_ms, settings_json, trigger_secret, trigger_env)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (agent_id) DO UPDATE SET auto_start = ?2, notification_enabled = ?3,
                 max_concurrent_instances = ?4, prompt_patterns = ?5, idle_ms = ?6,
-                settings_json = ?7, trigger_secret = ?8",
+                settings_json = ?7, trigger_secret = ?8, trigger_env = ?9",
         params![
             id,
             s.auto_start,
@@ -110,7 +111,8 @@ fn save_settings(conn: &Connection, id: &str, s: &SettingsRecord) -> Result<(), 
             to_json(&s.prompt_patterns),
             s.idle_ms,
             to_json(&s.settings_json),
-            s.trigger_secret
+            s.trigger_secret,
+            to_json(&s.trigger_env)
         ],
     )?;
     Ok(())

@@ -13,6 +13,7 @@ pub mod events;
 pub mod idempotency;
 pub mod instances;
 pub mod messages;
+pub mod sessions;
 pub mod tasks;
 pub mod triggers;
 pub mod webhooks;
@@ -35,6 +36,7 @@ pub const AGENTS_MIGRATIONS: &[&str] = &[
     include_str!("../../sql/agents/005_idempotency.sql"),
     include_str!("../../sql/agents/006_webhooks.sql"),
     include_str!("../../sql/agents/007_instance_prompt.sql"),
+    include_str!("../../sql/agents/008_security.sql"),
 ];
 /// Schema of `tasks.db`, in order; index + 1 is the schema version.
 pub const TASKS_MIGRATIONS: &[&str] =

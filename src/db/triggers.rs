@@ -9,13 +9,27 @@ use uuid::Uuid;
 use super::{cutoff, DbError};
 use crate::domain::now;
 
-/// Deletes receipts older than `max_age` (they are kept at least a day).
+/// How a GitHub delivery id is stored: apart from Standard Webhooks ids, and
+/// never pruned (a GitHub signature has no timestamp, so its id is the only thing
+/// that stops a captured delivery from being replayed).
+#[must_use]
+pub fn github_delivery(id: &str) -> String {
+    format!("{GITHUB}{id}")
+}
+
+const GITHUB: &str = "github:";
+
+/// Deletes receipts older than `max_age` (they are kept at least a day), except
+/// GitHub's, which are kept for good.
 ///
 /// # Errors
 /// SQLite failures.
 pub fn prune(conn: &Connection, max_age: Duration) -> Result<usize, DbError> {
     let age = max_age.max(Duration::from_secs(24 * 3600));
-    Ok(conn.execute("DELETE FROM trigger_receipts WHERE at < ?1", [cutoff(age)])?)
+    Ok(conn.execute(
+        "DELETE FROM trigger_receipts WHERE at < ?1 AND substr(delivery, 1, length(?2)) <> ?2",
+        params![cutoff(age), GITHUB],
+    )?)
 }
 
 /// The instance a trigger with this delivery id already started.

@@ -9,6 +9,8 @@ use super::{double_option, Invalid};
 
 /// Most prompt patterns an agent may have.
 pub const MAX_PROMPT_PATTERNS: usize = 32;
+/// Most variables an agent may let its triggers set.
+pub const MAX_TRIGGER_ENV: usize = 64;
 
 /// An agent's settings as clients see them (the trigger secret is write-only).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -23,6 +25,8 @@ pub struct AgentSettings {
     #[schema(value_type = Object)]
     pub settings_json: Map<String, Value>,
     pub has_trigger_secret: bool,
+    /// Environment variables a signed trigger may set (none unless listed).
+    pub trigger_env: Vec<String>,
 }
 
 /// The stored settings, trigger secret included.
@@ -35,6 +39,7 @@ pub struct SettingsRecord {
     pub idle_ms: Option<u32>,
     pub settings_json: Map<String, Value>,
     pub trigger_secret: Option<String>,
+    pub trigger_env: Vec<String>,
 }
 
 impl Default for SettingsRecord {
@@ -47,6 +52,7 @@ impl Default for SettingsRecord {
             idle_ms: None,
             settings_json: Map::new(),
             trigger_secret: None,
+            trigger_env: Vec::new(),
         }
     }
 }
@@ -62,6 +68,7 @@ impl SettingsRecord {
             idle_ms,
             settings_json,
             trigger_secret,
+            trigger_env,
         } = patch;
         set(&mut self.auto_start, auto_start);
         set(&mut self.notification_enabled, notification_enabled);
@@ -70,6 +77,21 @@ impl SettingsRecord {
         set(&mut self.idle_ms, idle_ms);
         set(&mut self.settings_json, settings_json);
         set(&mut self.trigger_secret, trigger_secret);
+        set(&mut self.trigger_env, trigger_env);
+    }
+
+    /// Refuses trigger variables the agent does not allow.
+    ///
+    /// # Errors
+    /// The first variable not in `trigger_env`, named.
+    pub fn check_trigger_env<'a>(&self, names: impl IntoIterator<Item = &'a String>) -> Result<(), Invalid> {
+        match names.into_iter().find(|name| !self.trigger_env.contains(name)) {
+            Some(name) => Err(Invalid::new(
+                format!("env.{name}"),
+                "a trigger may set only the variables named in the agent's settings.trigger_env",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// What clients may see.
@@ -83,6 +105,7 @@ impl SettingsRecord {
             idle_ms: self.idle_ms,
             settings_json: self.settings_json.clone(),
             has_trigger_secret: self.trigger_secret.is_some(),
+            trigger_env: self.trigger_env.clone(),
         }
     }
 }
@@ -113,6 +136,9 @@ pub struct SettingsPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub trigger_secret: Option<Option<String>>,
+    /// Names of the environment variables a signed trigger may set, at most 64
+    /// (not `SWITCHBOARD_*`); empty by default.
+    pub trigger_env: Option<Vec<String>>,
 }
 
 impl SettingsPatch {
@@ -134,6 +160,9 @@ impl SettingsPatch {
         if let Some(patterns) = &self.prompt_patterns {
             validate_patterns(patterns)?;
         }
+        if let Some(names) = &self.trigger_env {
+            validate_trigger_env(names)?;
+        }
         if let Some(Some(secret)) = &self.trigger_secret {
             let n = secret.chars().count();
             if !(16..=512).contains(&n) || secret.chars().any(char::is_control) {
@@ -145,6 +174,26 @@ impl SettingsPatch {
         }
         Ok(())
     }
+}
+
+fn validate_trigger_env(names: &[String]) -> Result<(), Invalid> {
+    if names.len() > MAX_TRIGGER_ENV {
+        return Err(Invalid::new("settings.trigger_env", format!("at most {MAX_TRIGGER_ENV} names")));
+    }
+    for (i, name) in names.iter().enumerate() {
+        let field = || format!("settings.trigger_env[{i}]");
+        let valid = !name.is_empty()
+            && name.len() <= 255
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Invalid::new(field(), format!("{name:?} is not a variable name (letters, digits, _)")));
+        }
+        if name.starts_with("SWITCHBOARD_") {
+            return Err(Invalid::new(field(), "SWITCHBOARD_ variables are set by the server"));
+        }
+    }
+    Ok(())
 }
 
 fn validate_patterns(patterns: &[String]) -> Result<(), Invalid> {
@@ -181,5 +230,18 @@ mod tests {
         assert!(zero.validate().is_err());
         let short = SettingsPatch { trigger_secret: Some(Some("short".into())), ..Default::default() };
         assert!(short.validate().is_err());
+        for bad in ["BASH_FUNC_x%%", "LD PRELOAD", "", "1X", "SWITCHBOARD_TOKEN"] {
+            let patch = SettingsPatch { trigger_env: Some(vec!["TICKET".into(), bad.into()]), ..Default::default() };
+            assert_eq!(patch.validate().expect_err(bad).field, "settings.trigger_env[1]", "{bad}");
+        }
+    }
+
+    #[test]
+    fn triggers_set_only_the_variables_the_agent_allows() {
+        let s = SettingsRecord { trigger_env: vec!["TICKET".into()], ..SettingsRecord::default() };
+        assert!(s.check_trigger_env(&["TICKET".to_owned()]).is_ok());
+        let refused = s.check_trigger_env(&["TICKET".to_owned(), "LD_PRELOAD".to_owned()]).expect_err("refused");
+        assert_eq!(refused.field, "env.LD_PRELOAD");
+        assert!(SettingsRecord::default().check_trigger_env(&["PATH".to_owned()]).is_err());
     }
 }

@@ -1,15 +1,20 @@
 //! The security guard every request passes before routing: Host (DNS
 //! rebinding), Origin (cross-site requests), body shape (JSON only, 1 MiB), and the
 //! token or session cookie on `/api`.
+//!
+//! Whether a request needs credentials, and what an instance token may reach, is
+//! decided on what the router will serve ([`Routed`]: the decoded path and the
+//! matched pattern), so no spelling of a path reaches a handler unchecked.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, header::HeaderMap, Method};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use uuid::Uuid;
 
 use super::json::is_json;
+use super::route::Routed;
 use super::{AppState, MAX_BODY_BYTES};
 use crate::auth::SESSION_COOKIE;
 use crate::error::AppError;
@@ -29,7 +34,8 @@ pub async fn guard(
     let host = check_host(&state, req.headers())?;
     check_origin(&state, req.headers(), &host)?;
     check_body(req.headers())?;
-    if needs_auth(req.method(), req.path()) {
+    let route = Routed::of(req.request());
+    if needs_auth(req.method(), &route) {
         // Whoever keeps presenting wrong credentials is slowed down (429) for a while.
         let ip = req.peer_addr().map(|a| a.ip());
         let presented = req.headers().contains_key(header::AUTHORIZATION) || req.cookie(SESSION_COOKIE).is_some();
@@ -42,7 +48,7 @@ pub async fn guard(
             }
         })?;
         if let Caller::Instance(id) = caller {
-            check_scope(id, req.method(), req.path())?;
+            check_scope(id, req.method(), &route)?;
         }
         req.extensions_mut().insert(caller);
     }
@@ -57,16 +63,31 @@ pub enum Caller {
     Instance(Uuid),
 }
 
+/// Handlers that act for someone take the caller; a request that reaches one
+/// without having passed the credential check is refused (fail closed).
+impl FromRequest for Caller {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(
+            req.extensions()
+                .get::<Caller>()
+                .copied()
+                .ok_or_else(|| AppError::Unauthorized("this request was not authenticated".into())),
+        )
+    }
+}
+
 /// An instance token reaches only its own instance: its GETs, its messages, `complete`.
-fn check_scope(id: Uuid, method: &Method, path: &str) -> Result<(), AppError> {
-    let own = format!("/api/instances/{id}");
-    let rest = path.strip_prefix(&own);
-    let allowed = match rest {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
-            method == Method::GET || (method == Method::POST && (rest == "/messages" || rest == "/complete"))
-        }
-        _ => false,
-    };
+fn check_scope(id: Uuid, method: &Method, route: &Routed) -> Result<(), AppError> {
+    let pattern = route.pattern.as_deref().unwrap_or("");
+    let instance_route = pattern == "/api/instances/{id}" || pattern.starts_with("/api/instances/{id}/");
+    let own = instance_route && route.segment(2).and_then(|s| Uuid::parse_str(s).ok()) == Some(id);
+    let allowed = own
+        && (method == Method::GET
+            || (method == Method::POST
+                && (pattern == "/api/instances/{id}/messages" || pattern == "/api/instances/{id}/complete")));
     if allowed {
         Ok(())
     } else {
@@ -168,12 +189,11 @@ fn check_body(headers: &HeaderMap) -> Result<(), AppError> {
     }
 }
 
-fn needs_auth(method: &Method, path: &str) -> bool {
-    let api = path == "/api" || path.starts_with("/api/");
-    let session = path == "/api/session";
+fn needs_auth(method: &Method, route: &Routed) -> bool {
+    let session = route.is("/api/session");
     // Inbound triggers carry a signature made with the agent's trigger secret instead.
-    let trigger = method == Method::POST && path.starts_with("/api/hooks/agents/");
-    api && !session && !trigger
+    let trigger = method == Method::POST && route.is("/api/hooks/agents/{name}");
+    route.is_api() && !session && !trigger
 }
 
 fn check_credentials(state: &AppState, req: &ServiceRequest) -> Result<Caller, AppError> {
@@ -196,7 +216,7 @@ fn check_credentials(state: &AppState, req: &ServiceRequest) -> Result<Caller, A
         };
     }
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
-        return if auth.accepts_session(cookie.value()) {
+        return if state.sessions.accepts(cookie.value()) {
             Ok(Caller::Operator)
         } else {
             Err(AppError::Unauthorized("invalid or expired session; sign in again".into()))
@@ -221,30 +241,56 @@ mod tests {
         assert_eq!(split_host("[::1]junk"), None);
     }
 
+    fn routed(path: &str) -> Routed {
+        let pattern = [
+            "/api/instances/{id}",
+            "/api/instances/{id}/output",
+            "/api/instances/{id}/messages",
+            "/api/instances/{id}/complete",
+            "/api/instances/{id}/input",
+            "/api/tasks",
+            "/api/session",
+            "/api/hooks/agents/{name}",
+        ]
+        .into_iter()
+        .find(|p| {
+            let re = actix_web::dev::ResourceDef::new(*p);
+            re.is_match(path)
+        });
+        Routed { path: path.to_owned(), pattern: pattern.map(str::to_owned) }
+    }
+
     #[test]
     fn instance_tokens_reach_only_their_own_instance() {
         let id = Uuid::new_v4();
         let own = format!("/api/instances/{id}");
-        assert!(check_scope(id, &Method::GET, &own).is_ok());
-        assert!(check_scope(id, &Method::GET, &format!("{own}/output")).is_ok());
-        assert!(check_scope(id, &Method::POST, &format!("{own}/messages")).is_ok());
-        assert!(check_scope(id, &Method::POST, &format!("{own}/complete")).is_ok());
-        assert!(check_scope(id, &Method::POST, &format!("{own}/input")).is_err());
-        assert!(check_scope(id, &Method::PUT, &own).is_err());
-        assert!(check_scope(id, &Method::GET, &format!("/api/instances/{}", Uuid::new_v4())).is_err());
-        assert!(check_scope(id, &Method::GET, &format!("{own}x")).is_err());
-        assert!(check_scope(id, &Method::GET, "/api/tasks").is_err());
+        let scope = |method: &Method, path: &str| check_scope(id, method, &routed(path));
+        assert!(scope(&Method::GET, &own).is_ok());
+        assert!(scope(&Method::GET, &format!("/api/instances/{}", id.to_string().to_uppercase())).is_ok());
+        assert!(scope(&Method::GET, &format!("{own}/output")).is_ok());
+        assert!(scope(&Method::POST, &format!("{own}/messages")).is_ok());
+        assert!(scope(&Method::POST, &format!("{own}/complete")).is_ok());
+        assert!(scope(&Method::POST, &format!("{own}/input")).is_err());
+        assert!(scope(&Method::PUT, &own).is_err());
+        assert!(scope(&Method::GET, &format!("/api/instances/{}", Uuid::new_v4())).is_err());
+        assert!(scope(&Method::GET, &format!("{own}x")).is_err());
+        assert!(scope(&Method::GET, "/api/tasks").is_err());
+        assert!(scope(&Method::GET, &format!("{own}/unrouted")).is_err());
     }
 
     #[test]
     fn only_the_session_endpoints_skip_the_token() {
-        assert!(needs_auth(&Method::GET, "/api/tasks"));
-        assert!(!needs_auth(&Method::GET, "/api/session"));
-        assert!(needs_auth(&Method::PUT, "/api/sessions"));
-        assert!(!needs_auth(&Method::POST, "/api/session"));
-        assert!(!needs_auth(&Method::GET, "/healthz"));
-        assert!(!needs_auth(&Method::GET, "/apix"));
-        assert!(!needs_auth(&Method::POST, "/api/hooks/agents/ci"));
-        assert!(needs_auth(&Method::GET, "/api/hooks/agents/ci"));
+        let needs = |method: &Method, path: &str| needs_auth(method, &routed(path));
+        assert!(needs(&Method::GET, "/api/tasks"));
+        assert!(!needs(&Method::GET, "/api/session"));
+        assert!(needs(&Method::PUT, "/api/sessions"));
+        assert!(needs(&Method::GET, "/api/session/"));
+        assert!(!needs(&Method::POST, "/api/session"));
+        assert!(!needs(&Method::GET, "/healthz"));
+        assert!(!needs(&Method::GET, "/apix"));
+        assert!(!needs(&Method::POST, "/api/hooks/agents/ci"));
+        assert!(needs(&Method::POST, "/api/hooks/agents/ci/x"));
+        assert!(needs(&Method::GET, "/api/hooks/agents/ci"));
+        assert!(needs(&Method::GET, "/api/unknown"));
     }
 }

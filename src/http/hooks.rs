@@ -1,8 +1,16 @@
 //! `POST /api/hooks/agents/:name`: inbound triggers. A CI job or a chat bot starts
 //! an instance of an agent, authorised by the agent's trigger secret instead of the
 //! API token: a Standard Webhooks signature (timestamp within ±5 minutes) or
-//! GitHub's `X-Hub-Signature-256`, checked over the raw body before it is parsed.
-//! A repeated delivery id answers with the instance the first one started.
+//! GitHub's `X-Hub-Signature-256` with its `X-GitHub-Delivery` id, checked over the
+//! raw body before it is parsed. A repeated delivery id answers with the instance
+//! the first one started. A GitHub signature carries no timestamp, so the delivery
+//! id is what protects it from replay: it is required, and its receipt is kept
+//! for good.
+//!
+//! An unknown agent, or one without a trigger secret, is answered exactly like a
+//! wrong signature — same status, same message, the same work done (the signature
+//! is checked against a throwaway secret) — so triggers reveal nothing about which
+//! agents exist.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +29,8 @@ use crate::webhooks::signing::{self, VerifyError};
 
 /// Longest accepted delivery id.
 const MAX_DELIVERY_ID: usize = 255;
+/// What the signature of a trigger for an unknown agent is checked against.
+const NO_SECRET: &str = "switchboard: this agent has no trigger secret";
 
 /// Body of a trigger (all optional; an empty body is `{}`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -30,7 +40,8 @@ pub struct TriggerRequest {
     pub prompt: Option<String>,
     /// A task this instance works on.
     pub task_id: Option<i64>,
-    /// Extra environment variables for this instance only.
+    /// Extra environment variables for this instance only: only those named in the
+    /// agent's `settings.trigger_env` (422 for any other).
     pub env: Option<BTreeMap<String, String>>,
 }
 
@@ -68,9 +79,11 @@ fn verify(headers: &HeaderMap, secret: &str, body: &[u8]) -> Result<(Option<Stri
         return Ok((Some(id.to_owned()), false));
     }
     if let Some(signature) = header(headers, "x-hub-signature-256")? {
+        let delivery = header(headers, "x-github-delivery")?
+            .filter(|d| !d.is_empty() && d.len() <= MAX_DELIVERY_ID)
+            .ok_or(VerifyError::Malformed("X-GitHub-Delivery"))?;
         signing::verify_github(secret, signature, body)?;
-        let delivery = header(headers, "x-github-delivery")?.filter(|d| !d.is_empty() && d.len() <= MAX_DELIVERY_ID);
-        return Ok((delivery.map(str::to_owned), true));
+        return Ok((Some(triggers::github_delivery(delivery)), true));
     }
     Err(VerifyError::Missing)
 }
@@ -94,12 +107,13 @@ fn accepted(req: &HttpRequest, instance_id: Uuid, replayed: bool) -> HttpRespons
         ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks: Unix seconds, within 5 minutes of the server's clock"),
         ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks: v1,BASE64 HMAC-SHA256 of id.timestamp.body"),
         ("X-Hub-Signature-256" = Option<String>, Header, description = "GitHub: sha256=HEX HMAC-SHA256 of the body"),
+        ("X-GitHub-Delivery" = Option<String>, Header, description = "GitHub: the delivery id, required with X-Hub-Signature-256 (a repeat answers with the first instance, for good)"),
     ),
     request_body = TriggerRequest, responses(
     (status = 202, description = "The instance was created (running or queued)", body = TriggerAccepted),
     (status = 401, description = "Unknown agent, no trigger secret, or a bad, missing or stale signature", body = ErrorBody),
-    (status = 422, description = "Invalid field", body = ErrorBody),
-    (status = 429, description = "Too many failed attempts from this address", body = ErrorBody)))]
+    (status = 422, description = "Invalid field, or an env variable the agent's settings.trigger_env does not allow", body = ErrorBody),
+    (status = 429, description = "Too many failed trigger signatures from this address", body = ErrorBody)))]
 #[post("/api/hooks/agents/{name}")]
 pub async fn trigger(
     req: HttpRequest,
@@ -108,17 +122,21 @@ pub async fn trigger(
     body: RawJson,
 ) -> Result<HttpResponse, AppError> {
     let ip = req.peer_addr().map(|a| a.ip());
-    state.auth_failures.refuse_if_blocked(ip)?;
-    let refuse = |why: &str| {
-        state.auth_failures.failed_from(ip);
+    state.trigger_failures.refuse_if_blocked(ip)?;
+    let refuse = |why: &VerifyError| {
+        state.trigger_failures.failed_from(ip);
         AppError::Unauthorized(format!("trigger refused: {why}"))
     };
     let name = name.into_inner();
     let agent = blocking(&state.db.agents, move |conn| Ok(agents::by_name(conn, &name)?)).await?;
-    let Some((agent, secret)) = agent.and_then(|a| a.settings.trigger_secret.clone().map(|s| (a, s))) else {
-        return Err(refuse("the agent does not exist or has no trigger secret"));
+    let agent = agent.and_then(|a| a.settings.trigger_secret.clone().map(|s| (a, s)));
+    let secret = agent.as_ref().map_or(NO_SECRET, |(_, secret)| secret.as_str());
+    let verified = verify(req.headers(), secret, &body.0);
+    let (agent, (delivery, foreign)) = match (agent, verified) {
+        (Some((agent, _)), Ok(verified)) => (agent, verified),
+        (None, Ok(_)) => return Err(refuse(&VerifyError::Mismatch)),
+        (_, Err(e)) => return Err(refuse(&e)),
     };
-    let (delivery, foreign) = verify(req.headers(), &secret, &body.0).map_err(|e| refuse(&e.to_string()))?;
     // One trigger at a time from here: a repeat that arrives while the first is
     // still starting waits for it and then finds its receipt.
     let _one_at_a_time = state.triggers.lock().await;
@@ -137,6 +155,9 @@ pub async fn trigger(
     } else {
         parse(&body.0)?
     };
+    if let Some(env) = &fields.env {
+        agent.settings.check_trigger_env(env.keys())?;
+    }
     let request =
         NewInstanceRequest { prompt: fields.prompt, task_id: fields.task_id, env: fields.env, ..Default::default() };
     let instance = start(&state, agent, request, delivery).await?;

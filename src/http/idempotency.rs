@@ -9,6 +9,7 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 
+use super::route::Routed;
 use super::{blocking, AppState};
 use crate::db::idempotency::{self, Claim};
 use crate::error::AppError;
@@ -16,15 +17,17 @@ use crate::error::AppError;
 /// Longest accepted key.
 const MAX_KEY: usize = 255;
 
-/// Whether POSTs to this path take an `Idempotency-Key`.
-fn covered(path: &str) -> bool {
-    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+/// Whether POSTs to the route matched by this pattern take an `Idempotency-Key`.
+fn covered(pattern: Option<&str>) -> bool {
     matches!(
-        parts.as_slice(),
-        ["", "api", "agents", _, "instances"]
-            | ["", "api", "instances", _, "messages" | "input"]
-            | ["", "api", "tasks", _, "run"]
-            | ["", "api", "hooks", "agents", _]
+        pattern,
+        Some(
+            "/api/agents/{id}/instances"
+                | "/api/instances/{id}/messages"
+                | "/api/instances/{id}/input"
+                | "/api/tasks/{id}/run"
+                | "/api/hooks/agents/{name}"
+        )
     )
 }
 
@@ -38,14 +41,16 @@ pub async fn idempotent(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let key = req.headers().get("idempotency-key").map(|v| v.to_str().unwrap_or("").to_owned());
-    let (Some(key), true) = (key, req.method() == Method::POST && covered(req.path())) else {
+    let route = Routed::of(req.request());
+    let (Some(key), true) = (key, req.method() == Method::POST && covered(route.pattern.as_deref())) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     if key.is_empty() || key.len() > MAX_KEY {
         return Err(AppError::invalid("Idempotency-Key", format!("must be 1 to {MAX_KEY} visible characters")).into());
     }
     let state = req.app_data::<web::Data<AppState>>().cloned().ok_or_else(|| AppError::internal("state missing"))?;
-    let scope = format!("POST {}", req.path());
+    // Keyed by what is served, so another spelling of the same path is a repeat.
+    let scope = format!("POST {}", route.canonical_path());
     let (s, k) = (scope.clone(), key.clone());
     match blocking(&state.db.agents, move |conn| Ok(idempotency::claim(conn, &s, &k)?)).await? {
         Claim::Answered { status, body } => {
@@ -101,12 +106,13 @@ mod tests {
 
     #[test]
     fn only_creating_and_typing_posts_are_covered() {
-        assert!(covered("/api/agents/x/instances"));
-        assert!(covered("/api/instances/x/messages"));
-        assert!(covered("/api/instances/x/input"));
-        assert!(covered("/api/tasks/1/run"));
-        assert!(!covered("/api/tasks"));
-        assert!(!covered("/api/instances/x/resize"));
-        assert!(!covered("/api/instances/x/messages/y"));
+        assert!(covered(Some("/api/agents/{id}/instances")));
+        assert!(covered(Some("/api/instances/{id}/messages")));
+        assert!(covered(Some("/api/instances/{id}/input")));
+        assert!(covered(Some("/api/tasks/{id}/run")));
+        assert!(covered(Some("/api/hooks/agents/{name}")));
+        assert!(!covered(Some("/api/tasks")));
+        assert!(!covered(Some("/api/instances/{id}/resize")));
+        assert!(!covered(None));
     }
 }

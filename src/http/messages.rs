@@ -1,7 +1,7 @@
 //! `/api/instances/:id/messages` and `/complete`: replies from people, questions
 //! and the end from agents (with their instance token).
 
-use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use std::time::Duration;
 use utoipa::IntoParams;
@@ -32,10 +32,6 @@ pub struct MessageQuery {
     /// Hold the request up to this many seconds (≤ 60) until a newer message exists.
     #[param(value_type = Option<u32>)]
     pub wait: Option<String>,
-}
-
-fn caller(req: &HttpRequest) -> Caller {
-    req.extensions().get::<Caller>().copied().unwrap_or(Caller::Operator)
 }
 
 /// Messages of an instance, oldest first; with `wait`, a long poll.
@@ -92,14 +88,14 @@ pub async fn list(
     (status = 422, description = "Invalid field", body = ErrorBody)))]
 #[post("/api/instances/{id}/messages")]
 pub async fn create(
-    req: HttpRequest,
+    caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: Json<NewMessage>,
 ) -> Result<HttpResponse, AppError> {
     let id = instance_id(&id)?;
     let body = body.0;
-    let sender = match (caller(&req), body.sender_type) {
+    let sender = match (caller, body.sender_type) {
         (Caller::Instance(_), Some(Sender::User)) => {
             return Err(AppError::Forbidden {
                 code: "forbidden_scope",

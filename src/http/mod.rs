@@ -14,6 +14,7 @@ pub mod messages;
 pub mod observe;
 pub mod openapi;
 pub mod output;
+pub mod route;
 pub mod sse;
 pub mod stream;
 pub mod system;
@@ -52,8 +53,13 @@ pub struct AppState {
     pub registry: actix::Addr<Registry>,
     /// What instances share (directory of running ones, tokens, transcripts).
     pub shared: Arc<Shared>,
-    /// Failed authentication per client address: tokens, session cookies, trigger signatures.
+    /// Browser sessions.
+    pub sessions: crate::sessions::Sessions,
+    /// Failed authentication per source network: tokens and session cookies.
     pub auth_failures: limiter::FailureLimiter,
+    /// Failed trigger signatures per source network (counted apart, so that bad
+    /// triggers never lock out a token holder).
+    pub trigger_failures: limiter::FailureLimiter,
     /// Inbound triggers are handled one at a time, so a repeat finds the first's receipt.
     pub triggers: tokio::sync::Mutex<()>,
 }
@@ -68,6 +74,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(system::session_status)
         .service(system::create_session)
         .service(system::delete_session)
+        .service(system::delete_sessions)
         .service(tasks::list)
         .service(tasks::create)
         .service(tasks::get)

@@ -51,6 +51,10 @@ pub struct StreamQuery {
 fn parse_resume(id: &str) -> Result<(u64, i64), AppError> {
     let bad = || AppError::invalid("last_event_id", "must be OFFSET:SEQ as sent in this stream's ids");
     let (offset, seq) = id.trim().split_once(':').ok_or_else(bad)?;
+    // Digits only: no sign, so no negative sequence number.
+    if !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
     Ok((offset.parse().map_err(|_| bad())?, seq.parse().map_err(|_| bad())?))
 }
 
@@ -388,11 +392,14 @@ mod tests {
         assert_eq!(parse_resume("120:7").ok(), Some((120, 7)));
         assert!(parse_resume("7").is_err());
         assert!(parse_resume("a:b").is_err());
+        assert!(parse_resume("5:-9223372036854775808").is_err());
+        assert!(parse_resume("5:-1").is_err());
+        assert!(parse_resume("5:+1").is_err());
     }
 
     proptest::proptest! {
         #[test]
-        fn every_id_this_stream_sends_parses_back(offset in proptest::prelude::any::<u64>(), seq in proptest::prelude::any::<i64>()) {
+        fn every_id_this_stream_sends_parses_back(offset in proptest::prelude::any::<u64>(), seq in 0..=i64::MAX) {
             proptest::prop_assert_eq!(parse_resume(&format!("{offset}:{seq}")).ok(), Some((offset, seq)));
         }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use super::json::Json;
-use super::AppState;
+use super::{blocking, AppState};
 use crate::auth::SESSION_COOKIE;
 use crate::error::{AppError, ErrorBody};
 
@@ -52,6 +52,7 @@ pub struct SessionRequest {
 }
 
 /// Exchange the token for an HttpOnly, SameSite=Strict session cookie (for browsers).
+/// The session lasts 30 days unless ended by signing out or `DELETE /api/sessions`.
 #[utoipa::path(operation_id = "create_session", tag = "service", security(()), request_body = SessionRequest, responses(
     (status = 204, description = "Signed in; the cookie is set"),
     (status = 401, description = "Wrong token", body = ErrorBody),
@@ -65,14 +66,16 @@ pub async fn create_session(
     let auth = &state.auth;
     let ip = req.peer_addr().map(|a| a.ip());
     state.auth_failures.refuse_if_blocked(ip)?;
-    let Some(value) = auth.session_value() else {
+    if !auth.enabled() {
         return Ok(HttpResponse::NoContent().finish());
-    };
+    }
     if !auth.accepts_token(body.0.token.trim()) {
         state.auth_failures.failed_from(ip);
         return Err(AppError::Unauthorized("invalid token".into()));
     }
-    let cookie = Cookie::build(SESSION_COOKIE, value.to_owned())
+    let app = state.clone();
+    let value = blocking(&state.db.agents, move |conn| app.sessions.start(conn).map_err(AppError::internal)).await?;
+    let cookie = Cookie::build(SESSION_COOKIE, value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -95,7 +98,7 @@ pub struct SessionStatus {
 #[get("/api/session")]
 pub async fn session_status(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
     let auth = &state.auth;
-    let cookie = req.cookie(SESSION_COOKIE).is_some_and(|c| auth.accepts_session(c.value()));
+    let cookie = req.cookie(SESSION_COOKIE).is_some_and(|c| state.sessions.accepts(c.value()));
     let bearer = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -105,11 +108,34 @@ pub async fn session_status(state: web::Data<AppState>, req: actix_web::HttpRequ
     HttpResponse::Ok().json(SessionStatus { signed_in: !auth.enabled() || cookie || bearer })
 }
 
-/// Sign out: the session cookie is removed.
+/// Sign out: the session is ended on the server (its cookie no longer works,
+/// wherever a copy of it is) and the cookie is removed.
 #[utoipa::path(operation_id = "delete_session", tag = "service", security(()), responses((status = 204, description = "Signed out")))]
 #[delete("/api/session")]
-pub async fn delete_session() -> HttpResponse {
+pub async fn delete_session(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Result<HttpResponse, AppError> {
+    if let Some(presented) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()) {
+        let app = state.clone();
+        blocking(&state.db.agents, move |conn| Ok(app.sessions.end(conn, &presented)?)).await?;
+    }
     let mut cookie = Cookie::build(SESSION_COOKIE, "").path("/").http_only(true).same_site(SameSite::Strict).finish();
     cookie.make_removal();
-    HttpResponse::NoContent().cookie(cookie).finish()
+    Ok(HttpResponse::NoContent().cookie(cookie).finish())
+}
+
+/// How many sessions were ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsEnded {
+    pub ended: usize,
+}
+
+/// End every browser session at once (every signed-in browser must sign in again).
+#[utoipa::path(operation_id = "delete_sessions", tag = "service", responses(
+    (status = 200, description = "Every session ended", body = SessionsEnded),
+    (status = 401, description = "No valid credentials", body = ErrorBody)))]
+#[delete("/api/sessions")]
+pub async fn delete_sessions(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let app = state.clone();
+    let ended = blocking(&state.db.agents, move |conn| Ok(app.sessions.end_all(conn)?)).await?;
+    tracing::info!(ended, "every browser session ended");
+    Ok(HttpResponse::Ok().json(SessionsEnded { ended }))
 }

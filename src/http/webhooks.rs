@@ -47,6 +47,7 @@ pub async fn list(state: web::Data<AppState>, query: web::Query<PageQuery>) -> R
 #[post("/api/webhooks")]
 pub async fn create(state: web::Data<AppState>, body: Json<NewWebhook>) -> Result<HttpResponse, AppError> {
     let record = body.0.validate()?;
+    refuse_own_address(&state, &record.url)?;
     let hook = blocking(&state.db.agents, move |conn| {
         known_agent(conn, record.agent_id)?;
         Ok(store::insert(conn, &record)?)
@@ -79,6 +80,9 @@ pub async fn update(
 ) -> Result<HttpResponse, AppError> {
     let id = webhook_id(&id)?;
     let change = body.0.validate()?;
+    if let Some(url) = &change.url {
+        refuse_own_address(&state, url)?;
+    }
     let hook = blocking(&state.db.agents, move |conn| {
         known_agent(conn, change.agent_id.flatten())?;
         store::update(conn, id, change)?.ok_or_else(|| not_found(id))
@@ -151,4 +155,60 @@ pub async fn redeliver(
     .await?;
     state.shared.bus.wake();
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "delivery_id": delivery, "event_id": event_id })))
+}
+
+/// A webhook may not call the server that sends it (each delivery would be a
+/// request to its own API, signed with nothing it checks, in a loop of its own).
+fn refuse_own_address(state: &AppState, url: &str) -> Result<(), AppError> {
+    if targets(url, state.local_addr, &state.settings.allowed_hosts) {
+        Err(AppError::invalid(
+            "url",
+            "is this server's own address and port; a webhook may not call the server that sends it",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `url` names `local` (any loopback or unspecified address, `localhost`,
+/// the bound address or a configured host name, on the bound port).
+fn targets(url: &str, local: std::net::SocketAddr, allowed_hosts: &[String]) -> bool {
+    let Ok(uri) = url.parse::<actix_web::http::Uri>() else {
+        return false;
+    };
+    let default_port = if uri.scheme_str() == Some("https") { 443 } else { 80 };
+    if uri.port_u16().unwrap_or(default_port) != local.port() {
+        return false;
+    }
+    let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let named = host == "localhost"
+        || host.ends_with(".localhost")
+        || allowed_hosts.iter().any(|h| h.split(':').next().is_some_and(|name| name.eq_ignore_ascii_case(&host)));
+    let ip = host.parse::<std::net::IpAddr>().ok();
+    let address = ip.is_some_and(|ip| ip.is_loopback() || ip.is_unspecified() || ip == local.ip());
+    named || address
+}
+
+#[cfg(test)]
+mod tests {
+    use super::targets;
+
+    #[test]
+    fn the_servers_own_address_is_recognised_in_any_spelling() {
+        let local: std::net::SocketAddr = "127.0.0.1:7788".parse().expect("addr");
+        for own in [
+            "http://127.0.0.1:7788/api/tasks",
+            "http://localhost:7788/x",
+            "http://127.9.9.9:7788/",
+            "http://[::1]:7788/",
+            "http://0.0.0.0:7788/",
+            "https://LOCALHOST:7788/",
+            "http://box.example:7788/",
+        ] {
+            assert!(targets(own, local, &["box.example".into()]), "{own}");
+        }
+        for other in ["http://127.0.0.1:7789/", "http://example.com:7788/", "http://127.0.0.1/"] {
+            assert!(!targets(other, local, &[]), "{other}");
+        }
+    }
 }

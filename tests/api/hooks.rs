@@ -58,7 +58,7 @@ fn ci_agent(app: &TestApp) -> String {
     app.agent(
         "ci-fixer",
         &["bash", "-c", "read line; echo \"got: $line\"; sleep 30"],
-        json!({ "trigger_secret": SECRET }),
+        json!({ "trigger_secret": SECRET, "trigger_env": ["BRANCH"] }),
     )
 }
 
@@ -86,6 +86,39 @@ fn a_signed_trigger_starts_one_instance_and_a_repeat_gets_the_same_one() {
     assert_eq!(other.status, 202, "an empty body is {{}}: {}", other.text);
     assert_ne!(other.json()["instance_id"], instance.as_str());
     assert_eq!(instances_of(&app, &agent).len(), 2);
+}
+
+#[test]
+fn a_trigger_sets_only_the_variables_its_agent_allows() {
+    let app = TestApp::spawn();
+    let agent = app.agent(
+        "ci-fixer",
+        &["bash", "-c", "echo \"branch=$BRANCH preload=$LD_PRELOAD\"; sleep 30"],
+        json!({ "trigger_secret": SECRET, "trigger_env": ["BRANCH"] }),
+    );
+    for (n, name) in ["LD_PRELOAD", "PATH", "BASH_FUNC_echo%%", "NODE_OPTIONS", "ANTHROPIC_BASE_URL"].iter().enumerate()
+    {
+        let body = json!({"env": {"BRANCH": "main", *name: "/tmp/evil"}}).to_string();
+        let r = signed(&app, "ci-fixer", &format!("env{n}"), now(), body.as_bytes(), body.as_bytes());
+        assert_eq!(r.status, 422, "{name}: {}", r.text);
+        assert_eq!(r.json()["error"]["field"], format!("env.{name}"), "{}", r.text);
+    }
+    assert!(instances_of(&app, &agent).is_empty(), "nothing started");
+    let body = br#"{"env": {"BRANCH": "release"}}"#;
+    let r = signed(&app, "ci-fixer", "env-ok", now(), body, body);
+    assert_eq!(r.status, 202, "{}", r.text);
+    let instance = r.json()["instance_id"].as_str().expect("id").to_owned();
+    app.wait_output(&instance, "branch=release preload=\r", Duration::from_secs(20));
+
+    // An agent that allows nothing: any variable is refused.
+    app.agent("strict", &["true"], json!({ "trigger_secret": SECRET }));
+    let body = br#"{"env": {"BRANCH": "main"}}"#;
+    assert_eq!(signed(&app, "strict", "strict-1", now(), body, body).status, 422);
+    // Names are validated where they are set.
+    let r =
+        app.put(&format!("/api/agents/{agent}"), &json!({"settings": {"trigger_env": ["OK", "SWITCHBOARD_TOKEN"]}}));
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.json()["error"]["field"], "settings.trigger_env[1]");
 }
 
 #[test]
@@ -128,6 +161,12 @@ fn bad_signatures_changed_bodies_and_stale_timestamps_are_refused() {
         assert!(!r.text.contains(SECRET), "{what}");
     }
     assert!(stale.text.contains("5 minutes"), "{}", stale.text);
+    // Which agents exist is not revealed: a wrong signature for a real agent and
+    // any signature for an unknown one, or one without a secret, read the same.
+    let message = |r: &Resp| r.json()["error"]["message"].clone();
+    assert_eq!(message(&unknown_agent), message(&one_byte_changed));
+    assert_eq!(message(&no_secret), message(&one_byte_changed));
+    assert_eq!(message(&post(&app, "nobody", "", body)), message(&unsigned));
     assert!(instances_of(&app, &agent).is_empty(), "nothing started");
     assert!(!app.log().contains(SECRET), "the secret is never logged");
 }
@@ -173,6 +212,18 @@ fn github_signatures_are_accepted_and_its_payloads_tolerated() {
     let tampered = headers.replace("sha256=", "sha256=0");
     assert_eq!(post(&app, "gh", &tampered, payload).status, 401);
     assert_eq!(instances_of(&app, &agent).len(), 1);
+
+    // Without a delivery id a captured delivery could be replayed for ever: refused.
+    let no_delivery =
+        format!("X-GitHub-Event: push\r\nX-Hub-Signature-256: {}\r\n", github_signature(GITHUB_SECRET, payload));
+    let r = post(&app, "gh", &no_delivery, payload);
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.text.contains("X-GitHub-Delivery"), "{}", r.text);
+    // The delivery id is remembered across a restart: a replay starts nothing.
+    let app = app.restart();
+    let replay = post(&app, "gh", &headers, payload);
+    assert_eq!(replay.json()["instance_id"], instance, "{}", replay.text);
+    assert_eq!(instances_of(&app, &agent).len(), 1);
 }
 
 #[test]
@@ -205,7 +256,7 @@ fn repeated_failures_from_one_address_are_rate_limited() {
     assert_eq!(limited.status, 429, "even a valid request waits: {}", limited.text);
     let retry: u64 = limited.header("retry-after").expect("Retry-After").parse().expect("seconds");
     assert!((1..=60).contains(&retry), "{retry}");
-    // One limit for every kind of credential: this address's token waits too.
-    assert_eq!(app.get("/api/agents").status, 429);
+    // Bad triggers never lock out a token holder on the same address.
+    assert_eq!(app.get("/api/agents").status, 200);
     assert_eq!(app.get_with("/healthz", &[]).status, 200);
 }

@@ -14,6 +14,7 @@ mod hooks;
 mod instances;
 mod messages;
 mod openapi;
+mod probes;
 mod processes;
 mod receiver;
 mod security;
