@@ -15,11 +15,13 @@
 pub mod actors;
 pub mod auth;
 pub mod config;
+pub mod contain;
 pub mod db;
 pub mod detect;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod procfs;

@@ -8,8 +8,17 @@ use switchboard::config::{Cli, Settings};
 use switchboard::startup::Application;
 use tracing_subscriber::EnvFilter;
 
-#[actix_web::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // The containment helper each instance runs under (see `contain`): before any
+    // thread or runtime exists.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = switchboard::contain::main_if_requested(&raw) {
+        return code;
+    }
+    actix_web::rt::System::new().block_on(serve())
+}
+
+async fn serve() -> ExitCode {
     let args = Cli::parse().into_serve_args();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -23,6 +32,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Read once; no later reader of this process's environment finds it (the
+    // start-up environment block itself is closed to other processes below).
+    std::env::remove_var("SWITCHBOARD_TOKEN");
+    // Same-user processes, the instances included, may not read this process's
+    // memory or environment (/proc/PID/environ, mem) nor attach to it.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(error = %e, "cannot close this process to other processes of its user");
+    }
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {

@@ -1,7 +1,9 @@
 //! The one place that spawns, signals and reaps processes.
 //!
 //! A child runs in a new session whose controlling terminal is its own PTY; its
-//! pid is also its process group and session id. It gets `PR_SET_PDEATHSIG`
+//! pid is also its process group and session id. The child is this binary's
+//! containment helper ([`crate::contain`]), which runs the command in a PID
+//! namespace of its own and ends as the command ends. It gets `PR_SET_PDEATHSIG`
 //! (SIGKILL), which fires when the *thread* that spawned it exits, so spawning
 //! happens on the instance arbiter's thread, which lives as long as the server.
 //! Processes that escape the session (setsid) are found by the
@@ -14,6 +16,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
+use nix::fcntl::OFlag;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use pty_process::{OwnedReadPty, OwnedWritePty, Size};
@@ -34,10 +37,15 @@ pub struct SpawnSpec {
     pub cols: u16,
 }
 
+/// Longest wait for the containment helper to say the command runs.
+const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A started child and its PTY.
 pub struct Spawned {
     pub child: tokio::process::Child,
     pub pid: i32,
+    /// How its processes are held.
+    pub containment: crate::contain::Containment,
     pub reader: OwnedReadPty,
     pub writer: OwnedWritePty,
     /// `/dev/pts/N`: how the child's side of the terminal appears in `/proc/*/fd`.
@@ -56,9 +64,23 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
     pty.resize(Size::new(spec.rows, spec.cols)).map_err(io::Error::other)?;
     let pts_name = std::fs::read_link(format!("/proc/self/fd/{}", pts.as_raw_fd()))?.to_string_lossy().into_owned();
     let parent = nix::unistd::getpid();
-    let command = pty_process::Command::new(program).args(args).current_dir(&spec.cwd).env_clear().envs(&spec.env);
-    // SAFETY: the hook runs between fork and exec and only calls prctl, getppid and
-    // kill, which are async-signal-safe.
+    // Created close-on-exec, so that no other child inherits it; only this child
+    // keeps it across its exec (the hook clears the flag there).
+    let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let report_fd = report_write.as_raw_fd();
+    let command = pty_process::Command::new("/proc/self/exe")
+        .arg(crate::contain::SUBCOMMAND)
+        .arg("--report-fd")
+        .arg(report_fd.to_string())
+        .arg("--")
+        .arg(program)
+        .args(args)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(&spec.env);
+    let umask = crate::files::child_umask();
+    // SAFETY: the hook runs between fork and exec and only calls prctl, getppid,
+    // kill, fcntl and umask, which are async-signal-safe.
     let command = unsafe {
         command.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
@@ -66,6 +88,9 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
                 // The server died between fork and prctl: do not outlive it.
                 signal::kill(nix::unistd::getpid(), Signal::SIGKILL)?;
             }
+            let report = std::os::fd::BorrowedFd::borrow_raw(report_fd);
+            nix::fcntl::fcntl(report, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+            nix::sys::stat::umask(umask);
             Ok(())
         })
     };
@@ -73,9 +98,48 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
         pty_process::Error::Io(io) => io,
         other => io::Error::other(other),
     })?;
+    drop(report_write);
     let pid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or_else(|| io::Error::other("child has no pid"))?;
+    let containment = match read_report(report_read).and_then(|r| crate::contain::parse_report(&r)) {
+        Ok(containment) => containment,
+        Err(e) => {
+            // The command did not start; the helper exits by itself, but make sure.
+            signal_group(pid, Signal::SIGKILL);
+            return Err(e);
+        }
+    };
     let (reader, writer) = pty.into_split();
-    Ok(Spawned { child, pid, reader, writer, pts: pts_name })
+    Ok(Spawned { child, pid, containment, reader, writer, pts: pts_name })
+}
+
+/// Reads the containment helper's one-line report, up to end of file.
+fn read_report(fd: std::os::fd::OwnedFd) -> io::Result<String> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + REPORT_TIMEOUT;
+    let mut file = std::fs::File::from(fd);
+    let mut report = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        if ms == 0 {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the instance's helper did not report in time"));
+        }
+        let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&file), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut buf = [0u8; 256];
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(String::from_utf8_lossy(&report).into_owned()),
+            Ok(n) if report.len() < 4096 => report.extend_from_slice(&buf[..n]),
+            Ok(_) => return Err(io::Error::other("the instance's helper said too much")),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Sends `sig` to a process group; false if it no longer exists.

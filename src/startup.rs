@@ -28,6 +28,9 @@ pub enum StartupError {
     /// The data directory could not be created.
     #[error("cannot create data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+    /// The data directory is not safe to use.
+    #[error(transparent)]
+    UnsafeDataDir(#[from] crate::files::DataDirError),
     /// A database could not be opened or migrated.
     #[error("database: {0}")]
     Db(#[from] DbError),
@@ -64,8 +67,12 @@ impl Application {
         let data_dir = settings.data_dir.clone();
         let explicit =
             if settings.no_auth { Some(Auth::disabled()) } else { settings.token.clone().map(Auth::with_token) };
+        crate::files::make_private();
         let (db, auth, sessions) = web::block(move || -> Result<_, StartupError> {
             create_data_dir(&data_dir)?;
+            for path in crate::files::secure_data_dir(&data_dir)? {
+                tracing::warn!(path = %path.display(), "was readable by other users; restricted to this user");
+            }
             create_data_dir(&data_dir.join("transcripts"))?;
             let db = Databases::open(&data_dir)?;
             let auth = match explicit {

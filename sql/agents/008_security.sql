@@ -11,3 +11,6 @@ CREATE TABLE sessions (
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL
 );
+
+-- How an instance's processes were contained ("pid_namespace" or "none").
+ALTER TABLE agent_instances ADD COLUMN containment TEXT;

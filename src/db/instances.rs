@@ -13,7 +13,7 @@ use crate::domain::now;
 use crate::domain::state::is_final;
 
 const COLUMNS: &str = "id, agent_id, status, started_at, completed_at, pty_session_id, project_path,
-     last_activity_at, exit_code, exit_signal, status_reason, task_id, pid, cols, rows, prompt";
+     last_activity_at, exit_code, exit_signal, status_reason, task_id, pid, cols, rows, prompt, containment";
 
 /// Parses a UUID stored as text.
 ///
@@ -44,6 +44,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Instance> {
         cols: row.get(13)?,
         rows: row.get(14)?,
         prompt: row.get(15)?,
+        containment: row.get(16)?,
     })
 }
 
@@ -165,6 +166,8 @@ pub struct Transition {
     /// Set when the process started.
     pub pid: Option<i32>,
     pub pty: Option<String>,
+    /// Set when the process started: how its processes are held.
+    pub containment: Option<&'static str>,
     /// For `awaiting_input`: what the program asks.
     pub prompt: Option<String>,
     /// The transcript length when it happened.
@@ -184,7 +187,8 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
         "UPDATE agent_instances SET status = ?1, status_reason = ?2, last_activity_at = ?3,
                 started_at = COALESCE(?4, started_at), completed_at = COALESCE(?5, completed_at),
                 exit_code = COALESCE(?6, exit_code), exit_signal = COALESCE(?7, exit_signal),
-                pid = COALESCE(?8, pid), pty_session_id = COALESCE(?9, pty_session_id), prompt = ?11
+                pid = COALESCE(?8, pid), pty_session_id = COALESCE(?9, pty_session_id), prompt = ?11,
+                containment = COALESCE(?12, containment)
          WHERE id = ?10",
         params![
             t.to.as_str(),
@@ -197,7 +201,8 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
             t.pid,
             t.pty,
             t.id.to_string(),
-            if t.to == InstanceStatus::AwaitingInput { t.prompt.as_deref() } else { None }
+            if t.to == InstanceStatus::AwaitingInput { t.prompt.as_deref() } else { None },
+            t.containment
         ],
     )?;
     let data = serde_json::json!({

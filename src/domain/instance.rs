@@ -76,4 +76,8 @@ pub struct Instance {
     pub rows: u16,
     /// While `awaiting_input`: what the program asks (as in its `instance.status` event).
     pub prompt: Option<String>,
+    /// How its processes are held, once started: `pid_namespace` (a PID namespace
+    /// of its own: nothing it starts outlives it) or `none` (the kernel refused one:
+    /// its session and environment marker only).
+    pub containment: Option<String>,
 }

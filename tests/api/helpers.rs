@@ -53,8 +53,26 @@ pub struct TestApp {
 /// Starts the binary with `args` (plus `--bind 127.0.0.1:0`); returns its first two
 /// stdout lines, or its exit status and log when it refuses to start.
 pub fn start(args: &[String], log: &Path, envs: &[(&str, &str)]) -> Result<(Child, [String; 2]), (ExitStatus, String)> {
+    start_launched(&[], args, log, envs)
+}
+
+/// Like [`start`], with the binary run by `launcher` (`["setpriv", …, "--"]`).
+pub fn start_launched(
+    launcher: &[&str],
+    args: &[String],
+    log: &Path,
+    envs: &[(&str, &str)],
+) -> Result<(Child, [String; 2]), (ExitStatus, String)> {
     let log_file = std::fs::File::create(log).expect("log file");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    let binary = env!("CARGO_BIN_EXE_switchboard");
+    let mut cmd = match launcher.split_first() {
+        Some((program, rest)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(rest).arg(binary);
+            cmd
+        }
+        None => Command::new(binary),
+    };
     cmd.args(args).stdout(Stdio::piped()).stderr(log_file).stdin(Stdio::null());
     for (k, v) in envs {
         cmd.env(k, v);
@@ -121,14 +139,20 @@ impl TestApp {
 
     /// Like [`TestApp::spawn_in`], with extra environment variables for the server.
     pub fn spawn_env(root: TempDir, extra: Vec<String>, envs: &[(&str, &str)]) -> Self {
+        Self::spawn_launched(root, &[], extra, envs)
+    }
+
+    /// Like [`TestApp::spawn_env`], with the binary run by `launcher`.
+    pub fn spawn_launched(root: TempDir, launcher: &[&str], extra: Vec<String>, envs: &[(&str, &str)]) -> Self {
         let data = root.path().join("data");
         let mut args = vec!["serve".to_owned(), "--bind".into(), "127.0.0.1:0".into(), "--data-dir".into()];
         args.push(data.to_string_lossy().into_owned());
         args.extend(extra.iter().cloned());
-        let (child, [listening, dashboard]) = match start(&args, &root.path().join("server.log"), envs) {
-            Ok(started) => started,
-            Err((status, log)) => panic!("server did not start ({status}):\n{log}"),
-        };
+        let (child, [listening, dashboard]) =
+            match start_launched(launcher, &args, &root.path().join("server.log"), envs) {
+                Ok(started) => started,
+                Err((status, log)) => panic!("server did not start ({status}):\n{log}"),
+            };
         let port = listening
             .strip_prefix("switchboard listening on http://127.0.0.1:")
             .and_then(|p| p.parse().ok())
@@ -136,8 +160,13 @@ impl TestApp {
         let token = if extra.iter().any(|a| a == "--no-auth") {
             None
         } else {
+            let from_env = envs.iter().find(|(k, _)| *k == "SWITCHBOARD_TOKEN").map(|(_, v)| (*v).to_owned());
             Some(extra.iter().position(|a| a == "--token").map_or_else(
-                || std::fs::read_to_string(data.join("token")).expect("token file").trim().to_owned(),
+                || {
+                    from_env.unwrap_or_else(|| {
+                        std::fs::read_to_string(data.join("token")).expect("token file").trim().to_owned()
+                    })
+                },
                 |i| extra[i + 1].clone(),
             ))
         };

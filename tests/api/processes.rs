@@ -60,13 +60,10 @@ fn a_killed_server_leaves_no_child_and_the_restart_marks_and_sweeps() {
     app.kill9();
     let dead = |pid: i32| switchboard::procfs::stat(pid).is_none_or(|s| s.state == 'Z');
     eventually(T, "the shell to die with the server (parent-death signal)", || dead(shell).then_some(()));
-    eventually(T, "its plain job to die with it (terminal hang-up)", || dead(plain_job).then_some(()));
-    // What ignores SIGHUP or left the session cannot be reached once the server is
-    // dead; the restart finds it by its marker.
-    for pid in marked(&id) {
-        let cmd = cmdline(pid);
-        assert!(cmd == "sleep 301" || cmd == "sleep 302", "unexpected survivor {pid}: {cmd}");
-    }
+    eventually(T, "its plain job to die with it", || dead(plain_job).then_some(()));
+    // Even what ignores SIGHUP or left the session dies with the instance's PID
+    // namespace; the restart still sweeps by marker where no namespace was had.
+    eventually(T, "every process of the instance to die with the server", || marked(&id).is_empty().then_some(()));
 
     let app = app.start_again();
     let instance = app.get(&format!("/api/instances/{id}")).json();
@@ -126,6 +123,94 @@ fn sleeping_and_computing_programs_are_never_waiting() {
         assert_eq!(app.get(&format!("/api/instances/{id}")).json()["status"], "active");
         assert!(!app.log().contains(&format!("instance={id} from=\"active\" to=\"awaiting_input\"")), "{}", app.log());
     }
+}
+
+/// A family that hides from every older sweep: a background job, one in its own
+/// session with a cleared environment (no marker), and one that ignores SIGHUP and
+/// SIGTERM with a cleared environment; `tag` makes its sleeps this test's own.
+fn escaping_family(tag: u32, then: &str) -> String {
+    format!(
+        "sleep {tag}1 & setsid env -i sleep {tag}2 & (trap '' HUP TERM; exec env -i sleep {tag}3) & \
+         sleep 0.3; echo escapes-ready; {then}"
+    )
+}
+
+/// Live processes whose command line is one of the family's sleeps.
+fn family_of(tag: u32) -> Vec<i32> {
+    let names: Vec<String> = (1..=3).map(|n| format!("sleep {tag}{n}")).collect();
+    switchboard::procfs::pids()
+        .into_iter()
+        .filter(|pid| names.contains(&cmdline(*pid)) && switchboard::procfs::stat(*pid).is_some_and(|s| s.state != 'Z'))
+        .collect()
+}
+
+fn family_running(app: &TestApp, agent: &str, tag: u32) -> String {
+    let instance = app.instance(agent, json!({}));
+    let id = instance["id"].as_str().expect("id").to_owned();
+    app.wait_output(&id, "escapes-ready", T);
+    eventually(T, "the whole family running", || (family_of(tag).len() == 3).then_some(()));
+    let started = app.get(&format!("/api/instances/{id}")).json();
+    assert_eq!(started["containment"], "pid_namespace", "{started}");
+    id
+}
+
+#[test]
+fn nothing_an_instance_starts_outlives_it_however_it_hides() {
+    let mut app = TestApp::spawn();
+    // Terminated through the API.
+    let terminated = app.agent("terminated", &["bash", "-c", &escaping_family(8101, "wait")], json!({}));
+    let id = family_running(&app, &terminated, 8101);
+    let r = app.put(&format!("/api/instances/{id}"), &json!({"status": "terminated"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(family_of(8101), Vec::<i32>::new(), "the answer comes once every process is gone");
+
+    // The command exits by itself, leaving its family behind.
+    let exits = app.agent("exits", &["bash", "-c", &escaping_family(8102, "sleep 0.5; exit 4")], json!({}));
+    let id = family_running(&app, &exits, 8102);
+    let ended = app.wait_status(&id, "error", T);
+    assert_eq!(ended["exit_code"], 4, "the command's own exit code: {ended}");
+    assert_eq!(family_of(8102), Vec::<i32>::new());
+
+    // Killed by a signal: reported as the command's own signal.
+    let killed = app.agent("killed", &["bash", "-c", "echo up; kill -KILL $$"], json!({}));
+    let id = app.instance(&killed, json!({}))["id"].as_str().expect("id").to_owned();
+    let ended = app.wait_status(&id, "error", T);
+    assert_eq!(ended["exit_signal"], 9, "{ended}");
+
+    // The server is SIGKILLed: nothing can ask anything to end, and still nothing stays.
+    let orphaned = app.agent("orphaned", &["bash", "-c", &escaping_family(8103, "wait")], json!({}));
+    family_running(&app, &orphaned, 8103);
+    app.kill9();
+    eventually(T, "the family to die with the server", || family_of(8103).is_empty().then_some(()));
+
+    // The server is stopped with SIGTERM.
+    let mut app = app.start_again();
+    let stopped = app.agent("stopped", &["bash", "-c", &escaping_family(8104, "wait")], json!({}));
+    family_running(&app, &stopped, 8104);
+    assert!(app.stop().success());
+    assert_eq!(family_of(8104), Vec::<i32>::new());
+}
+
+#[test]
+fn the_terminal_still_interrupts_the_command_and_a_missing_program_is_an_error() {
+    let app = TestApp::spawn();
+    let shell = app.agent(
+        "interruptible",
+        &["bash", "-c", "trap 'echo got-int; exit 7' INT; echo armed; sleep 30 & wait"],
+        json!({}),
+    );
+    let id = app.instance(&shell, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_output(&id, "armed", T);
+    app.type_in(&id, "\u{3}");
+    app.wait_output(&id, "got-int", T);
+    let ended = app.wait_status(&id, "error", T);
+    assert_eq!(ended["exit_code"], 7, "{ended}");
+
+    let missing = app.agent("missing", &["no-such-program-anywhere"], json!({}));
+    let r = app.post(&format!("/api/agents/{missing}/instances"), &json!({}));
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let failed = app.wait_status(&id, "error", T);
+    assert!(failed["status_reason"].as_str().is_some_and(|r| r.contains("No such file")), "{failed}");
 }
 
 fn cmdline(pid: i32) -> String {

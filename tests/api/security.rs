@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::helpers::{TestApp, TOKEN};
@@ -288,4 +290,76 @@ fn hostile_last_event_ids_get_a_reset_or_a_422_never_a_500() {
         }
     }
     assert_eq!(app.get("/healthz").status, 200);
+}
+
+#[test]
+fn files_are_private_whatever_the_umask_and_a_shared_data_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o7777;
+    let root = tempfile::tempdir().expect("tempdir");
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    // An old transcript left readable by others is tightened too.
+    std::fs::create_dir(data.join("transcripts")).expect("transcripts");
+    std::fs::write(data.join("transcripts/old.log"), b"secret output").expect("old transcript");
+    std::fs::set_permissions(data.join("transcripts/old.log"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let app = TestApp::spawn_in(root, vec!["--token".into(), TOKEN.into()]);
+    let agent = app.agent("umask", &["bash", "-c", "umask; touch made-here; sleep 30"], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    let out = app.wait_output(&id, "0022", Duration::from_secs(20));
+    assert!(out.contains("0022"), "the instance keeps the umask the server was started with: {out}");
+    let dir = app.data_dir();
+    assert_eq!(mode(&dir), 0o700, "the data directory is tightened");
+    for file in ["agents.db", "tasks.db", "agents.db-wal", "transcripts/old.log", &format!("transcripts/{id}.log")] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    assert_eq!(mode(&dir.join("transcripts")), 0o700);
+    assert!(app.log().contains("readable by other users"), "{}", app.log());
+
+    // A shared directory (sticky, like /tmp) is refused, with the reason.
+    let (shared, logs) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let args: Vec<String> = ["--bind", "127.0.0.1:0", "--token", TOKEN, "--data-dir"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain([shared.path().to_string_lossy().into_owned()])
+        .collect();
+    let (status, log) = crate::helpers::start(&args, &logs.path().join("refused.log"), &[]).expect_err("refused");
+    assert!(!status.success());
+    assert!(log.contains("shared directory"), "{log}");
+}
+
+#[test]
+fn an_agent_of_the_same_user_cannot_read_the_servers_environment_or_memory() {
+    use std::os::unix::fs::PermissionsExt;
+    // The server runs as an ordinary user (nobody, when the tests run as root), with
+    // its token in its environment, and so does the instance.
+    let root = tempfile::tempdir().expect("tempdir");
+    let root_is_root = nix::unistd::geteuid().is_root();
+    let launcher: &[&str] =
+        if root_is_root { &["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] } else { &[] };
+    if root_is_root {
+        std::os::unix::fs::chown(root.path(), Some(65534), Some(65534)).expect("chown");
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
+    let token = "env-token-0123456789abcdef-secret";
+    let app = TestApp::spawn_launched(root, launcher, vec![], &[("SWITCHBOARD_TOKEN", token)]);
+    assert_eq!(app.token.as_deref(), Some(token));
+    let server = app.pid();
+    let script = format!(
+        "cat /proc/{server}/environ; echo environ=$?; head -c 16 /proc/{server}/mem; echo mem=$?; \
+         ls /proc/{server}/fd; echo fd=$?; echo probe-done; sleep 30"
+    );
+    let agent = app.agent("snoop", &["bash", "-c", &script], json!({}));
+    let instance = app.instance(&agent, json!({}));
+    let id = instance["id"].as_str().expect("id").to_owned();
+    let out = app.wait_output(&id, "probe-done", Duration::from_secs(20));
+    assert!(!out.contains(token), "the token leaked: {out}");
+    for what in ["environ", "mem", "fd"] {
+        assert!(!out.contains(&format!("{what}=0")), "{what} was readable: {out}");
+    }
+    assert!(out.contains("Permission denied"), "{out}");
+    let started = app.get(&format!("/api/instances/{id}")).json();
+    assert_eq!(started["containment"], "pid_namespace", "an ordinary user is contained too: {started}");
 }

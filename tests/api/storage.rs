@@ -25,6 +25,7 @@ fn each_database_file_holds_its_own_tables() {
             "agents",
             "events",
             "idempotency_keys",
+            "sessions",
             "trigger_receipts",
             "webhook_attempts",
             "webhook_cursor",

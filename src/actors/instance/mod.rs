@@ -96,6 +96,7 @@ pub struct InstanceActor {
     /// Told once the first transition (started or failed) is stored.
     started: Option<oneshot::Sender<Result<(), String>>>,
     pid: Option<i32>,
+    containment: Option<crate::contain::Containment>,
     pts: String,
     writer: Option<Rc<tokio::sync::Mutex<OwnedWritePty>>>,
     pending_input: Rc<Cell<usize>>,
@@ -143,6 +144,7 @@ impl InstanceActor {
                 launch: Some(spec),
                 started: Some(started),
                 pid: None,
+                containment: None,
                 pts: String::new(),
                 writer: None,
                 pending_input: Rc::new(Cell::new(0)),
@@ -178,6 +180,7 @@ impl InstanceActor {
         self.transcript = Some(transcript);
         self.pid = Some(spawned.pid);
         self.shared.sessions.add(spawned.pid);
+        self.containment = Some(spawned.containment);
         self.pts = spawned.pts;
         self.writer = Some(Rc::new(tokio::sync::Mutex::new(spawned.writer)));
         ctx.add_stream(crate::pty_stream::PtyStream::new(spawned.reader));
@@ -215,6 +218,11 @@ impl InstanceActor {
             exit_signal,
             pid: if event == Event::Start { self.pid } else { None },
             pty: if event == Event::Start { Some(self.pts.clone()) } else { None },
+            containment: if event == Event::Start {
+                self.containment.map(crate::contain::Containment::as_str)
+            } else {
+                None
+            },
             prompt,
             offset: Some(self.transcript_len),
         };

@@ -216,6 +216,7 @@ fn end(
         exit_signal: None,
         pid: None,
         pty: None,
+        containment: None,
         prompt: None,
         offset: None,
     };

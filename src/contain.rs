@@ -1,0 +1,333 @@
+//! Containment: every process an instance starts lives in a PID namespace of the
+//! instance's own, so nothing it starts can outlive it — not a background job, not a
+//! process that called `setsid`, cleared its environment or ignores SIGHUP and
+//! SIGTERM. When the namespace's first process ends, the kernel kills everything
+//! left in it.
+//!
+//! The server starts each instance as `switchboard __contain --report-fd N -- ARGV`
+//! (this same binary) on the instance's terminal. That helper:
+//! 1. enters a new PID namespace (a user namespace too when not privileged);
+//! 2. forks the namespace's init (PID 1), which forks the command (PID 2) — the
+//!    command is not PID 1 itself, because PID 1 ignores every signal it has no
+//!    handler for, and Ctrl-C must still interrupt it;
+//! 3. waits for init, and ends the way the command ended (same exit code, or
+//!    killed by the same signal), so the server sees the command's status.
+//!
+//! Init reaps orphans, passes SIGHUP and SIGTERM on to every process of the
+//! namespace, and exits as soon as the command does. It dies with the helper
+//! (`PR_SET_PDEATHSIG`), and the helper dies with the server, so a SIGKILLed server
+//! leaves nothing behind either. Init reports on the report pipe once the command
+//! runs (`ok pid_namespace`, or `ok none` where the kernel refused a namespace) or
+//! why it could not start (`err ERRNO`), so the server's spawn still fails for a
+//! missing program.
+#![allow(unsafe_code)] // fork(2): the helper is single-threaded (it runs before any runtime starts).
+
+use std::ffi::{CString, OsString};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::process::ExitCode;
+
+use nix::errno::Errno;
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+
+/// The hidden first argument that makes the binary this helper.
+pub const SUBCOMMAND: &str = "__contain";
+
+/// How an instance's processes are held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Containment {
+    /// A PID namespace of its own: nothing it starts outlives it.
+    PidNamespace,
+    /// The kernel refused a namespace: its session and the environment marker only.
+    None,
+}
+
+impl Containment {
+    /// The stored and serialized form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Containment::PidNamespace => "pid_namespace",
+            Containment::None => "none",
+        }
+    }
+}
+
+/// Parses init's report: the containment once the command runs, or the error
+/// that kept it from starting.
+///
+/// # Errors
+/// The command could not be started (its errno), or the report is garbled.
+pub fn parse_report(report: &str) -> std::io::Result<Containment> {
+    match report.trim().split_once(' ') {
+        Some(("ok", "pid_namespace")) => Ok(Containment::PidNamespace),
+        Some(("ok", "none")) => Ok(Containment::None),
+        Some(("err", errno)) => Err(std::io::Error::from_raw_os_error(errno.parse().unwrap_or(libc_eio()))),
+        _ => Err(std::io::Error::other(format!("the instance's helper reported {report:?}"))),
+    }
+}
+
+fn libc_eio() -> i32 {
+    Errno::EIO as i32
+}
+
+/// Signals the helper and init leave to the command (terminal job control) or
+/// handle themselves.
+const IGNORED_BY_HELPER: [Signal; 7] = [
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTSTP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGHUP,
+    Signal::SIGTERM,
+];
+
+/// Runs the helper when `args` ask for it (`args[1] == SUBCOMMAND`); `None` otherwise.
+#[must_use]
+pub fn main_if_requested(args: &[OsString]) -> Option<ExitCode> {
+    if args.get(1).map(OsString::as_os_str) != Some(SUBCOMMAND.as_ref()) {
+        return None;
+    }
+    Some(match helper(&args[2..]) {
+        Ok(never) => match never {},
+        Err(message) => {
+            eprintln!("switchboard: {message}");
+            ExitCode::from(127)
+        }
+    })
+}
+
+enum Never {}
+
+fn helper(args: &[OsString]) -> Result<Never, String> {
+    let (report_fd, argv) = match args {
+        [flag, fd, dashes, argv @ ..] if flag == "--report-fd" && dashes == "--" && !argv.is_empty() => {
+            let fd: RawFd = fd.to_str().and_then(|f| f.parse().ok()).ok_or("bad --report-fd")?;
+            (fd, argv)
+        }
+        _ => return Err(format!("usage: switchboard {SUBCOMMAND} --report-fd N -- PROGRAM [ARGS…]")),
+    };
+    // SAFETY: the server passed this descriptor, open, for this helper alone.
+    let report = unsafe { OwnedFd::from_raw_fd(report_fd) };
+    let argv: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| "NUL in an argument".to_owned()))
+        .collect::<Result<_, _>>()?;
+    for sig in IGNORED_BY_HELPER {
+        // SAFETY: SIG_IGN installs no handler code.
+        unsafe { signal::signal(sig, SigHandler::SigIgn) }.map_err(|e| e.to_string())?;
+    }
+    let containment = enter_namespace();
+    let (status_read, status_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
+    let helper = nix::unistd::getpid();
+    // SAFETY: this process is single-threaded (the helper runs before any runtime).
+    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            drop(status_read);
+            init(helper, containment, &argv, report, status_write)
+        }
+        ForkResult::Parent { child } => {
+            drop((report, status_write));
+            let own = wait_for(child);
+            let mut text = String::new();
+            let _ = std::fs::File::from(status_read).read_to_string(&mut text);
+            end_like(parse_status(&text).unwrap_or(own))
+        }
+    }
+}
+
+/// A PID namespace, with a user namespace when this user may not make one alone.
+fn enter_namespace() -> Containment {
+    if unshare(CloneFlags::CLONE_NEWPID).is_ok() {
+        return Containment::PidNamespace;
+    }
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    if unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWPID).is_err() {
+        return Containment::None;
+    }
+    // The same user and group inside as outside, so files keep their owners.
+    let mapped = std::fs::write("/proc/self/setgroups", "deny")
+        .and_then(|()| std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1")))
+        .and_then(|()| std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1")));
+    if mapped.is_ok() {
+        Containment::PidNamespace
+    } else {
+        Containment::None
+    }
+}
+
+/// The namespace's first process: starts the command, reaps, passes on SIGHUP and
+/// SIGTERM, and exits when the command does (taking the namespace with it).
+fn init(helper: Pid, containment: Containment, argv: &[CString], report: OwnedFd, status: OwnedFd) -> ! {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if helper_gone(helper, containment, &status) {
+        // The helper died before the death signal was armed: do not outlive it.
+        std::process::exit(127);
+    }
+    let mut waited = SigSet::empty();
+    for sig in [Signal::SIGCHLD, Signal::SIGHUP, Signal::SIGTERM] {
+        waited.add(sig);
+    }
+    let _ = signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None);
+    let Ok((exec_read, exec_write)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
+        report_and_exit(report, "err 5");
+    };
+    // SAFETY: init is single-threaded.
+    let command = match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            drop((exec_read, report, status));
+            run_command(argv, &exec_write)
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => report_and_exit(report, &format!("err {}", e as i32)),
+    };
+    drop(exec_write);
+    let mut errno = Vec::new();
+    let _ = std::fs::File::from(exec_read).read_to_end(&mut errno);
+    if let Ok(bytes) = <[u8; 4]>::try_from(errno.as_slice()) {
+        let _ = waitpid(command, None);
+        report_and_exit(report, &format!("err {}", i32::from_ne_bytes(bytes)));
+    }
+    let mut report = std::fs::File::from(report);
+    let _ = report.write_all(format!("ok {}\n", containment.as_str()).as_bytes());
+    drop(report);
+    loop {
+        let Ok(sig) = waited.wait() else { continue };
+        match sig {
+            Signal::SIGHUP | Signal::SIGTERM => {
+                // Everything in the namespace (init itself excepted); without a
+                // namespace, the command (its group got the signal already).
+                let target = if containment == Containment::PidNamespace { Pid::from_raw(-1) } else { command };
+                let _ = signal::kill(target, sig);
+            }
+            _ => {
+                while let Ok(reaped) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    match reaped {
+                        WaitStatus::StillAlive => break,
+                        WaitStatus::Exited(pid, code) if pid == command => finish(&status_line('e', code), &status),
+                        WaitStatus::Signaled(pid, sig, _) if pid == command => {
+                            finish(&status_line('s', sig as i32), &status);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the helper is gone. Inside a namespace the parent has no pid here
+/// (getppid answers 0), so ask the status pipe: its read end, which only the helper
+/// holds, is closed once the helper is gone.
+fn helper_gone(helper: Pid, containment: Containment, status: &OwnedFd) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    if containment == Containment::None {
+        return nix::unistd::getppid() != helper;
+    }
+    let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(status), PollFlags::POLLOUT)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok()
+        && fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP))
+}
+
+fn status_line(kind: char, n: i32) -> String {
+    format!("{kind} {n}\n")
+}
+
+fn finish(line: &str, status: &OwnedFd) -> ! {
+    let _ = nix::unistd::write(status, line.as_bytes());
+    std::process::exit(0);
+}
+
+fn report_and_exit(report: OwnedFd, line: &str) -> ! {
+    let _ = std::fs::File::from(report).write_all(format!("{line}\n").as_bytes());
+    std::process::exit(127);
+}
+
+/// The command: default signal dispositions and an empty mask, then exec. On
+/// failure the errno goes to init and the process exits 127.
+fn run_command(argv: &[CString], exec_write: &OwnedFd) -> ! {
+    // A process group of its own, in the terminal's foreground: the terminal's
+    // signals (Ctrl-C) reach the command's group alone, and the kernel's view of
+    // the foreground group (how waiting is detected) starts at the command. SIGTTOU
+    // is still ignored here, as tcsetpgrp from a background group needs.
+    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
+    for sig in Signal::iterator() {
+        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+            // SAFETY: SIG_DFL installs no handler code.
+            let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
+        }
+    }
+    let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    let errno = match nix::unistd::execvp(&argv[0], argv) {
+        Err(e) => e as i32,
+        Ok(never) => match never {},
+    };
+    let _ = nix::unistd::write(exec_write, &errno.to_ne_bytes());
+    std::process::exit(127);
+}
+
+fn wait_for(child: Pid) -> WaitStatus {
+    loop {
+        match waitpid(child, None) {
+            Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => return status,
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return WaitStatus::Exited(child, 127),
+        }
+    }
+}
+
+fn parse_status(text: &str) -> Option<WaitStatus> {
+    let (kind, n) = text.trim().split_once(' ')?;
+    let n: i32 = n.parse().ok()?;
+    match kind {
+        "e" => Some(WaitStatus::Exited(Pid::from_raw(0), n)),
+        "s" => Some(WaitStatus::Signaled(Pid::from_raw(0), Signal::try_from(n).ok()?, false)),
+        _ => None,
+    }
+}
+
+/// Ends this process the way the command ended.
+fn end_like(status: WaitStatus) -> ! {
+    if let WaitStatus::Signaled(_, sig, _) = status {
+        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+        // SAFETY: SIG_DFL installs no handler code.
+        let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
+        let mut only = SigSet::empty();
+        only.add(sig);
+        let _ = signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&only), None);
+        let _ = signal::raise(sig);
+        std::process::exit(128 + sig as i32);
+    }
+    match status {
+        WaitStatus::Exited(_, code) => std::process::exit(code),
+        _ => std::process::exit(127),
+    }
+}
+
+/// The descriptor number as an argument.
+#[must_use]
+pub fn fd_arg(fd: &impl AsRawFd) -> String {
+    fd.as_raw_fd().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_and_statuses_parse() {
+        assert_eq!(parse_report("ok pid_namespace\n").ok(), Some(Containment::PidNamespace));
+        assert_eq!(parse_report("ok none\n").ok(), Some(Containment::None));
+        assert_eq!(parse_report("err 2\n").expect_err("missing").kind(), std::io::ErrorKind::NotFound);
+        assert!(parse_report("").is_err());
+        assert_eq!(parse_status("e 3\n"), Some(WaitStatus::Exited(Pid::from_raw(0), 3)));
+        assert_eq!(parse_status("s 15\n"), Some(WaitStatus::Signaled(Pid::from_raw(0), Signal::SIGTERM, false)));
+        assert_eq!(parse_status("x"), None);
+    }
+}
