@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{eventually, TestApp};
+use crate::helpers::TestApp;
 use crate::sse_client::SseClient;
 
 const T: Duration = Duration::from_secs(20);
@@ -63,13 +63,12 @@ fn an_output_flood_neither_grows_the_server_nor_slows_other_instances() {
 fn an_input_flood_is_refused_once_the_queue_is_full_and_costs_nothing_lasting() {
     let app = TestApp::spawn();
     let deaf = app.agent("deaf", &["sleep", "300"], json!({}));
-    let reader = app.agent("reader", &["bash", "-c", "stty -echo; cat > /dev/null"], json!({}));
+    let reader = app.agent("reader", &["bash", "-c", "stty -echo; echo reading; exec cat > /dev/null"], json!({}));
     let deaf = app.instance(&deaf, json!({}))["id"].as_str().expect("id").to_owned();
     let reader = app.instance(&reader, json!({}))["id"].as_str().expect("id").to_owned();
     app.wait_status(&deaf, "active", T);
-    eventually(T, "the reader to run", || {
-        (app.get(&format!("/api/instances/{reader}")).json()["pid"].is_number()).then_some(())
-    });
+    // Echo off before the flood: an echoed flood is a flood of output as well.
+    app.wait_output(&reader, "reading", T);
     let before = rss_kib(app.pid());
     let chunk: String = "x".repeat(99).chars().chain(std::iter::once('\n')).cycle().take(64 * 1024).collect();
     let mut refused = None;
