@@ -7,7 +7,7 @@
 //! never on the raw path as sent. A spelling the router does not serve (`/API/…`,
 //! `//api/…`, dot segments) matches no pattern and reaches no handler.
 
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage, HttpRequest};
 use uuid::Uuid;
 
 /// The path the router matches and the pattern of the resource that matches it.
@@ -20,12 +20,17 @@ pub struct Routed {
 }
 
 impl Routed {
-    /// What the router will make of `req`.
+    /// What the router will make of `req` (worked out once per request).
     #[must_use]
     pub fn of(req: &HttpRequest) -> Self {
+        if let Some(routed) = req.extensions().get::<Routed>() {
+            return routed.clone();
+        }
         let path = req.match_info().as_str().to_owned();
         let pattern = req.resource_map().match_pattern(&path);
-        Routed { path, pattern }
+        let routed = Routed { path, pattern };
+        req.extensions_mut().insert(routed.clone());
+        routed
     }
 
     /// Whether the request is for the API (`/api` and everything under it).

@@ -257,8 +257,14 @@ impl TestApp {
 
     /// A raw request with this `Authorization` value.
     pub fn raw_api_as(&self, authorization: &str, method: &str, path: &str, extra_headers: &str, body: &[u8]) -> Resp {
+        self.raw_request(method, path, &format!("Authorization: {authorization}\r\n{extra_headers}"), body)
+    }
+
+    /// A raw request without credentials: `path` exactly as given, `Host` set right,
+    /// `Connection: close`, and these extra header lines.
+    pub fn raw_request(&self, method: &str, path: &str, extra_headers: &str, body: &[u8]) -> Resp {
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n",
             self.port,
             body.len()
         );

@@ -30,14 +30,8 @@ fn github_signature(secret: &str, body: &[u8]) -> String {
 
 /// POSTs a trigger without the API token, with these extra header lines.
 fn post(app: &TestApp, name: &str, headers: &str, body: &[u8]) -> Resp {
-    let head = format!(
-        "POST /api/hooks/agents/{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
-        app.port,
-        body.len()
-    );
-    let mut request = head.into_bytes();
-    request.extend_from_slice(body);
-    app.raw(&request)
+    let headers = format!("Content-Type: application/json\r\n{headers}");
+    app.raw_request("POST", &format!("/api/hooks/agents/{name}"), &headers, body)
 }
 
 fn signed(app: &TestApp, name: &str, id: &str, timestamp: i64, body: &[u8], signature_body: &[u8]) -> Resp {

@@ -43,14 +43,7 @@ fn spellings(path: &str) -> Vec<String> {
 
 fn unauthenticated(app: &TestApp, method: &str, path: &str) -> Resp {
     let body = if method == "POST" || method == "PUT" { b"{}".as_slice() } else { b"" };
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        app.port,
-        body.len()
-    );
-    let mut request = head.into_bytes();
-    request.extend_from_slice(body);
-    app.raw(&request)
+    app.raw_request(method, path, "Content-Type: application/json\r\n", body)
 }
 
 /// The answer of the default service: no handler ran.
@@ -187,12 +180,7 @@ fn signing_out_ends_the_session_on_the_server_and_all_can_end_at_once() {
     assert_eq!(with(&first), 200);
 
     // Signing out ends that session: a copy of the cookie kept elsewhere stops working.
-    let out = app.raw(
-        "DELETE /api/session HTTP/1.1\r\nHost: 127.0.0.1:PORT\r\nCookie: COOKIE\r\nConnection: close\r\n\r\n"
-            .replace("PORT", &app.port.to_string())
-            .replace("COOKIE", &first)
-            .as_bytes(),
-    );
+    let out = app.raw_request("DELETE", "/api/session", &format!("Cookie: {first}\r\n"), b"");
     assert_eq!(out.status, 204, "{}", out.text);
     assert_eq!(with(&first), 401);
     assert_eq!(with(&second), 200, "other sessions go on");
@@ -209,17 +197,8 @@ fn signing_out_ends_the_session_on_the_server_and_all_can_end_at_once() {
     for cookie in [&second, &third] {
         assert_eq!(app.get_with("/api/tasks", &[("Cookie", cookie.as_str())]).status, 401);
     }
-    assert_eq!(app.delete_with_cookie_is_refused(), 401, "ending every session needs credentials");
-}
-
-impl TestApp {
-    fn delete_with_cookie_is_refused(&self) -> u16 {
-        self.raw(
-            format!("DELETE /api/sessions HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", self.port)
-                .as_bytes(),
-        )
-        .status
-    }
+    let anonymous = app.raw_request("DELETE", "/api/sessions", "", b"");
+    assert_eq!(anonymous.status, 401, "ending every session needs credentials");
 }
 
 /// Sends a request from `source` (a loopback address of 127.0.0.0/8) with python3,
