@@ -34,15 +34,26 @@ pub struct Cli {
 pub enum Command {
     /// Start the service (the default).
     Serve(ServeArgs),
+    /// Print a fresh one-time sign-in link for the dashboard of the server running
+    /// over this data directory (it works once, for 10 minutes).
+    LoginLink(ServeArgs),
+}
+
+/// What to do, with the settings flags.
+#[derive(Debug)]
+pub enum Action {
+    Serve(ServeArgs),
+    LoginLink(ServeArgs),
 }
 
 impl Cli {
-    /// The serve flags, wherever they were given.
+    /// The action and its flags, wherever they were given.
     #[must_use]
-    pub fn into_serve_args(self) -> ServeArgs {
+    pub fn into_action(self) -> Action {
         match self.command {
-            Some(Command::Serve(args)) => args,
-            None => self.serve,
+            Some(Command::Serve(args)) => Action::Serve(args),
+            Some(Command::LoginLink(args)) => Action::LoginLink(args),
+            None => Action::Serve(self.serve),
         }
     }
 }

@@ -119,6 +119,9 @@ impl ResponseError for AppError {
         };
         let body = ErrorBody { error: ErrorDetail { code: self.code().to_owned(), message, field } };
         let mut response = HttpResponse::build(self.status_code());
+        response
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .insert_header((header::CACHE_CONTROL, "no-store"));
         match self {
             AppError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

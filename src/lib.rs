@@ -23,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod http;
+pub mod login_link;
 pub mod metrics;
 pub mod procfs;
 pub mod pty;

@@ -3,8 +3,9 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use actix_web::web;
 use clap::Parser;
-use switchboard::config::{Cli, Settings};
+use switchboard::config::{Action, Cli, Settings};
 use switchboard::startup::Application;
 use tracing_subscriber::EnvFilter;
 
@@ -19,7 +20,10 @@ fn main() -> ExitCode {
 }
 
 async fn serve() -> ExitCode {
-    let args = Cli::parse().into_serve_args();
+    let (args, login_link) = match Cli::parse().into_action() {
+        Action::Serve(args) => (args, false),
+        Action::LoginLink(args) => (args, true),
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -32,6 +36,22 @@ async fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if login_link {
+        return match web::block(move || switchboard::login_link::fetch(&settings)).await {
+            Ok(Ok(link)) => {
+                println!("{link}");
+                ExitCode::SUCCESS
+            }
+            Ok(Err(e)) => {
+                eprintln!("switchboard: {e}");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("switchboard: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Read once; no later reader of this process's environment finds it (the
     // start-up environment block itself is closed to other processes below).
     std::env::remove_var("SWITCHBOARD_TOKEN");

@@ -161,3 +161,72 @@ mod tests {
         assert!(ids.iter().all(|id| !reloaded.accepts(id)));
     }
 }
+
+/// How long a sign-in link works.
+pub const LOGIN_LINK_MINUTES: i64 = 10;
+/// Sign-in links outstanding at most (the oldest goes first).
+const MAX_LOGIN_CODES: usize = 100;
+const LOGIN_PREFIX: &str = "sbl_";
+
+/// One-time sign-in codes: the dashboard address the server prints carries one
+/// (`/#login=CODE`) instead of the token, so browser history, synced sessions and
+/// address-bar suggestions never hold a long-lived secret. A code works once, for
+/// [`LOGIN_LINK_MINUTES`]; only hashes are kept, in memory (a restart prints a new one).
+#[derive(Default)]
+pub struct LoginCodes(std::sync::Mutex<Vec<(String, DateTime<Utc>)>>);
+
+impl std::fmt::Debug for LoginCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginCodes").finish_non_exhaustive()
+    }
+}
+
+impl LoginCodes {
+    /// A new code and when it expires.
+    ///
+    /// # Errors
+    /// The random source failed.
+    pub fn mint(&self) -> Result<(String, DateTime<Utc>), AuthError> {
+        let code = format!("{LOGIN_PREFIX}{}", random_hex()?);
+        let expires = Utc::now() + chrono::Duration::minutes(LOGIN_LINK_MINUTES);
+        let mut codes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Utc::now();
+        codes.retain(|(_, at)| *at > now);
+        if codes.len() >= MAX_LOGIN_CODES {
+            codes.remove(0);
+        }
+        codes.push((hash(&code), expires));
+        Ok((code, expires))
+    }
+
+    /// Whether `presented` is a live code; it is used up either way.
+    #[must_use]
+    pub fn redeem(&self, presented: &str) -> bool {
+        if !presented.starts_with(LOGIN_PREFIX) {
+            return false;
+        }
+        let wanted = hash(presented);
+        let mut codes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(at) = codes.iter().position(|(h, _)| crate::auth::ct_eq(h, &wanted)) else { return false };
+        let (_, expires) = codes.remove(at);
+        expires > Utc::now()
+    }
+}
+
+#[cfg(test)]
+mod login_tests {
+    use super::*;
+
+    #[test]
+    fn a_sign_in_code_works_once() {
+        let codes = LoginCodes::default();
+        let (code, expires) = codes.mint().expect("minted");
+        assert!(expires > Utc::now() + chrono::Duration::minutes(9));
+        assert!(!codes.redeem("sbl_forged"));
+        assert!(codes.redeem(&code));
+        assert!(!codes.redeem(&code), "used up");
+        let many: Vec<String> = (0..150).map(|_| codes.mint().expect("minted").0).collect();
+        assert!(!codes.redeem(&many[0]), "the oldest went when too many were outstanding");
+        assert!(codes.redeem(&many[149]));
+    }
+}

@@ -21,6 +21,8 @@ use crate::http::{self, guard::guard, json::query_error, observe::observe, AppSt
 use crate::metrics::Metrics;
 
 const MINUTE: Duration = Duration::from_secs(60);
+/// The file in the data directory that holds the running server's address.
+pub const URL_FILE: &str = "url";
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +51,8 @@ pub enum StartupError {
 pub struct Application {
     server: Server,
     local_addr: SocketAddr,
-    token: Option<String>,
+    /// The code of the printed sign-in link (none without authentication).
+    login: Option<String>,
     db: Databases,
     registry: Addr<Registry>,
     shared: Arc<Shared>,
@@ -89,7 +92,13 @@ impl Application {
         let bind_error = |source| StartupError::Bind { addr, source };
         let listener = TcpListener::bind(settings.bind).map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        let token = auth.token().map(str::to_owned);
+        let login_codes = Arc::new(crate::sessions::LoginCodes::default());
+        let login = if auth.enabled() { Some(login_codes.mint()?.0) } else { None };
+        // Where `switchboard login-link` finds this server.
+        let url_file = settings.data_dir.join(URL_FILE);
+        if let Err(e) = std::fs::write(&url_file, format!("{}\n", base_url(local_addr))) {
+            tracing::warn!(error = %e, path = %url_file.display(), "cannot record the server's address");
+        }
         match crate::pty::raise_open_files_limit() {
             Ok(limit) => tracing::debug!(limit, "open files limit"),
             Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
@@ -131,6 +140,7 @@ impl Application {
             registry: registry.clone(),
             shared: shared.clone(),
             sessions,
+            login_codes,
             auth_failures,
             trigger_failures,
             triggers: tokio::sync::Mutex::new(()),
@@ -151,7 +161,7 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(5)
         .run();
-        Ok(Application { server, local_addr, token, db, registry, shared, instances })
+        Ok(Application { server, local_addr, login, db, registry, shared, instances })
     }
 
     /// The address actually bound.
@@ -160,7 +170,8 @@ impl Application {
         self.local_addr
     }
 
-    /// The two start-up lines: where it listens, and the dashboard address with the token.
+    /// The two start-up lines: where it listens, and the dashboard address with a
+    /// one-time sign-in code (never the token: the address ends up in browser history).
     #[must_use]
     pub fn banner(&self) -> [String; 2] {
         let port = self.local_addr.port();
@@ -173,7 +184,7 @@ impl Application {
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
             ip => ip.to_string(),
         };
-        let fragment = self.token.as_ref().map(|t| format!("#token={t}")).unwrap_or_default();
+        let fragment = self.login.as_ref().map(|code| format!("#login={code}")).unwrap_or_default();
         [
             format!("switchboard listening on http://{listen_host}:{port}"),
             format!("switchboard dashboard: http://{host}:{port}/{fragment}"),

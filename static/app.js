@@ -32,6 +32,68 @@ function h(tag, attrs = {}, ...children) {
 }
 
 const short = (id) => String(id).slice(0, 8);
+
+// ---------------------------------------------------------------- text from agents and users
+
+// Text that agents (or anyone with an instance token) and users supply is never
+// allowed to pass for the page's own words, to hide characters, or to take the
+// screen: it is shown with its control and direction characters made visible,
+// isolated from the text around it (<bdi>, dir=auto), clamped in lines and
+// characters (with "Show all"), and attributed to whoever wrote it.
+const BIDI = /[\u202A-\u202E\u2066-\u2069]/g;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
+
+/** `text` with control characters as their visible pictures and direction marks as ⟨U+XXXX⟩. */
+function visible(text) {
+  return String(text ?? "")
+    .replace(CONTROL, (c) => (c === "\u007f" ? "\u2421" : c < " " ? String.fromCharCode(0x2400 + c.charCodeAt(0)) : `⟨U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}⟩`))
+    .replace(BIDI, (c) => `⟨U+${c.charCodeAt(0).toString(16).toUpperCase()}⟩`);
+}
+
+/** Supplied text inline: isolated and visible. */
+const said = (text) => h("bdi", {}, visible(text));
+
+/** `text` cut to `lines` lines and `chars` characters; whether it was cut. */
+function clampText(text, lines, chars) {
+  const all = String(text ?? "");
+  let cut = all.split("\n").slice(0, lines).join("\n");
+  if (cut.length > chars) cut = cut.slice(0, chars);
+  return { text: cut, clamped: cut.length < all.length };
+}
+
+/** Supplied text as a block: quoted, isolated, clamped, with "Show all" when cut. */
+function quote(text, { lines = 6, chars = 600, cls = "" } = {}) {
+  const all = String(text ?? "");
+  const { text: cut, clamped } = clampText(all, lines, chars);
+  const body = h("span", {}, visible(cut));
+  const box = h("blockquote", { class: `supplied ${cls}`.trim(), dir: "auto" }, body);
+  if (clamped) {
+    const total = all.split("\n").length;
+    const more = h("button", { type: "button", class: "ghost show-all" }, `Show all (${total} lines, ${all.length} characters)`);
+    more.addEventListener("click", (e) => {
+      e.stopPropagation();
+      const open = box.classList.toggle("expanded");
+      body.textContent = visible(open ? all : cut);
+      more.textContent = open ? "Show less" : `Show all (${total} lines, ${all.length} characters)`;
+    });
+    box.append(h("span", { class: "clamped" }, "…"), more);
+  }
+  return box;
+}
+
+/** Who wrote what follows: the agent's name and the instance, never the page's voice. */
+const attribution = (instance, verb) => h("div", { class: "said-by" },
+  said(agentName(instance.agent_id)), ` · ${short(instance.id)} ${verb}:`);
+
+/** Paste markers in pasted text would end a bracketed paste early. */
+function withoutPasteMarkers(text) {
+  let out = String(text);
+  while (out.includes("\u001b[200~") || out.includes("\u001b[201~")) {
+    out = out.split("\u001b[200~").join("").split("\u001b[201~").join("");
+  }
+  return out;
+}
 const when = (at) => (at ? new Date(at).toLocaleString() : "");
 
 class ApiError extends Error {
@@ -198,9 +260,10 @@ function notifyWaiting(instance) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   const agent = state.agents.get(instance.agent_id);
   if (agent && agent.settings && agent.settings.notification_enabled === false) return;
-  const note = new Notification(`${agentName(instance.agent_id)} needs you`, {
-    body: instance.prompt || "It is waiting for input.", tag: instance.id,
-  });
+  const asked = instance.prompt ? clampText(instance.prompt, 3, 200) : null;
+  const body = asked ? `${agentName(instance.agent_id)} asks: “${visible(asked.text)}${asked.clamped ? "…" : ""}”`
+    : "It is waiting for input.";
+  const note = new Notification(`${agentName(instance.agent_id)} needs you`, { body, tag: instance.id });
   note.onclick = () => { window.focus(); location.hash = `#/i/${instance.id}`; };
 }
 
@@ -268,7 +331,7 @@ function renderTabs() {
       title: `Alt+${n + 1}`, dataset: { instance: id }, onclick: () => { location.hash = `#/i/${id}`; },
     },
     instance ? badge(instance) : null,
-    ` ${instance ? agentName(instance.agent_id) : "instance"} · ${short(id)}`,
+    " ", instance ? said(agentName(instance.agent_id)) : "instance", ` · ${short(id)}`,
     h("button", { class: "close", title: "Close tab", "aria-label": "Close tab",
       onclick: (e) => { e.stopPropagation(); closeTab(id); } }, "×"));
   }));
@@ -294,6 +357,15 @@ class InstanceView {
     this.banner = h("div", { class: "waiting-banner", hidden: true });
     this.note = h("p", { class: "error", role: "alert" });
     this.termEl = h("div", { class: "term", dataset: { terminal: id } });
+    // Pasted text goes in as one bracketed paste: markers inside it are removed
+    // first, so a hostile clipboard cannot end the paste and type the rest as keys.
+    this.termEl.addEventListener("paste", (e) => {
+      const text = e.clipboardData?.getData("text/plain");
+      if (!text) return;
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      this.term.paste(withoutPasteMarkers(text));
+    }, true);
     this.list = h("div", { class: "messages", "aria-live": "polite" });
     this.input = h("textarea", { placeholder: "Reply… (Enter sends, Shift+Enter for a new line)", "aria-label": "Reply" });
     this.input.addEventListener("keydown", (e) => {
@@ -393,10 +465,15 @@ class InstanceView {
   statusChanged() {
     const instance = this.instance;
     if (!instance) { this.title.textContent = `Instance ${short(this.id)}`; return; }
-    this.title.textContent = `${agentName(instance.agent_id)} · ${short(this.id)}`;
+    this.title.replaceChildren(said(agentName(instance.agent_id)), ` · ${short(this.id)}`);
     this.badgeSlot.replaceChildren(badge(instance));
     this.banner.hidden = instance.status !== "awaiting_input";
-    this.banner.textContent = instance.prompt ? `Waiting for you: ${instance.prompt}` : "Waiting for input";
+    const prompt = instance.status === "awaiting_input" ? instance.prompt || "" : "";
+    if (this.banner.dataset.shown !== prompt) {
+      this.banner.dataset.shown = prompt;
+      this.banner.replaceChildren(h("strong", {}, "Waiting for you."),
+        prompt ? h("div", {}, attribution(instance, "asks"), quote(prompt, { lines: 4, chars: 400 })) : null);
+    }
     const final = FINAL.has(instance.status);
     this.actions.replaceChildren(
       final ? h("button", { class: "danger", onclick: () => removeInstance(this.id) }, "Delete")
@@ -426,9 +503,13 @@ class InstanceView {
     this.list.replaceChildren(...[...this.messages.values()].map((m) => {
       const held = m.sender_type === "user" && !m.delivered_at;
       return h("div", { class: `msg ${m.sender_type}${m.requires_user_input ? " asks" : ""}`, dataset: { message: m.id } },
-        m.content,
-        m.options && m.options.length ? h("div", { class: "actions" }, m.options.map((o) =>
-          h("button", { class: "ghost", onclick: () => { this.input.value = o; this.reply(); } }, o))) : null,
+        quote(m.content, { lines: 12, chars: 2000 }),
+        m.options && m.options.length ? h("div", { class: "actions" }, m.options.map((o) => {
+          // What the button shows is what it types; anything invisible is shown, and named.
+          const shown = visible(o);
+          return h("button", { class: "ghost option", title: shown === o ? `Types: ${o}` : `Types exactly: ${JSON.stringify(o)}`,
+            onclick: () => { this.input.value = o; this.reply(); } }, h("bdi", {}, shown));
+        })) : null,
         h("span", { class: "when" }, `${m.sender_type === "user" ? "you" : "agent"} · ${when(m.created_at)}`,
           m.sender_type === "user" ? (held ? " · held until it waits" : " · delivered") : ""));
     }));
@@ -506,8 +587,9 @@ function overviewPage() {
       parts.push(h("section", { class: "card waiting", id: "waiting" },
         h("h2", {}, `${asks.length} waiting for you`),
         asks.map((i) => h("div", { class: "waiting-item", dataset: { instance: i.id } },
-          h("div", {}, h("strong", {}, agentName(i.agent_id)), ` · ${short(i.id)} `, badge(i),
-            h("div", { class: "prompt" }, i.prompt || "(waiting for input)")),
+          h("div", { class: "grow" }, h("strong", {}, said(agentName(i.agent_id))), ` · ${short(i.id)} `, badge(i),
+            i.prompt ? h("div", { class: "prompt" }, attribution(i, "asks"), quote(i.prompt, { lines: 3, chars: 300 }))
+              : h("div", { class: "prompt hint" }, "(waiting for input)")),
           h("div", {}, h("a", { class: "button", href: `#/i/${i.id}` }, "Answer"))))));
     }
     parts.push(h("div", { class: "agents" }, agents.map(agentCard)));
@@ -523,14 +605,14 @@ function agentCard(agent) {
   const rank = { awaiting_input: 0, active: 1, idle: 2 };
   live.sort((a, b) => rank[a.status] - rank[b.status]);
   return h("article", { class: "card agent", dataset: { agent: agent.id } },
-    h("div", { class: "agent-head" }, h("h3", {}, agent.name), h("span", { class: "spacer" }),
+    h("div", { class: "agent-head" }, h("h3", {}, said(agent.name)), h("span", { class: "spacer" }),
       h("div", { class: "actions" },
         h("button", { onclick: () => startInstance(agent.id), "aria-label": `Start ${agent.name}` }, "Start"),
         h("a", { class: "button ghost", href: `#/agents/${agent.id}` }, "Edit"))),
-    h("div", { class: "meta" }, agent.command.join(" "), " · ", agent.project_path),
+    h("div", { class: "meta" }, said(agent.command.join(" ")), " · ", said(agent.project_path)),
     h("ul", { class: "instances" }, [...live, ...ended].map((i) => h("li", { dataset: { instance: i.id } },
       badge(i), h("span", { class: "id" }, short(i.id)),
-      h("span", { class: "grow" }, i.status === "awaiting_input" ? (i.prompt || "") : (i.status_reason || "")),
+      h("span", { class: "grow one-line" }, said(clampText(i.status === "awaiting_input" ? (i.prompt || "") : (i.status_reason || ""), 1, 120).text)),
       h("span", { class: "actions" },
         h("a", { class: "button ghost", href: `#/i/${i.id}` }, "Open"),
         FINAL.has(i.status) ? h("button", { class: "danger", onclick: () => removeInstance(i.id) }, "Delete")
@@ -569,8 +651,20 @@ function agentsPage(editId) {
   const description = h("input", { dataset: { field: "description" }, value: agent?.description ?? "" });
   const command = h("textarea", { dataset: { field: "command" } });
   command.value = (agent?.command ?? ["bash"]).join("\n");
-  const env = h("textarea", { dataset: { field: "env" } });
-  env.value = Object.entries(agent?.env ?? {}).map(([k, v]) => `${k}=${v}`).join("\n");
+  // Name and value fields, not KEY=value lines: a value may hold newlines or "=".
+  const envRows = h("div", { class: "env-rows", dataset: { field: "env" } });
+  const addEnvRow = (name = "", value = "") => {
+    const key = h("input", { class: "env-key", value: name, placeholder: "NAME", "aria-label": "Variable name", autocomplete: "off" });
+    const val = h("textarea", { class: "env-value", rows: 1, placeholder: "value", "aria-label": "Value" });
+    val.value = value;
+    const row = h("div", { class: "env-row" }, key, val,
+      h("button", { type: "button", class: "ghost", "aria-label": "Remove variable", onclick: () => row.remove() }, "×"));
+    envRows.append(row);
+    return row;
+  };
+  for (const [k, v] of Object.entries(agent?.env ?? {})) addEnvRow(k, v);
+  const env = h("div", {}, envRows,
+    h("button", { type: "button", class: "ghost", id: "add-env", onclick: () => addEnvRow().querySelector("input").focus() }, "Add variable"));
   const autoStart = h("input", { type: "checkbox", dataset: { field: "settings.auto_start" }, checked: s.auto_start });
   const max = h("input", { type: "number", min: 1, max: 1000, dataset: { field: "settings.max_concurrent_instances" }, value: s.max_concurrent_instances ?? 1 });
   const idle = h("input", { type: "number", dataset: { field: "settings.idle_ms" }, value: s.idle_ms ?? "", placeholder: "400" });
@@ -584,7 +678,7 @@ function agentsPage(editId) {
     field("Project directory", "project_path", path, "An existing directory on the server"),
     field("Command", "command", command, "One argument per line; run directly, never through a shell"),
     field("Description", "description", description),
-    field("Environment", "env", env, "KEY=value, one per line"),
+    field("Environment", "env", env, "One variable a row; values are used exactly as written"),
     h("label", { class: "inline" }, autoStart, "Start one instance whenever the server starts"),
     field("Instances at once", "max", max),
     field("Quiet time before it counts as waiting (ms)", "idle", idle, "Empty for the default (400)"),
@@ -597,10 +691,13 @@ function agentsPage(editId) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const envMap = {};
-    for (const line of lines(env.value)) {
-      const at = line.indexOf("=");
-      if (at <= 0) { showFieldError(form, { field: "env", message: `env: "${line}" is not KEY=value` }); return; }
-      envMap[line.slice(0, at)] = line.slice(at + 1);
+    for (const row of envRows.querySelectorAll(".env-row")) {
+      const key = row.querySelector(".env-key").value.trim();
+      const value = row.querySelector(".env-value").value;
+      if (!key && !value) continue;
+      if (!key) { showFieldError(form, { field: "env", message: "env: a value needs a name" }); return; }
+      if (Object.hasOwn(envMap, key)) { showFieldError(form, { field: "env", message: `env: ${key} is given twice` }); return; }
+      envMap[key] = value;
     }
     const settings = {
       auto_start: autoStart.checked, max_concurrent_instances: Number(max.value || 1),
@@ -623,8 +720,8 @@ function agentsPage(editId) {
     list.replaceChildren(h("div", { class: "actions" }, h("h1", {}, "Agents"), h("span", { class: "spacer" }),
       h("a", { class: "button ghost", href: "#/agents/new" }, "New agent")),
     agents.length ? h("table", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Command"), h("th", { class: "hide-narrow" }, "Project"), h("th", {})),
-      agents.map((a) => h("tr", { dataset: { agent: a.id } }, h("td", {}, a.name), h("td", {}, a.command.join(" ")),
-        h("td", { class: "hide-narrow meta" }, a.project_path),
+      agents.map((a) => h("tr", { dataset: { agent: a.id } }, h("td", {}, said(a.name)), h("td", {}, said(a.command.join(" "))),
+        h("td", { class: "hide-narrow meta" }, said(a.project_path)),
         h("td", {}, h("a", { href: `#/agents/${a.id}` }, "Edit")))))
       : h("p", { class: "hint" }, "No agents yet."));
   };
@@ -695,7 +792,7 @@ function tasksPage() {
           ["high", "medium", "low"].map((p) => h("option", { value: p, selected: p === t.priority }, p)));
         const agentSelect = h("select", { "aria-label": "Agent" }, agents.map((a) => h("option", { value: a.id }, a.name)));
         return h("tr", { dataset: { task: t.id } }, h("td", {}, t.id),
-          h("td", {}, h("strong", {}, t.title), t.description ? h("div", { class: "meta" }, t.description) : null,
+          h("td", {}, h("strong", {}, said(t.title)), t.description ? quote(t.description, { lines: 3, chars: 300, cls: "meta" }) : null,
             worker ? h("div", {}, badge(worker), " ", h("a", { href: `#/i/${worker.id}` }, `instance ${short(worker.id)}`)) : null),
           h("td", {}, statusSelect),
           h("td", { class: "hide-narrow" }, prioritySelect),
@@ -877,9 +974,10 @@ function showSignIn() {
   document.getElementById("signin-token").focus();
 }
 
-async function exchange(token) {
+/** Exchanges the token, or a sign-in link's code, for the session cookie. */
+async function exchange(credential) {
   try {
-    await api("POST", "/api/session", { token });
+    await api("POST", "/api/session", credential);
     return true;
   } catch {
     return false;
@@ -902,7 +1000,7 @@ async function start() {
 document.getElementById("signin-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const input = document.getElementById("signin-token");
-  if (await exchange(input.value.trim())) {
+  if (await exchange({ token: input.value.trim() })) {
     input.value = "";
     signinError.textContent = "";
     await start();
@@ -911,10 +1009,14 @@ document.getElementById("signin-form").addEventListener("submit", async (e) => {
   }
 });
 
-const fromAddress = new URLSearchParams(location.hash.slice(1)).get("token");
+// The printed address carries a one-time sign-in code, never the token: even kept
+// in history it is of no use once it has been exchanged here (or 10 minutes on).
+const fromAddress = new URLSearchParams(location.hash.slice(1)).get("login");
 if (fromAddress) {
   history.replaceState(null, "", location.pathname + location.search);
-  if (!(await exchange(fromAddress))) signinError.textContent = "The token in the address was not accepted.";
+  if (!(await exchange({ code: fromAddress }))) {
+    signinError.textContent = "That sign-in link was used already or has expired. Run `switchboard login-link` for a new one, or paste the token.";
+  }
 }
 const session = await api("GET", "/api/session").catch(() => ({ signed_in: false }));
 if (session.signed_in) await start();

@@ -220,6 +220,12 @@ pub fn canonical_project_path(raw: &str) -> Result<String, Invalid> {
     if raw.contains('\0') {
         return Err(Invalid::new(field, "must not contain NUL bytes"));
     }
+    if let Some(c) = raw.chars().find(|c| c.is_control() || super::message::is_bidi_control(*c)) {
+        return Err(Invalid::new(
+            field,
+            format!("must not hold control or text-direction characters (found U+{:04X})", c as u32),
+        ));
+    }
     let path = Path::new(raw);
     if !path.is_absolute() {
         return Err(Invalid::new(field, format!("must be an absolute path, got {raw:?}")));

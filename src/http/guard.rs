@@ -52,7 +52,16 @@ pub async fn guard(
         }
         req.extensions_mut().insert(caller);
     }
-    next.call(req).await
+    let mut res = next.call(req).await?;
+    if route.is_api() {
+        // API data is never cached nor sniffed into something else, errors included.
+        let headers = res.headers_mut();
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+        }
+    }
+    Ok(res)
 }
 
 /// Who is calling: the operator (the API token, a session, or no auth), or a

@@ -55,6 +55,8 @@ pub struct AppState {
     pub shared: Arc<Shared>,
     /// Browser sessions.
     pub sessions: crate::sessions::Sessions,
+    /// One-time sign-in codes for the dashboard.
+    pub login_codes: Arc<crate::sessions::LoginCodes>,
     /// Failed authentication per source network: tokens and session cookies.
     pub auth_failures: limiter::FailureLimiter,
     /// Failed trigger signatures per source network (counted apart, so that bad
@@ -75,6 +77,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(system::create_session)
         .service(system::delete_session)
         .service(system::delete_sessions)
+        .service(system::create_login_link)
         .service(tasks::list)
         .service(tasks::create)
         .service(tasks::get)

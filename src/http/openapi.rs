@@ -11,7 +11,7 @@ use super::{agents, hooks, instances, messages, output, sse, stream, system, tas
 #[openapi(
     info(title = "Switchboard", description = "Run many command-line agents side by side in pseudo-terminals; watch and steer them over HTTP."),
     paths(
-        system::healthz, system::metrics, system::openapi, system::session_status, system::create_session, system::delete_session, system::delete_sessions,
+        system::healthz, system::metrics, system::openapi, system::session_status, system::create_session, system::delete_session, system::delete_sessions, system::create_login_link,
         tasks::list, tasks::create, tasks::get, tasks::update, tasks::delete,
         agents::list, agents::create, agents::get, agents::update, agents::delete, agents::list_instances,
         instances::create, instances::list, instances::show, instances::update, instances::remove,

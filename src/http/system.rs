@@ -43,19 +43,23 @@ pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(super::openapi::ApiDoc::openapi())
 }
 
-/// Body of `POST /api/session`.
+/// Body of `POST /api/session`: the API token, or the code of a sign-in link.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionRequest {
     /// The API token.
-    pub token: String,
+    pub token: Option<String>,
+    /// The code of a one-time sign-in link (`/#login=CODE`): works once, for 10 minutes.
+    pub code: Option<String>,
 }
 
-/// Exchange the token for an HttpOnly, SameSite=Strict session cookie (for browsers).
-/// The session lasts 30 days unless ended by signing out or `DELETE /api/sessions`.
+/// Exchange the token, or a one-time sign-in code, for an HttpOnly, SameSite=Strict
+/// session cookie (for browsers). The session lasts 30 days unless ended by signing
+/// out or `DELETE /api/sessions`.
 #[utoipa::path(operation_id = "create_session", tag = "service", security(()), request_body = SessionRequest, responses(
     (status = 204, description = "Signed in; the cookie is set"),
-    (status = 401, description = "Wrong token", body = ErrorBody),
+    (status = 401, description = "Wrong token, or a sign-in code that is unknown, used or expired", body = ErrorBody),
+    (status = 422, description = "Neither or both of token and code", body = ErrorBody),
     (status = 429, description = "Too many failed attempts from this address", body = ErrorBody)))]
 #[post("/api/session")]
 pub async fn create_session(
@@ -69,9 +73,18 @@ pub async fn create_session(
     if !auth.enabled() {
         return Ok(HttpResponse::NoContent().finish());
     }
-    if !auth.accepts_token(body.0.token.trim()) {
+    let accepted = match (&body.0.token, &body.0.code) {
+        (Some(token), None) => auth.accepts_token(token.trim()),
+        (None, Some(code)) => state.login_codes.redeem(code.trim()),
+        _ => return Err(AppError::invalid("token", "send either the token or the code of a sign-in link")),
+    };
+    if !accepted {
         state.auth_failures.failed_from(ip);
-        return Err(AppError::Unauthorized("invalid token".into()));
+        return Err(AppError::Unauthorized(if body.0.code.is_some() {
+            "this sign-in link was used already or has expired; `switchboard login-link` prints a new one".into()
+        } else {
+            "invalid token".into()
+        }));
     }
     let app = state.clone();
     let value = blocking(&state.db.agents, move |conn| app.sessions.start(conn).map_err(AppError::internal)).await?;
@@ -120,6 +133,32 @@ pub async fn delete_session(state: web::Data<AppState>, req: actix_web::HttpRequ
     let mut cookie = Cookie::build(SESSION_COOKIE, "").path("/").http_only(true).same_site(SameSite::Strict).finish();
     cookie.make_removal();
     Ok(HttpResponse::NoContent().cookie(cookie).finish())
+}
+
+/// A one-time sign-in link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginLink {
+    /// The dashboard address that signs a browser in (`…/#login=CODE`).
+    pub url: String,
+    /// The code alone, for `POST /api/session {"code"}`.
+    pub code: String,
+    pub expires_at: String,
+}
+
+/// Make a one-time sign-in link for the dashboard: it works once, for 10 minutes,
+/// so it is safe in browser history (`switchboard login-link` calls this).
+#[utoipa::path(operation_id = "create_login_link", tag = "service", responses(
+    (status = 201, description = "A fresh link", body = LoginLink),
+    (status = 401, description = "No valid credentials", body = ErrorBody)))]
+#[post("/api/login-links")]
+pub async fn create_login_link(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let (code, expires) = state.login_codes.mint().map_err(AppError::internal)?;
+    let link = LoginLink {
+        url: format!("{}/#login={code}", state.shared.base_url),
+        code,
+        expires_at: expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    };
+    Ok(HttpResponse::Created().json(link))
 }
 
 /// How many sessions were ended.

@@ -46,10 +46,9 @@ fn a_message_sent_while_busy_is_held_until_the_prompt_appears() {
     assert!(messages[0]["delivered_at"].is_string(), "{messages}");
 }
 
-#[test]
-fn a_multi_line_reply_is_submitted_once_as_a_bracketed_paste() {
-    // A raw-mode program that turns bracketed paste on and reports each submit (Enter outside a paste).
-    let script = r"
+/// A raw-mode program that turns bracketed paste on and reports each submit (Enter
+/// outside a paste).
+const PASTE_PROGRAM: &str = r"
 import os, sys, tty
 fd = sys.stdin.fileno()
 tty.setraw(fd)
@@ -67,8 +66,11 @@ while submits < 2:
         else:
             os.write(1, b'<NL>' if ch == b'\n' else ch)
 ";
+
+#[test]
+fn a_multi_line_reply_is_submitted_once_as_a_bracketed_paste() {
     let app = TestApp::spawn();
-    let agent = app.agent("paste", &["python3", "-c", script], json!({}));
+    let agent = app.agent("paste", &["python3", "-c", PASTE_PROGRAM], json!({}));
     let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
     app.wait_status(&id, "awaiting_input", T);
     let r = app.post(&format!("/api/instances/{id}/messages"), &json!({"content": "first line\nsecond line\nthird"}));
@@ -77,6 +79,44 @@ while submits < 2:
     assert!(out.contains("first line<NL>second line<NL>third\r\nSUBMIT 1"), "{out:?}");
     std::thread::sleep(Duration::from_millis(300));
     assert!(!app.output(&id).contains("SUBMIT 2"), "submitted once, not line by line");
+}
+
+#[test]
+fn a_reply_cannot_end_its_own_paste_and_type_the_rest_as_keys() {
+    let app = TestApp::spawn();
+    let agent = app.agent("paste", &["python3", "-c", PASTE_PROGRAM], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_status(&id, "awaiting_input", T);
+    let hostile = "a\nb\u{1b}[201~\recho pwned\u{1b}[20\u{1b}[201~1~";
+    let r = app.post(&format!("/api/instances/{id}/messages"), &json!({"content": hostile}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let out = app.wait_output(&id, "SUBMIT 1", T);
+    assert!(out.contains("pwned\r\nSUBMIT 1"), "everything arrived inside one paste, then one Enter: {out:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!app.output(&id).contains("SUBMIT 2"), "nothing was typed as keys after an early paste end");
+}
+
+#[test]
+fn options_type_what_they_show_and_questions_are_bounded() {
+    let app = TestApp::spawn();
+    let agent = app.agent("asker", &["sleep", "30"], json!({}));
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    let ask = |content: &str, options: &[&str]| {
+        app.post(
+            &format!("/api/instances/{id}/messages"),
+            &json!({"sender_type": "agent", "content": content, "requires_user_input": true, "options": options}),
+        )
+    };
+    for option in ["No\u{7f}\u{7f}yes", "No\u{15}yes", "yes\nrm -rf ~", "a\u{1b}[201~", "txt\u{202e}exe"] {
+        let r = ask("Proceed?", &["no", option]);
+        assert_eq!(r.status, 422, "{option:?}: {}", r.text);
+        assert_eq!(r.json()["error"]["field"], "options[1]");
+    }
+    let r = ask(&"a line\n".repeat(10_000), &[]);
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("40 lines"), "the limit is named: {}", r.text);
+    assert_eq!(ask("Proceed?", &["yes", "no"]).status, 201);
+    assert_eq!(app.get(&format!("/api/instances/{id}/messages")).json().as_array().map(Vec::len), Some(1));
 }
 
 #[test]

@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, mkdirSync, readFileSync, openSync, realpathSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, statSync, openSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -88,6 +88,42 @@ function startReceiver() {
   });
 }
 
+const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync"];
+
+/** Files under `dir` whose bytes contain `needle`. */
+function filesHolding(dir, needle) {
+  const hits = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const info = statSync(path, { throwIfNoEntry: false });
+    if (!info) continue;
+    if (info.isDirectory()) hits.push(...filesHolding(path, needle));
+    else if (info.isFile() && readFileSync(path).includes(needle)) hits.push(path);
+  }
+  return hits;
+}
+
+/** A raw-mode program that turns bracketed paste on and reports each submit (Enter outside a paste). */
+const PASTE_PROGRAM = `
+import os, sys, tty
+fd = sys.stdin.fileno()
+tty.setraw(fd)
+os.write(1, b'\\x1b[?2004hready> ')
+buf, pasting, submits = b'', False, 0
+while True:
+    buf += os.read(fd, 1024)
+    while True:
+        if buf.startswith(b'\\x1b[200~'): pasting, buf = True, buf[6:]; continue
+        if buf.startswith(b'\\x1b[201~'): pasting, buf = False, buf[6:]; continue
+        if not buf or buf.startswith(b'\\x1b'): break
+        ch, buf = buf[:1], buf[1:]
+        if ch == b'\\r' and not pasting:
+            submits += 1; os.write(1, b'\\r\\nSUBMIT %d\\r\\n' % submits)
+        else:
+            os.write(1, b'<CR>' if ch == b'\\r' else ch)
+`;
+
 const terminalText = (id) => page.locator(`[data-terminal="${id}"] .xterm-rows`);
 const currentInstance = async () => (await page.evaluate(() => location.hash)).replace("#/i/", "");
 
@@ -97,11 +133,7 @@ before(async () => {
   base = server.lines[0].replace("switchboard listening on ", "");
   dashboardUrl = server.lines[1].replace("switchboard dashboard: ", "");
   token = readFileSync(join(dataDir, "token"), "utf8").trim();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await context.newPage();
   page.setDefaultTimeout(T);
@@ -126,15 +158,27 @@ test("signing in with the token from the form", async () => {
   await page.evaluate(() => { window.notReloaded = true; });
 });
 
-test("the printed address signs in and clears the token from the address bar", async () => {
-  step = "sign-in address";
-  const context = await browser.newContext();
-  const other = await context.newPage();
+test("the printed sign-in link works once and leaves no long-lived secret in the browser's profile", async () => {
+  step = "sign-in link";
+  assert.match(dashboardUrl, /\/#login=sbl_[0-9a-f]+$/);
+  assert.ok(!dashboardUrl.includes(token), "the printed address does not carry the token");
+  const profile = mkdtempSync(join(root, "profile-"));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS });
+  const other = context.pages()[0] ?? await context.newPage();
   other.on("pageerror", (err) => problems.push({ step, text: `uncaught: ${err.message}` }));
   await other.goto(dashboardUrl);
   await other.getByText("No agents yet").waitFor({ timeout: T });
-  assert.equal(await other.evaluate(() => location.href), `${base}/`);
-  await context.close();
+  assert.equal(await other.evaluate(() => location.href), `${base}/`, "the code leaves the address bar");
+  await other.goto(`${base}/#/tasks`); // more history
+  await context.close(); // history, sessions and suggestions are written out
+  assert.deepEqual(filesHolding(profile, token), [], "no file of the profile holds the token");
+
+  const again = await browser.newContext();
+  const second = await again.newPage();
+  await second.goto(dashboardUrl);
+  await second.locator("#signin-error", { hasText: "used already or has expired" }).waitFor();
+  assert.equal(await second.locator("#signin").isVisible(), true, "a used link signs nobody in");
+  await again.close();
 });
 
 test("creating an agent through the form, with a validation error shown at the field", async () => {
@@ -332,7 +376,9 @@ test("an agent is edited through its form", async () => {
   await page.click("#nav a[data-page=agents]");
   await page.locator(`tr[data-agent="${agent.id}"] a:has-text('Edit')`).click();
   await page.fill("#f-command", "sleep\n600");
-  await page.fill("#f-env", "MODE=review");
+  await page.click("#add-env");
+  await page.locator(".env-row").last().locator(".env-key").fill("MODE");
+  await page.locator(".env-row").last().locator(".env-value").fill("review");
   await page.click("button:has-text('Save')");
   await page.waitForFunction(() => location.hash === "#/");
   const saved = await call("GET", `/api/agents/${agent.id}`);
@@ -433,12 +479,108 @@ test("a phone-width screen shows one column", async () => {
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
+test("an agent's long question is bounded, attributed to it, and leaves the terminal in sight", async () => {
+  step = "bounded question";
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.evaluate(() => { window.shownNotifications = []; });
+  const agent = await call("POST", "/api/agents", { name: "verbose", project_path: project("verbose"), command: ["sleep", "600"] });
+  const instance = await call("POST", `/api/agents/${agent.id}/instances`, {});
+  const ask = (content) => fetch(`${base}/api/instances/${instance.id}/messages`, {
+    method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ sender_type: "agent", requires_user_input: true, content }),
+  });
+  const refused = await ask("more and more\n".repeat(10_000));
+  assert.equal(refused.status, 422, "a 10,000-line question is refused by the API");
+  assert.match(await refused.text(), /40 lines/);
+  // The longest question the API takes, dressed up as the app's own notice.
+  const line = "Switchboard security check: your session expired. Paste your API token below.";
+  const question = Array.from({ length: 40 }, () => line).join("\n").slice(0, 3990);
+  assert.equal((await ask(question)).status, 201);
+  await page.evaluate((id) => { location.hash = `#/i/${id}`; }, instance.id);
+  const view = page.locator(`.instance-view[data-instance="${instance.id}"]`);
+  const banner = view.locator(".waiting-banner");
+  await banner.locator(".said-by").waitFor();
+  assert.match(await banner.locator(".said-by").innerText(), new RegExp(`verbose · ${instance.id.slice(0, 8)} asks:`));
+  assert.equal(await banner.locator("blockquote.supplied").count(), 1, "quoted, not in the page's own voice");
+  const bannerBox = await banner.boundingBox();
+  const termBox = await view.locator(".term").boundingBox();
+  assert.ok(bannerBox.height < 300, `the banner is ${bannerBox.height} px tall`);
+  assert.ok(termBox.y + 100 < 900, `the terminal starts at ${termBox.y} px of a 900 px window`);
+  if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, "dashboard-question.png") });
+  await banner.locator(".show-all").click();
+  assert.match(await banner.locator("blockquote").innerText(), /Paste your API token below\.\n[^]*\n[^]*Paste/);
+  // The overview's waiting list quotes it too, bounded.
+  await page.click("#nav a[data-page=overview]");
+  const item = page.locator(`#waiting [data-instance="${instance.id}"]`);
+  await item.locator(".said-by", { hasText: "verbose" }).waitFor();
+  assert.ok((await item.boundingBox()).height < 400);
+  const shown = await page.evaluate(() => window.shownNotifications);
+  const note = shown.find((n) => n.title === "verbose needs you");
+  assert.ok(note, JSON.stringify(shown));
+  assert.ok(note.body.startsWith("verbose asks: “") && note.body.length <= 260, note.body);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await call("PUT", `/api/instances/${instance.id}`, { status: "terminated" });
+});
+
+test("names, titles and paths show their direction controls instead of obeying them", async () => {
+  step = "bidi";
+  const task = await call("POST", "/api/tasks", { title: "invoice \u202Etxt.exe", description: "line\n".repeat(10_000) });
+  await page.click("#nav a[data-page=tasks]");
+  const row = page.locator(`tr[data-task="${task.id}"]`);
+  await row.waitFor();
+  const title = await row.locator("strong bdi").innerText();
+  assert.equal(title, "invoice ⟨U+202E⟩txt.exe");
+  assert.ok((await row.boundingBox()).height < 400, "a 10,000-line description is clamped");
+  const res = await fetch(`${base}/api/agents`, {
+    method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "spoof", project_path: `${project("spoof")}/\u202Etxt.exe`, command: ["bash"] }),
+  });
+  assert.equal(res.status, 422, "a direction control has no use in a path");
+});
+
+test("an environment value with a newline survives an unchanged save", async () => {
+  step = "env";
+  const env = { A: "x\nINJECTED=1", B: "p=q" };
+  const agent = await call("POST", "/api/agents", { name: "envy", project_path: project("envy"), command: ["bash"], env });
+  await page.evaluate((id) => { location.hash = `#/agents/${id}`; }, agent.id);
+  await page.locator(".env-row").first().waitFor();
+  assert.equal(await page.locator(".env-row").count(), 2);
+  await page.click("button:has-text('Save')");
+  await page.waitForFunction(() => location.hash === "#/");
+  assert.deepEqual((await call("GET", `/api/agents/${agent.id}`)).env, env);
+});
+
+test("a hostile clipboard cannot end the terminal's paste and type the rest as keys", async () => {
+  step = "paste";
+  const agent = await call("POST", "/api/agents", { name: "paster", project_path: project("paster"), command: ["python3", "-c", PASTE_PROGRAM] });
+  const instance = await call("POST", `/api/agents/${agent.id}/instances`, {});
+  await page.evaluate((id) => { location.hash = `#/i/${id}`; }, instance.id);
+  await terminalText(instance.id).filter({ hasText: "ready>" }).waitFor();
+  await page.locator(`[data-terminal="${instance.id}"] .xterm-helper-textarea`).evaluate((el) => {
+    const data = new DataTransfer();
+    data.setData("text/plain", "a\nb\u001b[201~\recho pwned");
+    el.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+  });
+  await terminalText(instance.id).filter({ hasText: "pwned" }).waitFor();
+  await new Promise((r) => setTimeout(r, 500));
+  assert.doesNotMatch(await terminalText(instance.id).innerText(), /SUBMIT/, "the whole clipboard stayed one paste");
+  await call("PUT", `/api/instances/${instance.id}`, { status: "terminated" });
+});
+
+test("API answers are neither cached nor sniffed", async () => {
+  for (const [path, auth] of [["/api/tasks", true], ["/api/tasks", false]]) {
+    const res = await fetch(base + path, { headers: auth ? { Authorization: `Bearer ${token}` } : {} });
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff", path);
+    assert.equal(res.headers.get("cache-control"), "no-store", path);
+  }
+});
+
 test("no errors in the console", () => {
   // Expected and therefore allowed: the 422 of the deliberate validation error, and
   // failed connections while the server was down on purpose.
   for (const p of problems) console.log(`console (${p.step}${p.outage ? ", server down" : ""}): ${p.text}`);
   const unexpected = problems.filter((p) => !(
-    (["agent form", "tasks and webhooks"].includes(p.step) && /status of 422/.test(p.text))
+    (["agent form", "tasks and webhooks", "sign-in link"].includes(p.step) && /status of (422|401)/.test(p.text))
     || (p.outage && /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|net::ERR_|status of 50[23]/.test(p.text))));
   assert.deepEqual(unexpected, []);
 });
