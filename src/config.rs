@@ -116,7 +116,7 @@ struct FileWebhooks {
 /// Most of one transcript kept on disk, in MiB (0: unlimited).
 pub const DEFAULT_TRANSCRIPT_MAX_MB: u64 = 256;
 
-/// Waits before each retry of a webhook delivery (API.md).
+/// Waits before each retry of a webhook delivery (docs/api.md).
 pub const DEFAULT_RETRY_SCHEDULE: &[&str] = &["1s", "5s", "30s", "2m", "10m", "30m", "1h"];
 /// How long a webhook receiver has to answer.
 pub const DEFAULT_WEBHOOK_TIMEOUT: &str = "10s";

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::Invalid;
 
-/// Where an instance stands; see the state machine in API.md.
+/// Where an instance stands; see the state machine in docs/api.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceStatus {

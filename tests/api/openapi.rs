@@ -60,3 +60,24 @@ fn every_documented_operation_is_served() {
     assert!(operations >= 16, "{operations}");
     assert!(matches!(doc["components"]["securitySchemes"]["bearer"]["scheme"], Value::String(ref s) if s == "bearer"));
 }
+
+#[test]
+fn every_operation_is_in_the_api_reference_in_the_repository() {
+    let app = TestApp::spawn();
+    let doc = app.get("/api/openapi.json").json();
+    let reference = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).expect("docs/api.md");
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let written = path.replace('{', ":").replace('}', "");
+        for method in item.as_object().expect("item").keys() {
+            let row = format!("| {} | {written}", method.to_uppercase());
+            let listed = reference
+                .lines()
+                .any(|line| line.strip_prefix(&row).is_some_and(|rest| rest.starts_with([' ', '?', '|'])));
+            if !listed {
+                missing.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "docs/api.md lacks a table row for: {missing:?}");
+}
