@@ -25,6 +25,9 @@ pub enum AppError {
     /// 409: duplicate name or illegal state transition.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A known path asked with a method it does not take; `allow` lists those it does.
+    #[error("{message}")]
+    MethodNotAllowed { message: String, allow: String },
     /// 413: the body is over the limit.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -63,6 +66,7 @@ impl AppError {
             }
             AppError::Unauthorized(_) => "unauthorized",
             AppError::NotFound(_) => "not_found",
+            AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::Validation { .. } => "validation_failed",
@@ -99,6 +103,7 @@ impl ResponseError for AppError {
             AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -128,6 +133,9 @@ impl ResponseError for AppError {
             }
             AppError::TooManyRequests { retry_after_secs: Some(secs), .. } => {
                 response.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            AppError::MethodNotAllowed { allow, .. } => {
+                response.insert_header((header::ALLOW, allow.clone()));
             }
             _ => {}
         }

@@ -151,10 +151,44 @@ impl From<DbError> for AppError {
     }
 }
 
-/// The answer for a path no route serves.
+/// The answer for a request no route serves: 405 with `Allow` for a known path
+/// asked with another method, otherwise 404.
 ///
 /// # Errors
-/// Always: a 404 naming the method and path.
+/// Always: the 405 or a 404 naming the method and path.
 pub async fn route_not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, AppError> {
-    Err(AppError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+    let allowed = route::Routed::of(&req).pattern.map(|pattern| methods_of(&pattern)).unwrap_or_default();
+    if allowed.is_empty() {
+        return Err(AppError::NotFound(format!("no route for {} {}", req.method(), req.path())));
+    }
+    let allow = allowed.join(", ");
+    Err(AppError::MethodNotAllowed { message: format!("{} {} takes only {allow}", req.method(), req.path()), allow })
+}
+
+/// The methods served at a route pattern, from the OpenAPI document (the page and
+/// its files, which the document leaves out, take GET).
+fn methods_of(pattern: &str) -> Vec<&'static str> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    use utoipa::OpenApi;
+    static METHODS: OnceLock<HashMap<String, Vec<&'static str>>> = OnceLock::new();
+    let methods = METHODS.get_or_init(|| {
+        let doc = openapi::ApiDoc::openapi();
+        let mut map: HashMap<String, Vec<&'static str>> = HashMap::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("DELETE", item.delete.is_some()),
+                ("PATCH", item.patch.is_some()),
+            ];
+            map.insert(path.clone(), ops.iter().filter(|(_, on)| *on).map(|(m, _)| *m).collect());
+        }
+        for page in ["/", "/static/{path:.*}"] {
+            map.insert(page.to_owned(), vec!["GET"]);
+        }
+        map
+    });
+    methods.get(pattern).cloned().unwrap_or_default()
 }

@@ -81,3 +81,18 @@ fn every_operation_is_in_the_api_reference_in_the_repository() {
     }
     assert!(missing.is_empty(), "docs/api.md lacks a table row for: {missing:?}");
 }
+
+#[test]
+fn a_known_path_with_another_method_is_405_with_allow() {
+    let app = TestApp::spawn();
+    let wrong = app.raw_api("DELETE", "/api/tasks", "", b"");
+    assert_eq!(wrong.status, 405, "{}", wrong.text);
+    assert_eq!(wrong.header("allow"), Some("GET, POST"));
+    assert_eq!(wrong.code(), "method_not_allowed");
+    let patch = app.raw_api("PATCH", "/api/tasks/1", "", b"");
+    assert_eq!((patch.status, patch.header("allow")), (405, Some("GET, PUT, DELETE")), "{}", patch.text);
+    let health = app.raw_request("POST", "/healthz", "", b"");
+    assert_eq!((health.status, health.header("allow")), (405, Some("GET")));
+    assert_eq!(app.raw_api("GET", "/api/nothing-here", "", b"").status, 404);
+    assert_eq!(app.raw_request("DELETE", "/api/tasks", "", b"").status, 401, "credentials are checked first");
+}
