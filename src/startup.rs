@@ -143,7 +143,6 @@ impl Application {
             login_codes,
             auth_failures,
             trigger_failures,
-            triggers: tokio::sync::Mutex::new(()),
         });
         let server = HttpServer::new(move || {
             App::new()

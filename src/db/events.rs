@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -161,8 +161,12 @@ pub fn bounds(conn: &Connection) -> Result<(i64, i64), DbError> {
     let newest: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
     let oldest: i64 = conn.query_row("SELECT COALESCE(MIN(seq), 0) FROM events", [], |r| r.get(0))?;
     // AUTOINCREMENT never reuses numbers, so the head survives a pruned-empty log.
-    let head: i64 =
-        conn.query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |r| r.get(0)).unwrap_or(newest);
+    // No row yet (nothing was ever logged) means the newest; any other failure (a
+    // busy database) is an error, never a guess.
+    let head: i64 = conn
+        .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or(newest);
     Ok((if oldest == 0 { head + 1 } else { oldest }, head.max(newest)))
 }
 

@@ -47,14 +47,23 @@ pub fn receipt(conn: &Connection, agent_id: Uuid, delivery: &str) -> Result<Opti
     id.map(|i| Uuid::parse_str(&i).map_err(|_| DbError::Corrupt("trigger_receipts.instance_id".into()))).transpose()
 }
 
-/// Records that a trigger started `instance_id`; call it in the instance's transaction.
+/// Records that a trigger started `instance_id`; call it in the instance's
+/// transaction. The receipts' primary key is what keeps two concurrent repeats of
+/// one delivery from both starting an instance.
 ///
 /// # Errors
-/// SQLite failures; a receipt that exists already is a conflict.
+/// SQLite failures; [`DbError::Conflict`] when the delivery has a receipt already.
 pub fn insert_receipt(conn: &Connection, agent_id: Uuid, delivery: &str, instance_id: Uuid) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO trigger_receipts (agent_id, delivery, instance_id, at) VALUES (?1, ?2, ?3, ?4)",
         params![agent_id.to_string(), delivery, instance_id.to_string(), now()],
-    )?;
+    )
+    .map_err(|e| {
+        if super::is_unique_violation(&e) {
+            DbError::Conflict(format!("delivery {delivery:?} started an instance already"))
+        } else {
+            DbError::Sqlite(e)
+        }
+    })?;
     Ok(())
 }

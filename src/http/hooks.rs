@@ -137,13 +137,11 @@ pub async fn trigger(
         (None, Ok(_)) => return Err(refuse(&VerifyError::Mismatch)),
         (_, Err(e)) => return Err(refuse(&e)),
     };
-    // One trigger at a time from here: a repeat that arrives while the first is
-    // still starting waits for it and then finds its receipt.
-    let _one_at_a_time = state.triggers.lock().await;
+    let agent_id = agent.id;
+    let first_of =
+        |delivery: String| blocking(&state.db.agents, move |conn| Ok(triggers::receipt(conn, agent_id, &delivery)?));
     if let Some(delivery) = delivery.clone() {
-        let agent_id = agent.id;
-        let first = blocking(&state.db.agents, move |conn| Ok(triggers::receipt(conn, agent_id, &delivery)?)).await?;
-        if let Some(instance_id) = first {
+        if let Some(instance_id) = first_of(delivery).await? {
             return Ok(accepted(&req, instance_id, true));
         }
     }
@@ -160,6 +158,16 @@ pub async fn trigger(
     }
     let request =
         NewInstanceRequest { prompt: fields.prompt, task_id: fields.task_id, env: fields.env, ..Default::default() };
-    let instance = start(&state, agent, request, delivery).await?;
-    Ok(accepted(&req, instance.id, false))
+    match start(&state, agent, request, delivery.clone()).await {
+        Ok(instance) => Ok(accepted(&req, instance.id, false)),
+        // A concurrent repeat committed its receipt first (the receipts' primary
+        // key decides, with no lock held across a start): answer with its instance.
+        Err(AppError::Conflict { code: "duplicate_delivery", message }) => {
+            match first_of(delivery.unwrap_or_default()).await? {
+                Some(instance_id) => Ok(accepted(&req, instance_id, true)),
+                None => Err(AppError::Conflict { code: "duplicate_delivery", message }),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }

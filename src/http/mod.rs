@@ -62,8 +62,6 @@ pub struct AppState {
     /// Failed trigger signatures per source network (counted apart, so that bad
     /// triggers never lock out a token holder).
     pub trigger_failures: limiter::FailureLimiter,
-    /// Inbound triggers are handled one at a time, so a repeat finds the first's receipt.
-    pub triggers: tokio::sync::Mutex<()>,
 }
 
 /// Registers every route.

@@ -39,8 +39,19 @@ impl Write {
 }
 
 impl InstanceActor {
-    /// Queues a change; it is stored after every change queued before it.
+    /// Queues a change; it is stored after every change queued before it. A new
+    /// terminal size replaces one still waiting in the queue (only the last size
+    /// matters), so a burst of resizes costs one write, not one fsync each, and the
+    /// queue holds at most one size besides the transitions and deliveries.
     pub(super) fn enqueue(&mut self, write: Write, ctx: &mut Context<Self>) {
+        if let Write::Size { cols, rows } = write {
+            if let Some(Write::Size { cols: c, rows: r }) =
+                self.writes.iter_mut().find(|w| matches!(w, Write::Size { .. }))
+            {
+                (*c, *r) = (cols, rows);
+                return;
+            }
+        }
         self.writes.push_back(write);
         self.pump(ctx);
     }

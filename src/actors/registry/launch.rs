@@ -37,6 +37,9 @@ pub enum CreateError {
     /// No free slot and queuing was refused.
     #[error("limit reached: the agent runs {agent_running} of {agent_limit} instances, the server {global_running} of {global_limit}")]
     LimitReached { agent_running: usize, agent_limit: u32, global_running: usize, global_limit: usize },
+    /// The inbound trigger's delivery started an instance already.
+    #[error("{0}")]
+    Duplicate(String),
     /// Storage failed.
     #[error("{0}")]
     Storage(String),
@@ -74,7 +77,10 @@ pub(super) async fn create(
     })
     .await
     .map_err(storage)?
-    .map_err(storage)?;
+    .map_err(|e| match e {
+        DbError::Conflict(message) => CreateError::Duplicate(message),
+        other => storage(other),
+    })?;
     shared.bus.wake();
     if !start_now {
         return Ok(instance);
@@ -138,7 +144,16 @@ async fn start(
     let token = match shared.tokens.issue(instance.id) {
         Ok(token) => token,
         Err(e) => {
-            tracing::error!(error = %e, "cannot issue an instance token");
+            // No actor will run: store the failure and free the slot here, or the
+            // instance would stay idle and its slot counted for ever.
+            tracing::error!(instance = %instance.id, error = %e, "cannot issue an instance token");
+            let (job, id) = (shared.clone(), instance.id);
+            let reason = format!("spawn_failed: cannot issue an instance token: {e}");
+            let stored = web::block(move || fail_unstarted(&job, id, &reason)).await;
+            if !matches!(stored, Ok(Ok(()))) {
+                tracing::error!(instance = %id, "cannot store that the instance failed to start");
+            }
+            registry.do_send(super::Finished { id: instance.id, agent_id: agent.id });
             return false;
         }
     };
@@ -149,7 +164,7 @@ async fn start(
         agent_id: agent.id,
         spec: spec(shared, agent, instance, env, &token),
         idle: Duration::from_millis(u64::from(settings.idle_ms.unwrap_or(DEFAULT_IDLE_MS))),
-        patterns: settings.prompt_patterns.iter().filter_map(|p| Regex::new(p).ok()).collect(),
+        patterns: patterns(instance.id, &settings.prompt_patterns),
         held,
         task_id: instance.task_id,
         registry,
@@ -182,6 +197,28 @@ fn spec(
         rows: instance.rows,
         cols: instance.cols,
     }
+}
+
+/// The agent's prompt patterns, compiled. They are checked when the agent is saved;
+/// one that no longer compiles (a database from another version) is logged, not
+/// silently dropped.
+fn patterns(instance: Uuid, patterns: &[String]) -> Vec<Regex> {
+    patterns
+        .iter()
+        .filter_map(|p| {
+            Regex::new(p)
+                .inspect_err(|e| tracing::warn!(%instance, pattern = %p, error = %e, "prompt pattern left out: it does not compile"))
+                .ok()
+        })
+        .collect()
+}
+
+/// Stores that an instance failed before it got a process (and fails its task).
+fn fail_unstarted(shared: &Shared, id: Uuid, reason: &str) -> Result<(), DbError> {
+    let conn = shared.db.agents.get()?;
+    let Some(instance) = instances::get(&conn, id)? else { return Ok(()) };
+    let Ok(to) = state::next(instance.status, Event::Fail) else { return Ok(()) };
+    end(shared, &conn, &instance.id, instance.agent_id, instance.status, to, reason)
 }
 
 /// Stores the end of an instance that never got a process (and fails its task).
