@@ -6,7 +6,7 @@
 #[path = "registry/launch.rs"]
 mod launch;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -53,10 +53,16 @@ pub struct Terminate {
     pub how: Ending,
 }
 
-/// End every instance of an agent (before the agent is deleted).
+/// End every instance of an agent (before the agent is deleted); from then on no
+/// instance of it may be created, until [`KeepAgent`] says the deletion failed.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct TerminateAgent(pub Uuid);
+
+/// The agent's deletion failed: it may have instances again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct KeepAgent(pub Uuid);
 
 /// Refuse new work and end every instance (server shutdown).
 #[derive(Message)]
@@ -92,6 +98,9 @@ pub struct Registry {
     queue: VecDeque<(Uuid, Slot)>,
     closing: bool,
     promoting: bool,
+    /// Agents being deleted (or deleted): creating an instance of one is refused,
+    /// so none can start between ending its instances and deleting its row.
+    retiring: HashSet<Uuid>,
 }
 
 impl Registry {
@@ -107,6 +116,7 @@ impl Registry {
             queue: VecDeque::new(),
             closing: false,
             promoting: false,
+            retiring: HashSet::new(),
         }
     }
 
@@ -239,7 +249,16 @@ impl Handler<TerminateAgent> for Registry {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: TerminateAgent, _: &mut Context<Self>) -> Self::Result {
+        self.retiring.insert(msg.0);
         self.end_all(|slot| slot.agent_id == msg.0, "agent_deleted")
+    }
+}
+
+impl Handler<KeepAgent> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: KeepAgent, _: &mut Context<Self>) {
+        self.retiring.remove(&msg.0);
     }
 }
 
@@ -267,6 +286,9 @@ impl Handler<Create> for Registry {
         let slot = Slot { agent_id: msg.agent.id, limit: msg.agent.settings.max_concurrent_instances };
         if self.closing {
             return AtomicResponse::new(Box::pin(fut::err(CreateError::Closing)));
+        }
+        if self.retiring.contains(&slot.agent_id) {
+            return AtomicResponse::new(Box::pin(fut::err(CreateError::AgentGone(slot.agent_id))));
         }
         let now = self.has_slot(slot);
         if !now && !msg.queue {

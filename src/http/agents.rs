@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::json::{Json, PageQuery};
 use super::{blocking, AppState};
-use crate::actors::registry::TerminateAgent;
+use crate::actors::registry::{KeepAgent, TerminateAgent};
 use crate::db::{agents as store, instances};
 use crate::domain::agent::{Agent, AgentPatch, NewAgent};
 use crate::domain::instance::Instance;
@@ -92,7 +92,7 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result
     blocking(&state.db.agents, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
     state.registry.send(TerminateAgent(id)).await.map_err(AppError::internal)?;
     let shared = state.shared.clone();
-    blocking(&state.db.agents, move |conn| {
+    let deleted = blocking(&state.db.agents, move |conn| {
         let instances = instances::ids_of_agent(conn, id)?;
         if !store::delete(conn, id)? {
             return Err(not_found(id));
@@ -104,7 +104,11 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result
         }
         Ok(())
     })
-    .await?;
+    .await;
+    if deleted.is_err() {
+        state.registry.do_send(KeepAgent(id));
+    }
+    deleted?;
     state.shared.bus.wake();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -184,6 +184,7 @@ pub(super) async fn start(
         CreateError::LimitReached { .. } => {
             AppError::TooManyRequests { message: e.to_string(), retry_after_secs: None }
         }
+        CreateError::AgentGone(_) => AppError::NotFound(e.to_string()),
         CreateError::Duplicate(message) => AppError::Conflict { code: "duplicate_delivery", message },
         CreateError::Storage(detail) => AppError::internal(detail),
     })

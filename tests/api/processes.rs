@@ -258,3 +258,27 @@ fn file_descriptors_return_to_baseline_after_500_instance_lifecycles() {
     assert!(after <= baseline + 2, "{after} open descriptors, {baseline} before");
     assert_eq!(zombies_of(app.pid()), Vec::<i32>::new());
 }
+
+#[test]
+fn no_instance_starts_while_its_agent_is_being_deleted() {
+    // The instance ignores SIGHUP and SIGTERM, so deleting its agent takes the grace
+    // period (2 s here): a window in which a new instance of the agent is asked for.
+    let app = TestApp::spawn_with_config("shutdown_grace_secs = 2\n");
+    let agent = app.agent(
+        "stubborn",
+        &["bash", "-c", "trap '' HUP TERM; echo up; sleep 300"],
+        json!({"max_concurrent_instances": 5}),
+    );
+    let first = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    app.wait_output(&first, "up", T);
+    std::thread::scope(|s| {
+        let deleting = s.spawn(|| app.delete(&format!("/api/agents/{agent}")));
+        std::thread::sleep(Duration::from_millis(500));
+        let late = app.post(&format!("/api/agents/{agent}/instances"), &json!({}));
+        assert_eq!(late.status, 404, "no instance of an agent being deleted: {}", late.text);
+        assert_eq!(deleting.join().expect("delete").status, 204);
+    });
+    let rows = app.get("/api/instances").json();
+    assert_eq!(rows.as_array().map(Vec::len), Some(0), "{rows}");
+    assert_eq!(marked(&first), Vec::<i32>::new());
+}

@@ -131,6 +131,7 @@ impl InstanceActor {
             tracing::warn!(instance = %self.id, error = %e, "message not typed");
             return;
         }
+        self.typed.insert(message.id);
         let at = crate::domain::now();
         self.enqueue(super::Write::Delivered { id: message.id, at, reply }, ctx);
         self.transition(Event::Resume, "message_delivered".into(), None, ctx);
@@ -177,7 +178,7 @@ impl Handler<Deliver> for InstanceActor {
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) -> Self::Result {
         self.ensure_running()?;
-        if self.held.iter().any(|m| m.id == msg.message.id) {
+        if self.typed.contains(&msg.message.id) || self.held.iter().any(|m| m.id == msg.message.id) {
             return Ok(None);
         }
         if msg.now || self.status == InstanceStatus::AwaitingInput {

@@ -116,6 +116,9 @@ pub struct InstanceActor {
     backoff: u32,
     fold_timer: Option<SpawnHandle>,
     held: VecDeque<Message>,
+    /// Messages typed by this actor: a message is typed at most once, however it
+    /// arrives (a reply's own request, or the catch-up after launch).
+    typed: std::collections::HashSet<uuid::Uuid>,
     exit: Option<(Option<i32>, Option<i32>)>,
     eof: bool,
     draining: bool,
@@ -160,6 +163,7 @@ impl InstanceActor {
                 backoff: 0,
                 fold_timer: None,
                 held: held.into(),
+                typed: std::collections::HashSet::new(),
                 exit: None,
                 eof: false,
                 draining: false,

@@ -37,6 +37,9 @@ pub enum CreateError {
     /// No free slot and queuing was refused.
     #[error("limit reached: the agent runs {agent_running} of {agent_limit} instances, the server {global_running} of {global_limit}")]
     LimitReached { agent_running: usize, agent_limit: u32, global_running: usize, global_limit: usize },
+    /// The agent is being deleted.
+    #[error("agent {0} is being deleted")]
+    AgentGone(Uuid),
     /// The inbound trigger's delivery started an instance already.
     #[error("{0}")]
     Duplicate(String),
@@ -159,6 +162,7 @@ async fn start(
     };
     let (started, outcome) = oneshot::channel();
     let settings = &agent.settings;
+    let known: std::collections::HashSet<Uuid> = held.iter().map(|m| m.id).collect();
     let launch = Launch {
         id: instance.id,
         agent_id: agent.id,
@@ -172,7 +176,21 @@ async fn start(
         started,
     };
     let addr = InstanceActor::launch(arbiter, launch);
-    shared.directory.insert(instance.id, addr);
+    shared.directory.insert(instance.id, addr.clone());
+    // A reply stored after the held messages were read but before the actor joined
+    // the directory found no actor to hand it to: read them again now that it has
+    // joined, and hand over any it did not get (it types each message once).
+    let (pool, id) = (shared.db.agents.clone(), instance.id);
+    let again = web::block(move || -> Result<_, DbError> { messages::held(&*pool.get()?, id) }).await;
+    match again {
+        Ok(Ok(held)) => {
+            for message in held.into_iter().filter(|m| !known.contains(&m.id)) {
+                addr.do_send(crate::actors::instance::Deliver { message, now: false });
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(instance = %id, error = %e, "cannot read the held messages again"),
+        Err(e) => tracing::warn!(instance = %id, error = %e, "cannot read the held messages again"),
+    }
     matches!(outcome.await, Ok(Ok(())))
 }
 
