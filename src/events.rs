@@ -55,29 +55,48 @@ impl Bus {
     /// # Errors
     /// Storage failures; what was not moved is moved by the next relay.
     pub fn relay_tasks(&self) -> Result<usize, DbError> {
+        let agents = self.db.agents.get()?;
+        self.relay_tasks_with(&agents)
+    }
+
+    /// [`Bus::relay_tasks`] with an `agents.db` connection the caller holds already.
+    /// Connections are always taken in one order, `agents.db` then `tasks.db`, and
+    /// nobody holding one waits for a second of the same pool: with a handful of
+    /// writers at once (instances ending at shutdown) the pools cannot run dry.
+    ///
+    /// # Errors
+    /// Storage failures; what was not moved is moved by the next relay.
+    pub fn relay_tasks_with(&self, agents: &rusqlite::Connection) -> Result<usize, DbError> {
         let _one_at_a_time = self.relay.lock().unwrap_or_else(PoisonError::into_inner);
         let tasks = self.db.tasks.get()?;
-        let mut agents = self.db.agents.get()?;
-        let moved = events::relay_tasks(&tasks, &mut agents)?;
+        let moved = events::relay_tasks(&tasks, agents)?;
         if moved > 0 {
             self.wake();
         }
         Ok(moved)
     }
 
-    /// Moves a task along with the instance working on it. Blocking.
+    /// Moves a task along with the instance working on it, with the `agents.db`
+    /// connection the caller stored the instance's change with. Blocking.
     ///
     /// # Errors
     /// Storage failures.
-    pub fn follow_task(&self, task_id: i64, instance: InstanceStatus) -> Result<(), DbError> {
+    pub fn follow_task(
+        &self,
+        agents: &rusqlite::Connection,
+        task_id: i64,
+        instance: InstanceStatus,
+    ) -> Result<(), DbError> {
         let status = match instance {
             InstanceStatus::Idle | InstanceStatus::Active | InstanceStatus::AwaitingInput => TaskStatus::InProgress,
             InstanceStatus::Completed => TaskStatus::Done,
             InstanceStatus::Error | InstanceStatus::Terminated => TaskStatus::Failed,
         };
-        let mut conn = self.db.tasks.get()?;
-        tasks::follow(&mut conn, task_id, status)?;
-        self.relay_tasks()?;
+        {
+            let mut conn = self.db.tasks.get()?;
+            tasks::follow(&mut conn, task_id, status)?;
+        }
+        self.relay_tasks_with(agents)?;
         Ok(())
     }
 }

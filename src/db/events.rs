@@ -13,7 +13,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{cutoff, write_tx, DbError};
+use super::{cutoff, DbError};
 use crate::domain::now;
 
 /// Every event type, as clients name them in `?types=`.
@@ -74,7 +74,7 @@ pub fn append_task<T: Serialize>(conn: &Connection, kind: &str, data: &T) -> Res
 ///
 /// # Errors
 /// SQLite failures (what was not moved stays queued for the next relay).
-pub fn relay_tasks(tasks: &Connection, agents: &mut Connection) -> Result<usize, DbError> {
+pub fn relay_tasks(tasks: &Connection, agents: &Connection) -> Result<usize, DbError> {
     let pending: Vec<(i64, String, String, String)> = {
         let mut stmt = tasks.prepare_cached("SELECT id, type, data, at FROM outbox ORDER BY id LIMIT 1000")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
@@ -83,7 +83,9 @@ pub fn relay_tasks(tasks: &Connection, agents: &mut Connection) -> Result<usize,
     if pending.is_empty() {
         return Ok(0);
     }
-    let tx = write_tx(agents)?;
+    // The caller may hold this connection by reference (it is the one it stored its
+    // own change with), so the transaction is begun on a shared borrow.
+    let tx = rusqlite::Transaction::new_unchecked(agents, rusqlite::TransactionBehavior::Immediate)?;
     for (id, kind, data, at) in &pending {
         tx.execute(
             "INSERT OR IGNORE INTO events (type, data, at, source) VALUES (?1, ?2, ?3, ?4)",

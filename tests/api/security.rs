@@ -58,7 +58,7 @@ fn the_token_is_exchanged_for_a_strict_http_only_cookie() {
 }
 
 #[test]
-fn a_generated_token_is_kept_private_printed_once_and_reused() {
+fn a_generated_token_is_kept_private_never_printed_and_reused() {
     use std::os::unix::fs::PermissionsExt;
     let app = TestApp::spawn_with(&[]);
     let token_file = app.data_dir().join("token");
@@ -66,7 +66,9 @@ fn a_generated_token_is_kept_private_printed_once_and_reused() {
     assert_eq!(mode & 0o777, 0o600);
     let token = app.token.clone().expect("token");
     assert!(token.len() >= 43, "at least 256 bits");
-    assert!(app.dashboard_line.ends_with(&format!("/#token={token}")), "{}", app.dashboard_line);
+    // The printed address carries a one-time sign-in code, never the token.
+    assert!(app.dashboard_line.contains("/#login=sbl_"), "{}", app.dashboard_line);
+    assert!(!app.dashboard_line.contains(&token), "{}", app.dashboard_line);
     assert_eq!(app.get("/api/tasks").status, 200);
     assert!(!app.log().contains(&token), "the token is never logged");
     let app = app.restart();

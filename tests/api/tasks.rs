@@ -103,3 +103,31 @@ fn unknown_and_malformed_task_ids_are_not_found() {
     }
     assert_eq!(app.put("/api/tasks/999", &json!({"title": "x"})).status, 404);
 }
+
+#[test]
+fn ending_many_task_bound_instances_at_once_stores_every_task_promptly() {
+    // Forty instances, each working on a task, all ended at once by SIGTERM: every
+    // end moves its task, which needs both databases. The pools hold 8 connections
+    // each; nothing may wait for a second connection while holding one.
+    let mut app = TestApp::spawn();
+    let dir = crate::helpers::project_dir(&app, "workers");
+    let agent = app.post(
+        "/api/agents",
+        &json!({"name": "worker", "project_path": dir, "command": ["sleep", "300"], "settings": {"max_concurrent_instances": 40}}),
+    );
+    let agent = agent.json()["id"].as_str().expect("agent").to_owned();
+    let tasks: Vec<i64> = (0..40)
+        .map(|n| {
+            let task =
+                app.post("/api/tasks", &json!({"title": format!("task {n}")})).json()["id"].as_i64().expect("id");
+            let run = app.post(&format!("/api/tasks/{task}/run"), &json!({"agent_id": agent}));
+            assert_eq!(run.status, 201, "{}", run.text);
+            task
+        })
+        .collect();
+    assert!(app.stop().success(), "the server stops within the helper's 20 s");
+    let app = app.start_again();
+    for task in tasks {
+        assert_eq!(app.get(&format!("/api/tasks/{task}")).json()["status"], "failed", "task {task}");
+    }
+}

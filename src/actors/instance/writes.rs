@@ -28,7 +28,7 @@ impl Write {
             Write::Transition(record) => {
                 instances::record(&conn, record)?;
                 if let Some(task) = task.filter(|_| is_final(record.to)) {
-                    shared.bus.follow_task(task, record.to)?;
+                    shared.bus.follow_task(&conn, task, record.to)?;
                 }
                 Ok(())
             }

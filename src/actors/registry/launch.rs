@@ -277,7 +277,7 @@ fn end(
     };
     instances::record(conn, &record)?;
     if let Some(task) = instances::task_of(conn, *id)? {
-        shared.bus.follow_task(task, to)?;
+        shared.bus.follow_task(conn, task, to)?;
     }
     shared.bus.wake();
     Ok(())
@@ -312,7 +312,7 @@ pub(super) fn recover(shared: &Shared) -> Result<RecoveryPlan, DbError> {
             .collect();
         pty::signal_each(&leftovers, Signal::SIGKILL);
     }
-    shared.bus.relay_tasks()?;
+    shared.bus.relay_tasks_with(&conn)?;
     let mut queued = Vec::new();
     for (id, agent_id, _) in instances::with_status(&conn, &[InstanceStatus::Idle])? {
         let limit = agents::get(&conn, agent_id)?.map_or(1, |a| a.settings.max_concurrent_instances);
