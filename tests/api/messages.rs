@@ -42,8 +42,11 @@ fn a_message_sent_while_busy_is_held_until_the_prompt_appears() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.json()["delivered_at"].is_null(), "held while the program sleeps");
     app.wait_output(&id, "Hello, Grace!", T);
-    let messages = app.get(&format!("/api/instances/{id}/messages")).json();
-    assert!(messages[0]["delivered_at"].is_string(), "{messages}");
+    // The delivery is stored right after the typing, off the instance's thread.
+    eventually(T, "the delivery to be recorded", || {
+        let messages = app.get(&format!("/api/instances/{id}/messages")).json();
+        messages[0]["delivered_at"].is_string().then_some(())
+    });
 }
 
 /// A raw-mode program that turns bracketed paste on and reports each submit (Enter
