@@ -51,24 +51,7 @@ fn a_message_sent_while_busy_is_held_until_the_prompt_appears() {
 
 /// A raw-mode program that turns bracketed paste on and reports each submit (Enter
 /// outside a paste).
-const PASTE_PROGRAM: &str = r"
-import os, sys, tty
-fd = sys.stdin.fileno()
-tty.setraw(fd)
-os.write(1, b'\x1b[?2004hready> ')
-buf, pasting, submits = b'', False, 0
-while submits < 2:
-    buf += os.read(fd, 1024)
-    while True:
-        if buf.startswith(b'\x1b[200~'): pasting, buf = True, buf[6:]; continue
-        if buf.startswith(b'\x1b[201~'): pasting, buf = False, buf[6:]; continue
-        if not buf or buf.startswith(b'\x1b'): break
-        ch, buf = buf[:1], buf[1:]
-        if ch == b'\r' and not pasting:
-            submits += 1; os.write(1, b'\r\nSUBMIT %d\r\n' % submits)
-        else:
-            os.write(1, b'<NL>' if ch == b'\n' else ch)
-";
+const PASTE_PROGRAM: &str = include_str!("../programs/bracketed_paste.py");
 
 #[test]
 fn a_multi_line_reply_is_submitted_once_as_a_bracketed_paste() {
