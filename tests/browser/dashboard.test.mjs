@@ -525,7 +525,8 @@ test("an environment value with a newline survives an unchanged save", async () 
   step = "env";
   const env = { A: "x\nINJECTED=1", B: "p=q" };
   const agent = await call("POST", "/api/agents", { name: "envy", project_path: project("envy"), command: ["bash"], env });
-  await page.evaluate((id) => { location.hash = `#/agents/${id}`; }, agent.id);
+  await page.click("#nav a[data-page=agents]");
+  await page.locator(`tr[data-agent="${agent.id}"] a:has-text('Edit')`).click();
   await page.locator(".env-row").first().waitFor();
   assert.equal(await page.locator(".env-row").count(), 2);
   await page.click("button:has-text('Save')");

@@ -1,0 +1,101 @@
+// Agents: the list, and the form that creates or edits one.
+
+import { h, said, showFieldError, lines } from "../dom.js";
+import { api } from "../api.js";
+import { state } from "../state.js";
+
+export function agentsPage(editId) {
+  const list = h("div");
+  const agent = editId && editId !== "new" ? state.agents.get(editId) : null;
+  const s = agent ? agent.settings : {};
+  const field = (label, name, input, hint) => h("div", {}, h("label", { for: `f-${name}` }, label),
+    Object.assign(input, { id: `f-${name}` }), hint ? h("div", { class: "hint" }, hint) : null);
+  const name = h("input", { dataset: { field: "name" }, value: agent?.name ?? "", required: true, autocomplete: "off" });
+  const path = h("input", { dataset: { field: "project_path" }, value: agent?.project_path ?? "", required: true, placeholder: "/home/me/project" });
+  const description = h("input", { dataset: { field: "description" }, value: agent?.description ?? "" });
+  const command = h("textarea", { dataset: { field: "command" } });
+  command.value = (agent?.command ?? ["bash"]).join("\n");
+  // Name and value fields, not KEY=value lines: a value may hold newlines or "=".
+  const envRows = h("div", { class: "env-rows", dataset: { field: "env" } });
+  const addEnvRow = (name = "", value = "") => {
+    const key = h("input", { class: "env-key", value: name, placeholder: "NAME", "aria-label": "Variable name", autocomplete: "off" });
+    const val = h("textarea", { class: "env-value", rows: 1, placeholder: "value", "aria-label": "Value" });
+    val.value = value;
+    const row = h("div", { class: "env-row" }, key, val,
+      h("button", { type: "button", class: "ghost", "aria-label": "Remove variable", onclick: () => row.remove() }, "×"));
+    envRows.append(row);
+    return row;
+  };
+  for (const [k, v] of Object.entries(agent?.env ?? {})) addEnvRow(k, v);
+  const env = h("div", {}, envRows,
+    h("button", { type: "button", class: "ghost", id: "add-env", onclick: () => addEnvRow().querySelector("input").focus() }, "Add variable"));
+  const autoStart = h("input", { type: "checkbox", dataset: { field: "settings.auto_start" }, checked: s.auto_start });
+  const max = h("input", { type: "number", min: 1, max: 1000, dataset: { field: "settings.max_concurrent_instances" }, value: s.max_concurrent_instances ?? 1 });
+  const idle = h("input", { type: "number", dataset: { field: "settings.idle_ms" }, value: s.idle_ms ?? "", placeholder: "400" });
+  const patterns = h("textarea", { dataset: { field: "settings.prompt_patterns" } });
+  patterns.value = (s.prompt_patterns ?? []).join("\n");
+  const secret = h("input", { type: "password", autocomplete: "new-password", dataset: { field: "settings.trigger_secret" },
+    placeholder: s.has_trigger_secret ? "set (leave empty to keep)" : "none" });
+  const form = h("form", { class: "card", novalidate: true },
+    h("h1", {}, agent ? `Edit ${agent.name}` : "New agent"),
+    field("Name", "name", name, "Letters, digits, - _ . (unique)"),
+    field("Project directory", "project_path", path, "An existing directory on the server"),
+    field("Command", "command", command, "One argument per line; run directly, never through a shell"),
+    field("Description", "description", description),
+    field("Environment", "env", env, "One variable a row; values are used exactly as written"),
+    h("label", { class: "inline" }, autoStart, "Start one instance whenever the server starts"),
+    field("Instances at once", "max", max),
+    field("Quiet time before it counts as waiting (ms)", "idle", idle, "Empty for the default (400)"),
+    field("Prompt patterns", "patterns", patterns, "Regular expressions for the last screen line, one per line"),
+    field("Trigger secret", "secret", secret, "For POST /api/hooks/agents/NAME; 16+ characters"),
+    h("p", { class: "form-error error", role: "alert" }),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, agent ? "Save" : "Create agent"),
+      agent ? h("button", { type: "button", class: "danger", onclick: () => deleteAgent(agent) }, "Delete agent") : null,
+      agent ? h("a", { class: "button ghost", href: "#/agents" }, "Cancel") : null));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const envMap = {};
+    for (const row of envRows.querySelectorAll(".env-row")) {
+      const key = row.querySelector(".env-key").value.trim();
+      const value = row.querySelector(".env-value").value;
+      if (!key && !value) continue;
+      if (!key) { showFieldError(form, { field: "env", message: "env: a value needs a name" }); return; }
+      if (Object.hasOwn(envMap, key)) { showFieldError(form, { field: "env", message: `env: ${key} is given twice` }); return; }
+      envMap[key] = value;
+    }
+    const settings = {
+      auto_start: autoStart.checked, max_concurrent_instances: Number(max.value || 1),
+      idle_ms: idle.value === "" ? null : Number(idle.value), prompt_patterns: lines(patterns.value),
+    };
+    if (secret.value) settings.trigger_secret = secret.value;
+    const body = { name: name.value.trim(), project_path: path.value.trim(), description: description.value,
+      command: command.value.split("\n").filter((l) => l.length), env: envMap, settings };
+    try {
+      const saved = agent ? await api("PUT", `/api/agents/${agent.id}`, body) : await api("POST", "/api/agents", body);
+      state.agents.set(saved.id, saved);
+      showFieldError(form, null);
+      location.hash = "#/";
+    } catch (err) {
+      showFieldError(form, err);
+    }
+  });
+  const update = () => {
+    const agents = [...state.agents.values()].sort((a, b) => a.name.localeCompare(b.name));
+    list.replaceChildren(h("div", { class: "actions" }, h("h1", {}, "Agents"), h("span", { class: "spacer" }),
+      h("a", { class: "button ghost", href: "#/agents/new" }, "New agent")),
+    agents.length ? h("table", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Command"), h("th", { class: "hide-narrow" }, "Project"), h("th", {})),
+      agents.map((a) => h("tr", { dataset: { agent: a.id } }, h("td", {}, said(a.name)), h("td", {}, said(a.command.join(" "))),
+        h("td", { class: "hide-narrow meta" }, said(a.project_path)),
+        h("td", {}, h("a", { href: `#/agents/${a.id}` }, "Edit")))))
+      : h("p", { class: "hint" }, "No agents yet."));
+  };
+  return { root: h("div", { class: "split" }, list, form), update };
+}
+
+async function deleteAgent(agent) {
+  if (!confirm(`Delete ${agent.name}? Its running instances are terminated; its instances and messages go with it.`)) return;
+  try {
+    await api("DELETE", `/api/agents/${agent.id}`);
+    location.hash = "#/agents";
+  } catch (e) { alert(e.message); }
+}
