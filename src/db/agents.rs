@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::events::{append, NewEvent};
 use super::{is_unique_violation, write_tx, DbError, Page};
 use crate::domain::agent::{Agent, AgentChange, AgentRecord};
+use crate::domain::event::Payload;
 use crate::domain::now;
 use crate::domain::settings::SettingsRecord;
 
@@ -141,7 +142,7 @@ pub fn insert(conn: &mut Connection, record: &AgentRecord, settings: &SettingsRe
     .map_err(conflict_on_name(&record.name))?;
     save_settings(&tx, &id, settings)?;
     let agent = fetch(&tx, &id)?.ok_or_else(|| DbError::Corrupt("agents (row vanished)".into()))?;
-    announce(&tx, "agent.created", &agent)?;
+    announce(&tx, true, &agent)?;
     tx.commit()?;
     Ok(agent)
 }
@@ -203,7 +204,7 @@ pub fn update(conn: &mut Connection, id: Uuid, mut change: AgentChange) -> Resul
     save_settings(&tx, &id, &agent.settings)?;
     let agent = fetch(&tx, &id)?;
     if let Some(agent) = &agent {
-        announce(&tx, "agent.updated", agent)?;
+        announce(&tx, false, agent)?;
     }
     tx.commit()?;
     Ok(agent)
@@ -218,18 +219,18 @@ pub fn delete(conn: &mut Connection, id: Uuid) -> Result<bool, DbError> {
     let tx = write_tx(conn)?;
     let deleted = tx.execute("DELETE FROM agents WHERE id = ?1", [id.to_string()])? > 0;
     if deleted {
-        let data = serde_json::json!({ "id": id });
-        append(
-            &tx,
-            &NewEvent { kind: "agent.deleted", agent_id: Some(id), instance_id: None, data: &data, offset: None },
-        )?;
+        let event =
+            NewEvent { payload: Payload::AgentDeleted { id }, agent_id: Some(id), instance_id: None, offset: None };
+        append(&tx, &event)?;
     }
     tx.commit()?;
     Ok(deleted)
 }
 
-fn announce(conn: &Connection, kind: &str, agent: &StoredAgent) -> Result<(), DbError> {
-    let data = serde_json::json!({ "agent": agent.public() });
-    append(conn, &NewEvent { kind, agent_id: Some(agent.id), instance_id: None, data: &data, offset: None })?;
+fn announce(conn: &Connection, created: bool, agent: &StoredAgent) -> Result<(), DbError> {
+    let public = agent.public();
+    let payload =
+        if created { Payload::AgentCreated { agent: &public } } else { Payload::AgentUpdated { agent: &public } };
+    append(conn, &NewEvent { payload, agent_id: Some(agent.id), instance_id: None, offset: None })?;
     Ok(())
 }

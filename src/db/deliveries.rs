@@ -53,7 +53,7 @@ fn body_of(
                 None => None,
             };
             let name = name.or_else(|| data["agent"]["name"].as_str().map(str::to_owned));
-            payload::slack(&event.kind, name.as_deref(), &data)
+            payload::slack(&event.kind, name.as_deref(), &event.data)
         }
     })
 }

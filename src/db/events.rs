@@ -10,32 +10,19 @@ use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::{cutoff, DbError};
+use crate::domain::event::Payload;
 use crate::domain::now;
-
-/// Every event type, as clients name them in `?types=`.
-pub const TYPES: &[&str] = &[
-    "task.created",
-    "task.updated",
-    "task.deleted",
-    "agent.created",
-    "agent.updated",
-    "agent.deleted",
-    "instance.created",
-    "instance.status",
-    "message.created",
-];
 
 /// An event to append.
 #[derive(Debug)]
-pub struct NewEvent<'a, T: Serialize> {
-    pub kind: &'a str,
+pub struct NewEvent<'a> {
+    /// What happened; its kind follows from it.
+    pub payload: Payload<'a>,
     pub agent_id: Option<Uuid>,
     pub instance_id: Option<Uuid>,
-    pub data: &'a T,
     /// For instance events: the transcript length when it happened.
     pub offset: Option<u64>,
 }
@@ -44,12 +31,12 @@ pub struct NewEvent<'a, T: Serialize> {
 ///
 /// # Errors
 /// SQLite failures.
-pub fn append<T: Serialize>(conn: &Connection, event: &NewEvent<'_, T>) -> Result<i64, DbError> {
-    let data = serde_json::to_string(event.data).map_err(|e| DbError::Corrupt(format!("event payload: {e}")))?;
+pub fn append(conn: &Connection, event: &NewEvent<'_>) -> Result<i64, DbError> {
+    let data = event.payload.to_json().map_err(|e| DbError::Corrupt(format!("event payload: {e}")))?;
     conn.execute(
         "INSERT INTO events (type, agent_id, instance_id, data, at, offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
-            event.kind,
+            event.payload.kind().as_str(),
             event.agent_id.map(|a| a.to_string()),
             event.instance_id.map(|i| i.to_string()),
             data,
@@ -64,9 +51,12 @@ pub fn append<T: Serialize>(conn: &Connection, event: &NewEvent<'_, T>) -> Resul
 ///
 /// # Errors
 /// SQLite failures.
-pub fn append_task<T: Serialize>(conn: &Connection, kind: &str, data: &T) -> Result<(), DbError> {
-    let data = serde_json::to_string(data).map_err(|e| DbError::Corrupt(format!("event payload: {e}")))?;
-    conn.execute("INSERT INTO outbox (type, data, at) VALUES (?1, ?2, ?3)", params![kind, data, now()])?;
+pub fn append_task(conn: &Connection, payload: &Payload<'_>) -> Result<(), DbError> {
+    let data = payload.to_json().map_err(|e| DbError::Corrupt(format!("event payload: {e}")))?;
+    conn.execute(
+        "INSERT INTO outbox (type, data, at) VALUES (?1, ?2, ?3)",
+        params![payload.kind().as_str(), data, now()],
+    )?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::events::{append, NewEvent};
 use super::{enum_column, messages, write_tx, DbError, Page};
+use crate::domain::event::{Payload, StatusChange};
 use crate::domain::instance::{Instance, InstanceStatus};
 use crate::domain::message::{Message, Sender};
 use crate::domain::now;
@@ -80,12 +81,10 @@ pub fn insert(conn: &mut Connection, new: &NewInstance, prompt: Option<&str>) ->
         params![id, new.agent_id.to_string(), new.project_path, new.cols, new.rows, new.task_id, env, at],
         from_row,
     )?;
-    let data = serde_json::json!({ "instance": instance });
     let event = NewEvent {
-        kind: "instance.created",
+        payload: Payload::InstanceCreated { instance: &instance },
         agent_id: Some(new.agent_id),
         instance_id: Some(new.id),
-        data: &data,
         offset: Some(0),
     };
     append(&tx, &event)?;
@@ -205,21 +204,20 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
             t.containment
         ],
     )?;
-    let data = serde_json::json!({
-        "instance_id": t.id,
-        "agent_id": t.agent_id,
-        "status": t.to,
-        "previous": t.from,
-        "reason": t.reason,
-        "exit_code": t.exit_code,
-        "prompt": t.prompt,
-        "at": t.at,
-    });
+    let change = StatusChange {
+        instance_id: t.id,
+        agent_id: t.agent_id,
+        status: t.to,
+        previous: t.from,
+        reason: t.reason.clone(),
+        exit_code: t.exit_code,
+        prompt: t.prompt.clone(),
+        at: t.at.clone(),
+    };
     let event = NewEvent {
-        kind: "instance.status",
+        payload: Payload::InstanceStatus(&change),
         agent_id: Some(t.agent_id),
         instance_id: Some(t.id),
-        data: &data,
         offset: t.offset,
     };
     append(&tx, &event)?;

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::events::{append, NewEvent};
 use super::instances::uuid_column;
 use super::{enum_column, DbError};
+use crate::domain::event::Payload;
 use crate::domain::message::{Message, Sender};
 
 const COLUMNS: &str =
@@ -42,12 +43,10 @@ pub fn insert(conn: &Connection, m: &Message, agent_id: Uuid) -> Result<(), DbEr
 /// SQLite failures.
 pub fn insert_within(tx: &rusqlite::Transaction<'_>, m: &Message, agent_id: Uuid) -> Result<(), DbError> {
     store(tx, m)?;
-    let data = serde_json::json!({ "message": m });
     let event = NewEvent {
-        kind: "message.created",
+        payload: Payload::MessageCreated { message: m },
         agent_id: Some(agent_id),
         instance_id: Some(m.agent_instance_id),
-        data: &data,
         offset: None,
     };
     append(tx, &event)?;

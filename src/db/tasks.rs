@@ -4,6 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::events::append_task;
 use super::{enum_column, write_tx, DbError, Page};
+use crate::domain::event::Payload;
 use crate::domain::now;
 use crate::domain::task::{NewTask, Priority, Task, TaskPatch, TaskStatus};
 
@@ -42,7 +43,7 @@ pub fn insert(conn: &mut Connection, task: &NewTask) -> Result<Task, DbError> {
     let priority = task.priority.unwrap_or(Priority::Medium).as_str();
     let tx = write_tx(conn)?;
     let task = tx.query_row(&sql, params![task.title, task.description, status, priority, at], from_row)?;
-    append_task(&tx, "task.created", &serde_json::json!({ "task": task }))?;
+    append_task(&tx, &Payload::TaskCreated { task: &task })?;
     tx.commit()?;
     Ok(task)
 }
@@ -90,7 +91,7 @@ pub fn update(conn: &mut Connection, id: i64, patch: &TaskPatch) -> Result<Optio
         .query_row(&sql, params![patch.title, patch.description, status, priority, now(), id], from_row)
         .optional()?;
     if let Some(task) = &task {
-        append_task(&tx, "task.updated", &serde_json::json!({ "task": task }))?;
+        append_task(&tx, &Payload::TaskUpdated { task })?;
     }
     tx.commit()?;
     Ok(task)
@@ -104,7 +105,7 @@ pub fn delete(conn: &mut Connection, id: i64) -> Result<bool, DbError> {
     let tx = write_tx(conn)?;
     let deleted = tx.execute("DELETE FROM tasks WHERE id = ?1", [id])? > 0;
     if deleted {
-        append_task(&tx, "task.deleted", &serde_json::json!({ "id": id }))?;
+        append_task(&tx, &Payload::TaskDeleted { id })?;
     }
     tx.commit()?;
     Ok(deleted)

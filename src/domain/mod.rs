@@ -3,6 +3,7 @@
 //! the database; a failure names the field at fault.
 
 pub mod agent;
+pub mod event;
 pub mod input;
 pub mod instance;
 pub mod message;

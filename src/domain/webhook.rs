@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::event::EventKind;
 use super::{double_option, Invalid};
-use crate::db::events::TYPES;
 
 /// Longest accepted URL.
 pub const MAX_URL_LEN: usize = 2048;
@@ -206,16 +206,16 @@ fn validate_events(events: Vec<String>) -> Result<Vec<String>, Invalid> {
     }
     for pattern in &events {
         let known = pattern == "*"
-            || TYPES.contains(&pattern.as_str())
+            || EventKind::parse(pattern).is_some()
             || pattern
                 .strip_suffix(".*")
-                .is_some_and(|prefix| TYPES.iter().any(|t| t.split('.').next() == Some(prefix)));
+                .is_some_and(|prefix| EventKind::names().iter().any(|t| t.split('.').next() == Some(prefix)));
         if !known {
             return Err(Invalid::new(
                 "events",
                 format!(
                     "unknown event type {pattern:?}; known: {}, a prefix such as \"instance.*\", or \"*\"",
-                    TYPES.join(", ")
+                    EventKind::names().join(", ")
                 ),
             ));
         }

@@ -15,7 +15,8 @@ use utoipa::IntoParams;
 
 use super::json::uuid_param;
 use super::{blocking, AppState};
-use crate::db::events::{self as log, Filter, TYPES};
+use crate::db::events::{self as log, Filter};
+use crate::domain::event::EventKind;
 use crate::error::{AppError, ErrorBody};
 
 /// Events read from the log at a time.
@@ -48,10 +49,10 @@ impl EventsQuery {
             Some(list) => {
                 let types: Vec<String> =
                     list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
-                if let Some(bad) = types.iter().find(|t| !TYPES.contains(&t.as_str())) {
+                if let Some(bad) = types.iter().find(|t| EventKind::parse(t).is_none()) {
                     return Err(AppError::invalid(
                         "types",
-                        format!("unknown event type {bad:?}; known: {}", TYPES.join(", ")),
+                        format!("unknown event type {bad:?}; known: {}", EventKind::names().join(", ")),
                     ));
                 }
                 Some(types)

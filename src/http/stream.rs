@@ -24,7 +24,8 @@ use super::sse::{event, last_event_id, respond};
 use super::{blocking, AppState};
 use crate::actors::instance::{Chunk, InstanceActor, Watch};
 use crate::db::events::{self, Filter};
-use crate::domain::instance::{Instance, InstanceStatus};
+use crate::domain::event::{EventKind, Seen};
+use crate::domain::instance::Instance;
 use crate::domain::state::is_final;
 use crate::error::{AppError, ErrorBody};
 
@@ -205,17 +206,22 @@ impl Viewer {
                 self.catch_up(at).await?;
             }
             self.seq = e.seq;
-            let kind = match e.kind.as_str() {
-                "instance.status" => "status",
-                "message.created" => "message",
+            let kind = match EventKind::parse(&e.kind) {
+                Some(EventKind::InstanceStatus) => "status",
+                Some(EventKind::MessageCreated) => "message",
                 _ => continue,
             };
             self.send(kind, e.data.clone()).await?;
             if kind == "status" {
-                let payload: serde_json::Value = serde_json::from_str(&e.data).unwrap_or_default();
-                let status = payload["status"].as_str().and_then(|s| InstanceStatus::parse(s).ok());
-                if status.is_some_and(is_final) {
-                    return Ok(Some(payload));
+                let change = match Seen::read(EventKind::InstanceStatus, &e.data) {
+                    Ok(Seen::InstanceStatus(change)) => Some(change),
+                    Ok(_) | Err(_) => {
+                        tracing::warn!(seq = e.seq, "an instance.status event of another shape");
+                        None
+                    }
+                };
+                if let Some(change) = change.filter(|c| is_final(c.status)) {
+                    return Ok(Some(serde_json::json!({ "status": change.status, "exit_code": change.exit_code })));
                 }
                 if self.chunks.is_none() {
                     self.reattach().await?;

@@ -3,6 +3,10 @@
 
 use serde_json::{json, Value};
 
+use crate::domain::event::{EventKind, Seen};
+use crate::domain::instance::InstanceStatus;
+use crate::domain::message::Sender;
+
 /// `{"type", "id", "timestamp", "data"}`, the event's own payload as `data`.
 #[must_use]
 pub fn standard(kind: &str, seq: i64, at: &str, data: &Value) -> String {
@@ -10,70 +14,69 @@ pub fn standard(kind: &str, seq: i64, at: &str, data: &Value) -> String {
 }
 
 /// `{"text": …}`: who (the agent), which instance, what happened, and the prompt
-/// when an instance waits for someone.
+/// when an instance waits for someone. `data` is the stored payload, read through
+/// the event's own type ([`Seen`]).
 #[must_use]
-pub fn slack(kind: &str, agent_name: Option<&str>, data: &Value) -> String {
+pub fn slack(kind: &str, agent_name: Option<&str>, data: &str) -> String {
     json!({ "text": slack_text(kind, agent_name, data) }).to_string()
 }
 
-fn slack_text(kind: &str, agent_name: Option<&str>, data: &Value) -> String {
-    let text = |v: &Value| v.as_str().map(escape).unwrap_or_default();
+fn slack_text(kind: &str, agent_name: Option<&str>, data: &str) -> String {
     let agent = agent_name.map_or_else(|| "an agent".to_owned(), |n| format!("*{}*", escape(n)));
-    match kind {
-        "instance.status" => {
-            let instance = short(&data["instance_id"]);
-            let status = text(&data["status"]);
-            match status.as_str() {
-                "awaiting_input" => {
-                    let prompt = text(&data["prompt"]);
-                    let prompt = if prompt.is_empty() { "(no prompt text)".to_owned() } else { prompt };
-                    format!("{agent} needs you: {prompt}\n(instance `{instance}` is awaiting input)")
-                }
-                _ => {
-                    let mut line = format!("{agent} instance `{instance}` is now {status}");
-                    if let Some(code) = data["exit_code"].as_i64() {
-                        line.push_str(&format!(" (exit code {code})"));
-                    }
-                    let reason = text(&data["reason"]);
-                    if !reason.is_empty() {
-                        line.push_str(&format!(": {reason}"));
-                    }
-                    line
-                }
+    let seen = EventKind::parse(kind)
+        .ok_or_else(|| "an unknown kind".to_owned())
+        .and_then(|k| Seen::read(k, data).map_err(|e| e.to_string()));
+    let seen = match seen {
+        Ok(seen) => seen,
+        Err(e) => {
+            tracing::warn!(kind, error = %e, "an event that does not read as its kind");
+            return format!("Switchboard event {}", escape(kind));
+        }
+    };
+    match seen {
+        Seen::InstanceStatus(change) => {
+            let instance = short(&change.instance_id);
+            if change.status == InstanceStatus::AwaitingInput {
+                let prompt = change.prompt.as_deref().map(escape).filter(|p| !p.is_empty());
+                let prompt = prompt.unwrap_or_else(|| "(no prompt text)".to_owned());
+                return format!("{agent} needs you: {prompt}\n(instance `{instance}` is awaiting input)");
             }
+            let mut line = format!("{agent} instance `{instance}` is now {}", change.status.as_str());
+            if let Some(code) = change.exit_code {
+                line.push_str(&format!(" (exit code {code})"));
+            }
+            if !change.reason.is_empty() {
+                line.push_str(&format!(": {}", escape(&change.reason)));
+            }
+            line
         }
-        "instance.created" => {
-            format!("{agent} instance `{}` was created", short(&data["instance"]["id"]))
-        }
-        "message.created" => {
-            let message = &data["message"];
-            let from = if message["sender_type"] == "agent" { "the agent" } else { "a person" };
-            let verb = if message["requires_user_input"] == true { "asks" } else { "says" };
+        Seen::InstanceCreated { instance } => format!("{agent} instance `{}` was created", short(&instance.id)),
+        Seen::MessageCreated { message } => {
+            let from = if message.sender_type == Sender::Agent { "the agent" } else { "a person" };
+            let verb = if message.requires_user_input { "asks" } else { "says" };
             format!(
                 "{agent} instance `{}`: {from} {verb}: {}",
-                short(&message["agent_instance_id"]),
-                clip(&text(&message["content"]))
+                short(&message.agent_instance_id),
+                clip(&escape(&message.content))
             )
         }
-        "agent.created" | "agent.updated" => format!("{agent} was {}", verb_of(kind)),
-        "agent.deleted" => format!("{agent} was deleted"),
-        "task.created" | "task.updated" => {
-            let task = &data["task"];
+        Seen::Agent { kind: EventKind::AgentDeleted } => format!("{agent} was deleted"),
+        Seen::Agent { kind } => format!("{agent} was {}", verb_of(kind)),
+        Seen::Task { kind, task } => {
             format!(
                 "Task #{} \"{}\" was {} (status {})",
-                task["id"],
-                clip(&text(&task["title"])),
+                task.id,
+                clip(&escape(&task.title)),
                 verb_of(kind),
-                text(&task["status"])
+                escape(&task.status)
             )
         }
-        "task.deleted" => format!("Task #{} was deleted", data["id"]),
-        other => format!("Switchboard event {}", escape(other)),
+        Seen::TaskDeleted { id } => format!("Task #{id} was deleted"),
     }
 }
 
-fn verb_of(kind: &str) -> &'static str {
-    if kind.ends_with(".created") {
+fn verb_of(kind: EventKind) -> &'static str {
+    if kind.as_str().ends_with(".created") {
         "created"
     } else {
         "updated"
@@ -81,8 +84,8 @@ fn verb_of(kind: &str) -> &'static str {
 }
 
 /// The first 8 characters of an id, enough to tell instances apart in a chat.
-fn short(id: &Value) -> String {
-    id.as_str().map(|s| s.chars().take(8).collect()).unwrap_or_default()
+fn short(id: &uuid::Uuid) -> String {
+    id.to_string().chars().take(8).collect()
 }
 
 fn clip(text: &str) -> String {
@@ -116,8 +119,7 @@ mod tests {
 
     #[test]
     fn a_waiting_instance_reads_as_a_call_for_help() {
-        let data = json!({"instance_id": "0f8d3c2a-1111-4222-8333-444455556666", "status": "awaiting_input",
-                          "prompt": "Apply <these> changes & continue? [y/N]"});
+        let data = status_change("awaiting_input", None, "waiting", Some("Apply <these> changes & continue? [y/N]"));
         let body: Value = serde_json::from_str(&slack("instance.status", Some("reviewer"), &data)).expect("json");
         assert_eq!(
             body["text"],
@@ -127,8 +129,22 @@ mod tests {
 
     #[test]
     fn an_ending_names_the_status_and_exit_code() {
-        let data = json!({"instance_id": "abcdef12-0000", "status": "completed", "exit_code": 0, "reason": null});
+        let data = status_change("completed", Some(0), "", None);
         let body: Value = serde_json::from_str(&slack("instance.status", Some("ci"), &data)).expect("json");
-        assert_eq!(body["text"], "*ci* instance `abcdef12` is now completed (exit code 0)");
+        assert_eq!(body["text"], "*ci* instance `0f8d3c2a` is now completed (exit code 0)");
+    }
+
+    #[test]
+    fn a_payload_of_another_shape_is_reported_not_read_as_empty() {
+        let body: Value =
+            serde_json::from_str(&slack("instance.status", Some("ci"), r#"{"instance": 1}"#)).expect("json");
+        assert_eq!(body["text"], "Switchboard event instance.status");
+    }
+
+    fn status_change(status: &str, exit_code: Option<i32>, reason: &str, prompt: Option<&str>) -> String {
+        json!({"instance_id": "0f8d3c2a-1111-4222-8333-444455556666", "agent_id": "1f8d3c2a-1111-4222-8333-444455556666",
+               "status": status, "previous": "active", "reason": reason, "exit_code": exit_code, "prompt": prompt,
+               "at": "2026-12-03T09:00:00.000Z"})
+        .to_string()
     }
 }
