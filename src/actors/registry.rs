@@ -341,8 +341,8 @@ impl Handler<Recover> for Registry {
                 ctx.notify(Create {
                     agent,
                     prompt: None,
-                    cols: 120,
-                    rows: 40,
+                    cols: crate::domain::instance::DEFAULT_COLS,
+                    rows: crate::domain::instance::DEFAULT_ROWS,
                     task_id: None,
                     env: BTreeMap::new(),
                     queue: true,

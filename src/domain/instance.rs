@@ -6,6 +6,11 @@ use uuid::Uuid;
 
 use super::Invalid;
 
+/// A new instance's terminal width when none is asked for.
+pub const DEFAULT_COLS: u16 = 120;
+/// A new instance's terminal height when none is asked for.
+pub const DEFAULT_ROWS: u16 = 40;
+
 /// Where an instance stands; see the state machine in docs/api.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

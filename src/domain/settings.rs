@@ -7,6 +7,8 @@ use utoipa::ToSchema;
 
 use super::{double_option, Invalid};
 
+/// Quiet period before a program counts as waiting, when the agent sets none.
+pub const DEFAULT_IDLE_MS: u32 = 400;
 /// Most prompt patterns an agent may have.
 pub const MAX_PROMPT_PATTERNS: usize = 32;
 /// Most variables an agent may let its triggers set.

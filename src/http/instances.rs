@@ -16,7 +16,7 @@ use crate::db::agents::StoredAgent;
 use crate::db::{agents, instances as store, tasks};
 use crate::domain::agent::validate_env;
 use crate::domain::input::InputRequest;
-use crate::domain::instance::{Instance, InstanceStatus};
+use crate::domain::instance::{Instance, InstanceStatus, DEFAULT_COLS, DEFAULT_ROWS};
 use crate::domain::message::MAX_CONTENT_BYTES;
 use crate::domain::state::is_final;
 use crate::error::{AppError, ErrorBody};
@@ -154,7 +154,7 @@ pub(super) async fn start(
     req: NewInstanceRequest,
     receipt: Option<String>,
 ) -> Result<Instance, AppError> {
-    let (cols, rows) = (size(req.cols, 120, "cols")?, size(req.rows, 40, "rows")?);
+    let (cols, rows) = (size(req.cols, DEFAULT_COLS, "cols")?, size(req.rows, DEFAULT_ROWS, "rows")?);
     let env = req.env.unwrap_or_default();
     validate_env(&env)?;
     if let Some(prompt) = &req.prompt {

@@ -25,8 +25,7 @@ use crate::domain::now;
 use crate::domain::state::{self, Event};
 use crate::pty::{self, SpawnSpec};
 
-/// Default quiet period before a program counts as waiting.
-pub const DEFAULT_IDLE_MS: u32 = 400;
+use crate::domain::settings::DEFAULT_IDLE_MS;
 
 /// Why an instance was not created.
 #[derive(Debug, thiserror::Error)]
