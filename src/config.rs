@@ -39,22 +39,11 @@ pub enum Command {
     LoginLink(ServeArgs),
 }
 
-/// What to do, with the settings flags.
-#[derive(Debug)]
-pub enum Action {
-    Serve(ServeArgs),
-    LoginLink(ServeArgs),
-}
-
 impl Cli {
-    /// The action and its flags, wherever they were given.
+    /// The subcommand and its flags; `serve` when none was named.
     #[must_use]
-    pub fn into_action(self) -> Action {
-        match self.command {
-            Some(Command::Serve(args)) => Action::Serve(args),
-            Some(Command::LoginLink(args)) => Action::LoginLink(args),
-            None => Action::Serve(self.serve),
-        }
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
     }
 }
 

@@ -24,7 +24,7 @@
 
 use std::ffi::{CString, OsString};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
@@ -66,13 +66,9 @@ pub fn parse_report(report: &str) -> std::io::Result<Containment> {
     match report.trim().split_once(' ') {
         Some(("ok", "pid_namespace")) => Ok(Containment::PidNamespace),
         Some(("ok", "none")) => Ok(Containment::None),
-        Some(("err", errno)) => Err(std::io::Error::from_raw_os_error(errno.parse().unwrap_or(libc_eio()))),
+        Some(("err", errno)) => Err(std::io::Error::from_raw_os_error(errno.parse().unwrap_or(Errno::EIO as i32))),
         _ => Err(std::io::Error::other(format!("the instance's helper reported {report:?}"))),
     }
-}
-
-fn libc_eio() -> i32 {
-    Errno::EIO as i32
 }
 
 /// Signals the helper and init leave to the command (terminal job control) or
@@ -308,12 +304,6 @@ fn end_like(status: WaitStatus) -> ! {
         WaitStatus::Exited(_, code) => std::process::exit(code),
         _ => std::process::exit(127),
     }
-}
-
-/// The descriptor number as an argument.
-#[must_use]
-pub fn fd_arg(fd: &impl AsRawFd) -> String {
-    fd.as_raw_fd().to_string()
 }
 
 #[cfg(test)]

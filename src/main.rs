@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use actix_web::web;
 use clap::Parser;
-use switchboard::config::{Action, Cli, Settings};
+use switchboard::config::{Cli, Command, Settings};
 use switchboard::startup::Application;
 use tracing_subscriber::EnvFilter;
 
@@ -20,9 +20,9 @@ fn main() -> ExitCode {
 }
 
 async fn serve() -> ExitCode {
-    let (args, login_link) = match Cli::parse().into_action() {
-        Action::Serve(args) => (args, false),
-        Action::LoginLink(args) => (args, true),
+    let (args, login_link) = match Cli::parse().into_command() {
+        Command::Serve(args) => (args, false),
+        Command::LoginLink(args) => (args, true),
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -44,8 +44,9 @@ const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Spawned {
     pub child: tokio::process::Child,
     pub pid: i32,
-    /// How its processes are held.
-    pub containment: crate::contain::Containment,
+    /// Where the containment helper says the command runs, or why it does not;
+    /// read it with [`read_report`], off any async or actor thread.
+    pub report: std::os::fd::OwnedFd,
     pub reader: OwnedReadPty,
     pub writer: OwnedWritePty,
     /// `/dev/pts/N`: how the child's side of the terminal appears in `/proc/*/fd`.
@@ -100,20 +101,26 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
     })?;
     drop(report_write);
     let pid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or_else(|| io::Error::other("child has no pid"))?;
-    let containment = match read_report(report_read).and_then(|r| crate::contain::parse_report(&r)) {
-        Ok(containment) => containment,
-        Err(e) => {
-            // The command did not start; the helper exits by itself, but make sure.
-            signal_group(pid, Signal::SIGKILL);
-            return Err(e);
-        }
-    };
     let (reader, writer) = pty.into_split();
-    Ok(Spawned { child, pid, containment, reader, writer, pts: pts_name })
+    Ok(Spawned { child, pid, report: report_read, reader, writer, pts: pts_name })
+}
+
+/// Waits (blocking, at most 10 s) for the containment helper to say how the command
+/// runs. On an error the command did not start; the helper's group is killed.
+///
+/// # Errors
+/// The command could not be started (its errno), or the helper said nothing in time.
+pub fn read_report(report: std::os::fd::OwnedFd, pid: i32) -> io::Result<crate::contain::Containment> {
+    let result = read_line(report).and_then(|r| crate::contain::parse_report(&r));
+    if result.is_err() {
+        // The helper exits by itself after reporting an error, but make sure.
+        signal_group(pid, Signal::SIGKILL);
+    }
+    result
 }
 
 /// Reads the containment helper's one-line report, up to end of file.
-fn read_report(fd: std::os::fd::OwnedFd) -> io::Result<String> {
+fn read_line(fd: std::os::fd::OwnedFd) -> io::Result<String> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::io::Read;
     let deadline = std::time::Instant::now() + REPORT_TIMEOUT;

@@ -72,7 +72,12 @@ impl Sessions {
         let row =
             SessionRow { id_hash: hash(&id), expires_at: expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) };
         sessions::insert(conn, &row, &self.token_tag)?;
-        self.live.write().unwrap_or_else(PoisonError::into_inner).insert(row.id_hash, expires);
+        let mut live = self.live.write().unwrap_or_else(PoisonError::into_inner);
+        // Expired sessions go as new ones come, so neither the map nor the table grows
+        // with sessions nobody ends.
+        let now = Utc::now();
+        live.retain(|_, expires| *expires > now);
+        live.insert(row.id_hash, expires);
         Ok(id)
     }
 

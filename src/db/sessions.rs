@@ -24,11 +24,12 @@ pub fn load(conn: &Connection, token_tag: &str) -> Result<Vec<SessionRow>, DbErr
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Stores a new session.
+/// Stores a new session (and forgets expired ones).
 ///
 /// # Errors
 /// SQLite failures.
 pub fn insert(conn: &Connection, row: &SessionRow, token_tag: &str) -> Result<(), DbError> {
+    conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now()])?;
     conn.execute(
         "INSERT INTO sessions (id_hash, token_tag, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![row.id_hash, token_tag, now(), row.expires_at],

@@ -209,7 +209,7 @@ fn validate_events(events: Vec<String>) -> Result<Vec<String>, Invalid> {
             || EventKind::parse(pattern).is_some()
             || pattern
                 .strip_suffix(".*")
-                .is_some_and(|prefix| EventKind::names().iter().any(|t| t.split('.').next() == Some(prefix)));
+                .is_some_and(|prefix| EventKind::ALL.iter().any(|k| k.as_str().split('.').next() == Some(prefix)));
         if !known {
             return Err(Invalid::new(
                 "events",

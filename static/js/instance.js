@@ -18,7 +18,7 @@ export const views = h("div", { id: "views" });
 // window) would leave no connection for typing. So only the instance on screen
 // streams, and a page in the background streams none (its /api/events stays, for
 // notifications). Coming back costs a fresh snapshot, a few milliseconds.
-export let streaming = null;
+let streaming = null;
 
 function stream(view) {
   if (streaming && streaming !== view) streaming.disconnect();

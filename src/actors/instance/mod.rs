@@ -176,7 +176,8 @@ impl InstanceActor {
         })
     }
 
-    fn spawn_child(&mut self, spec: &SpawnSpec, ctx: &mut Context<Self>) -> std::io::Result<()> {
+    /// Starts the child; returns the helper's report pipe, to be read off this thread.
+    fn spawn_child(&mut self, spec: &SpawnSpec, ctx: &mut Context<Self>) -> std::io::Result<std::os::fd::OwnedFd> {
         let transcript = OpenOptions::new().create(true).append(true).open(self.shared.transcript(self.id))?;
         let spawned = pty::spawn(spec)?;
         self.transcript_len = transcript.metadata()?.len();
@@ -184,7 +185,6 @@ impl InstanceActor {
         self.transcript = Some(transcript);
         self.pid = Some(spawned.pid);
         self.shared.sessions.add(spawned.pid);
-        self.containment = Some(spawned.containment);
         self.pts = spawned.pts;
         self.writer = Some(Rc::new(tokio::sync::Mutex::new(spawned.writer)));
         ctx.add_stream(crate::pty_stream::PtyStream::new(spawned.reader));
@@ -197,7 +197,13 @@ impl InstanceActor {
             });
             act.maybe_finish(ctx);
         }));
-        Ok(())
+        Ok(spawned.report)
+    }
+
+    fn spawn_failed(&mut self, program: &str, e: &std::io::Error, ctx: &mut Context<Self>) {
+        let reason = format!("spawn_failed: {program}: {e}");
+        tracing::warn!(instance = %self.id, %reason, "could not start");
+        self.transition(Event::Fail, reason, None, ctx);
     }
 
     /// Applies `event` through the state machine; stores it (in order) before announcing.
@@ -357,18 +363,26 @@ impl Actor for InstanceActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let Some(spec) = self.launch.take() else { return };
-        match self.spawn_child(&spec, ctx) {
-            Ok(()) => {
-                self.transition(Event::Start, "started".into(), None, ctx);
-                self.arm_check(self.idle, ctx);
+        let program = spec.argv.first().cloned().unwrap_or_default();
+        let report = match self.spawn_child(&spec, ctx) {
+            Ok(report) => report,
+            Err(e) => return self.spawn_failed(&program, &e, ctx),
+        };
+        // The helper reports once the command runs (or why it cannot); that wait is
+        // a few milliseconds of fork and exec, kept off this thread, which serves
+        // other instances. Nothing else of this actor runs meanwhile.
+        let Some(pid) = self.pid else { return };
+        let wait = actix_web::rt::task::spawn_blocking(move || pty::read_report(report, pid));
+        ctx.wait(wait.into_actor(self).map(move |outcome, act, ctx| {
+            match outcome.map_err(std::io::Error::other).and_then(|r| r) {
+                Ok(containment) => {
+                    act.containment = Some(containment);
+                    act.transition(Event::Start, "started".into(), None, ctx);
+                    act.arm_check(act.idle, ctx);
+                }
+                Err(e) => act.spawn_failed(&program, &e, ctx),
             }
-            Err(e) => {
-                let program = spec.argv.first().cloned().unwrap_or_default();
-                let reason = format!("spawn_failed: {program}: {e}");
-                tracing::warn!(instance = %self.id, %reason, "could not start");
-                self.transition(Event::Fail, reason, None, ctx);
-            }
-        }
+        }));
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
