@@ -1,6 +1,6 @@
 //! `AppError`: the HTTP edge's error type. Lower layers return their own errors;
-//! handlers convert them here, where each variant is one status code rendered as
-//! `{"error": {"code": …, "message": …}}`.
+//! they are converted here and only here (the `From` impls below), and each variant
+//! is one status code rendered as `{"error": {"code": …, "message": …}}`.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -59,6 +59,11 @@ impl AppError {
         AppError::Internal(detail.to_string())
     }
 
+    /// A 409: the instance cannot be typed into or resized as it is `status`.
+    pub fn not_running(status: &str) -> Self {
+        AppError::Conflict { code: "not_running", message: format!("the instance is {status}, not running") }
+    }
+
     fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest { code, .. } | AppError::Forbidden { code, .. } | AppError::Conflict { code, .. } => {
@@ -73,6 +78,48 @@ impl AppError {
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<crate::domain::Invalid> for AppError {
+    fn from(e: crate::domain::Invalid) -> Self {
+        AppError::Validation { field: e.field, message: e.message }
+    }
+}
+
+impl From<crate::db::DbError> for AppError {
+    fn from(e: crate::db::DbError) -> Self {
+        match e {
+            crate::db::DbError::Conflict(message) => AppError::Conflict { code: "conflict", message },
+            other => AppError::internal(other),
+        }
+    }
+}
+
+impl From<crate::actors::registry::CreateError> for AppError {
+    fn from(e: crate::actors::registry::CreateError) -> Self {
+        use crate::actors::registry::CreateError;
+        match e {
+            CreateError::Closing => AppError::Unavailable(e.to_string()),
+            CreateError::LimitReached { .. } => {
+                AppError::TooManyRequests { message: e.to_string(), retry_after_secs: None }
+            }
+            CreateError::AgentGone(_) => AppError::NotFound(e.to_string()),
+            CreateError::Duplicate(message) => AppError::Conflict { code: "duplicate_delivery", message },
+            CreateError::Storage(detail) => AppError::internal(detail),
+        }
+    }
+}
+
+impl From<crate::actors::instance::InstanceError> for AppError {
+    fn from(e: crate::actors::instance::InstanceError) -> Self {
+        use crate::actors::instance::InstanceError;
+        match e {
+            InstanceError::NotRunning(status) => AppError::not_running(status),
+            InstanceError::InputFull(_) => {
+                AppError::TooManyRequests { message: e.to_string(), retry_after_secs: Some(1) }
+            }
         }
     }
 }

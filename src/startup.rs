@@ -227,19 +227,16 @@ impl Application {
 fn prune_events_periodically(shared: Arc<Shared>, keep: u64, max_age: Duration) {
     actix_web::rt::spawn(async move {
         loop {
-            let job = shared.clone();
-            let pruned = web::block(move || -> Result<usize, crate::db::DbError> {
-                let conn = job.db.agents.get()?;
-                crate::db::idempotency::prune(&conn)?;
-                crate::db::deliveries::prune(&conn, max_age)?;
-                crate::db::triggers::prune(&conn, max_age)?;
-                crate::db::events::prune(&conn, keep, max_age)
+            let pruned = crate::db::run(&shared.db.agents, move |conn| -> Result<usize, crate::db::DbError> {
+                crate::db::idempotency::prune(conn)?;
+                crate::db::deliveries::prune(conn, max_age)?;
+                crate::db::triggers::prune(conn, max_age)?;
+                crate::db::events::prune(conn, keep, max_age)
             })
             .await;
             match pruned {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => tracing::info!(events = n, "old events pruned"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "pruning events failed"),
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "old events pruned"),
                 Err(e) => tracing::warn!(error = %e, "pruning events failed"),
             }
             actix_web::rt::time::sleep(Duration::from_secs(600)).await;

@@ -160,6 +160,14 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<StoredAgent>, DbError> 
     fetch(conn, &id.to_string())
 }
 
+/// The name of the agent with this id (as stored), if it still exists.
+///
+/// # Errors
+/// SQLite failures.
+pub fn name_of(conn: &Connection, id: &str) -> Result<Option<String>, DbError> {
+    Ok(conn.query_row("SELECT name FROM agents WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+}
+
 /// The agent with this name.
 ///
 /// # Errors

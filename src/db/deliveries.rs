@@ -1,144 +1,141 @@
 //! The durable delivery queue of `agents.db` (one row per subscription and event),
 //! its attempt log, and the dispatch cursor over the event log.
 //!
-//! Fan-out reads events after the cursor and, in the same transaction, queues a
-//! delivery for every subscription that wants each one and moves the cursor: after
-//! a crash either both happened or neither did, so no event is skipped and none is
-//! queued twice.
+//! The dispatcher (`webhooks::queue`) queues a delivery for every subscription
+//! that wants an event and moves the cursor in one transaction: after a crash
+//! either both happened or neither did, so no event is skipped and none is queued
+//! twice. Bodies are rendered by the dispatcher; this module stores them.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::events::Event;
 use super::webhooks::corrupt;
-use super::{cutoff, events, write_tx, DbError, Page};
+use super::{cutoff, write_tx, DbError, Page};
 use crate::domain::now;
 use crate::domain::webhook::{wants, Format};
-use crate::webhooks::payload;
 
-struct Subscriber {
-    id: String,
+/// An active subscription, as the dispatcher matches events against it.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub id: String,
     events: Vec<String>,
     agent_id: Option<String>,
-    format: Format,
+    pub format: Format,
+    /// Events up to this one predate the subscription.
     after_seq: i64,
 }
 
-struct LoggedEvent {
-    seq: i64,
-    kind: String,
-    agent_id: Option<String>,
-    data: String,
-    at: String,
-}
-
-/// The body of one event for one subscription.
-fn body_of(
-    tx: &Transaction<'_>,
-    format: Format,
-    event: &LoggedEvent,
-    names: &mut NameCache,
-) -> Result<String, DbError> {
-    let data: Value = serde_json::from_str(&event.data).map_err(|_| DbError::Corrupt("events.data".into()))?;
-    Ok(match format {
-        Format::Standard => payload::standard(&event.kind, event.seq, &event.at, &data),
-        Format::Slack => {
-            let name = match &event.agent_id {
-                Some(agent) => names.get(tx, agent)?,
-                None => None,
-            };
-            let name = name.or_else(|| data["agent"]["name"].as_str().map(str::to_owned));
-            payload::slack(&event.kind, name.as_deref(), &event.data)
-        }
-    })
-}
-
-#[derive(Default)]
-struct NameCache(HashMap<String, Option<String>>);
-
-impl NameCache {
-    fn get(&mut self, tx: &Transaction<'_>, agent: &str) -> Result<Option<String>, DbError> {
-        if let Some(name) = self.0.get(agent) {
-            return Ok(name.clone());
-        }
-        let name = tx.query_row("SELECT name FROM agents WHERE id = ?1", [agent], |r| r.get(0)).optional()?;
-        self.0.insert(agent.to_owned(), name.clone());
-        Ok(name)
+impl Subscriber {
+    /// Whether this subscription is sent `event`.
+    #[must_use]
+    pub fn wants(&self, event: &Event) -> bool {
+        let agent_ok = self.agent_id.as_ref().is_none_or(|a| event.agent_id.as_ref() == Some(a));
+        event.seq > self.after_seq && agent_ok && wants(&self.events, &event.kind)
     }
 }
 
-fn queue(tx: &Transaction<'_>, webhook: &str, event: &LoggedEvent, body: &str) -> Result<String, DbError> {
+/// The active subscriptions.
+///
+/// # Errors
+/// SQLite failures, or a corrupt stored subscription.
+pub fn subscribers(conn: &Connection) -> Result<Vec<Subscriber>, DbError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, events, agent_id, format, after_seq FROM webhooks WHERE active = 1")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, events, agent_id, format, after_seq) = row?;
+        out.push(Subscriber {
+            id,
+            events: serde_json::from_str(&events).map_err(|_| corrupt("events"))?,
+            agent_id,
+            format: Format::parse(&format).map_err(|_| corrupt("format"))?,
+            after_seq,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether the subscription is active, and its format (`None`: no such subscription).
+///
+/// # Errors
+/// SQLite failures, or a corrupt stored format.
+pub fn subscription(conn: &Connection, webhook_id: Uuid) -> Result<Option<(bool, Format)>, DbError> {
+    let hook: Option<(bool, String)> = conn
+        .query_row("SELECT active, format FROM webhooks WHERE id = ?1", [webhook_id.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    hook.map(|(active, format)| Ok((active, Format::parse(&format).map_err(|_| corrupt("format"))?))).transpose()
+}
+
+/// The last event the dispatcher has queued deliveries for.
+///
+/// # Errors
+/// SQLite failures.
+pub fn cursor(conn: &Connection) -> Result<i64, DbError> {
+    Ok(conn.query_row("SELECT seq FROM webhook_cursor WHERE id = 1", [], |r| r.get(0))?)
+}
+
+/// Moves the dispatch cursor from `from` to `to`; call it in the transaction that
+/// queued the deliveries of the events between.
+///
+/// # Errors
+/// SQLite failures, or a cursor that is no longer at `from` (`Conflict`).
+pub fn advance(conn: &Connection, from: i64, to: i64) -> Result<(), DbError> {
+    let moved = conn.execute("UPDATE webhook_cursor SET seq = ?2 WHERE id = 1 AND seq = ?1", params![from, to])?;
+    if moved == 0 {
+        return Err(DbError::Conflict(format!("the webhook cursor moved away from {from}")));
+    }
+    Ok(())
+}
+
+/// Queues `body` as the delivery of `event` to a subscription, due now; returns its
+/// id (a delivery that exists already is kept as it is).
+///
+/// # Errors
+/// SQLite failures.
+pub fn queue(conn: &Connection, webhook_id: &str, event: &Event, body: &str) -> Result<String, DbError> {
     let id = Uuid::new_v4().to_string();
     let at = now();
-    tx.execute(
+    conn.execute(
         "INSERT OR IGNORE INTO webhook_deliveries
             (id, webhook_id, event_id, event_type, body, next_attempt_at, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        params![id, webhook, event.seq, event.kind, body, now_ms(), at],
+        params![id, webhook_id, event.seq, event.kind, body, now_ms(), at],
     )?;
     Ok(id)
 }
 
-/// Queues deliveries for up to `batch` events after the cursor and moves it past
-/// them; returns how many events were read (0: the cursor is at the head).
+/// Makes the subscription's delivery of `event_id`, if it has one, pending and due
+/// now with the same id and a fresh retry schedule; returns its id.
 ///
 /// # Errors
-/// SQLite failures (nothing is queued and the cursor stays).
-pub fn fan_out(conn: &mut Connection, batch: u32) -> Result<usize, DbError> {
-    let read: i64 = conn.query_row("SELECT seq FROM webhook_cursor WHERE id = 1", [], |r| r.get(0))?;
-    if read >= events::bounds(conn)?.1 {
-        return Ok(0);
+/// SQLite failures.
+pub fn requeue(conn: &Connection, webhook_id: Uuid, event_id: i64) -> Result<Option<String>, DbError> {
+    let existing: Option<String> = conn
+        .query_row(
+            "SELECT id FROM webhook_deliveries WHERE webhook_id = ?1 AND event_id = ?2",
+            params![webhook_id.to_string(), event_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = &existing {
+        conn.execute(
+            "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?1, updated_at = ?2,
+                 scheduled_from = CASE WHEN state = 'pending' THEN scheduled_from ELSE attempts END
+             WHERE id = ?3",
+            params![now_ms(), now(), id],
+        )?;
     }
-    let tx = write_tx(conn)?;
-    let cursor: i64 = tx.query_row("SELECT seq FROM webhook_cursor WHERE id = 1", [], |r| r.get(0))?;
-    let logged: Vec<LoggedEvent> = {
-        let mut stmt =
-            tx.prepare_cached("SELECT seq, type, agent_id, data, at FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-        let rows = stmt.query_map(params![cursor, batch], |r| {
-            Ok(LoggedEvent { seq: r.get(0)?, kind: r.get(1)?, agent_id: r.get(2)?, data: r.get(3)?, at: r.get(4)? })
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let Some(last) = logged.last().map(|e| e.seq) else {
-        return Ok(0);
-    };
-    let subscribers: Vec<Subscriber> = {
-        let mut stmt =
-            tx.prepare_cached("SELECT id, events, agent_id, format, after_seq FROM webhooks WHERE active = 1")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, events, agent_id, format, after_seq) = row?;
-            out.push(Subscriber {
-                id,
-                events: serde_json::from_str(&events).map_err(|_| corrupt("events"))?,
-                agent_id,
-                format: Format::parse(&format).map_err(|_| corrupt("format"))?,
-                after_seq,
-            });
-        }
-        out
-    };
-    let mut names = NameCache::default();
-    for event in &logged {
-        for sub in &subscribers {
-            let agent_ok = sub.agent_id.as_ref().is_none_or(|a| event.agent_id.as_ref() == Some(a));
-            if event.seq > sub.after_seq && agent_ok && wants(&sub.events, &event.kind) {
-                let body = body_of(&tx, sub.format, event, &mut names)?;
-                queue(&tx, &sub.id, event, &body)?;
-            }
-        }
-    }
-    tx.execute("UPDATE webhook_cursor SET seq = ?1 WHERE id = 1", [last])?;
-    tx.commit()?;
-    Ok(logged.len())
+    Ok(existing)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -329,71 +326,6 @@ pub fn attempts(conn: &Connection, webhook_id: Uuid, page: Page) -> Result<Vec<A
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Why a redelivery was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum RedeliverError {
-    #[error("webhook {0} not found")]
-    NoWebhook(Uuid),
-    #[error("event {0} is not in the event log (never existed, or pruned by retention)")]
-    NoEvent(i64),
-    #[error("the subscription is not active; turn it on first")]
-    Inactive,
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-impl From<rusqlite::Error> for RedeliverError {
-    fn from(e: rusqlite::Error) -> Self {
-        RedeliverError::Db(e.into())
-    }
-}
-
-/// Queues `event_id` for the subscription again, due now: a delivery that exists is
-/// requeued with the same `webhook-id` and a fresh retry schedule; otherwise one is
-/// made from the event log. Returns the delivery id.
-///
-/// # Errors
-/// See [`RedeliverError`].
-pub fn redeliver(conn: &mut Connection, webhook_id: Uuid, event_id: i64) -> Result<String, RedeliverError> {
-    let tx = write_tx(conn)?;
-    let key = webhook_id.to_string();
-    let hook: Option<(bool, String)> = tx
-        .query_row("SELECT active, format FROM webhooks WHERE id = ?1", [&key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (active, format) = hook.ok_or(RedeliverError::NoWebhook(webhook_id))?;
-    if !active {
-        return Err(RedeliverError::Inactive);
-    }
-    let existing: Option<String> = tx
-        .query_row(
-            "SELECT id FROM webhook_deliveries WHERE webhook_id = ?1 AND event_id = ?2",
-            params![key, event_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let id = if let Some(id) = existing {
-        tx.execute(
-            "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?1, updated_at = ?2,
-                 scheduled_from = CASE WHEN state = 'pending' THEN scheduled_from ELSE attempts END
-             WHERE id = ?3",
-            params![now_ms(), now(), id],
-        )?;
-        id
-    } else {
-        let event = tx
-            .query_row("SELECT seq, type, agent_id, data, at FROM events WHERE seq = ?1", [event_id], |r| {
-                Ok(LoggedEvent { seq: r.get(0)?, kind: r.get(1)?, agent_id: r.get(2)?, data: r.get(3)?, at: r.get(4)? })
-            })
-            .optional()?
-            .ok_or(RedeliverError::NoEvent(event_id))?;
-        let format = Format::parse(&format).map_err(|_| corrupt("format"))?;
-        let body = body_of(&tx, format, &event, &mut NameCache::default())?;
-        queue(&tx, &key, &event, &body)?
-    };
-    tx.commit()?;
-    Ok(id)
 }
 
 /// Deletes finished deliveries (and their attempts) last touched before `max_age`.

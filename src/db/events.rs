@@ -93,10 +93,36 @@ pub fn relay_tasks(tasks: &Connection, agents: &Connection) -> Result<usize, DbE
 pub struct Event {
     pub seq: i64,
     pub kind: String,
+    pub agent_id: Option<String>,
     pub instance_id: Option<String>,
     /// The payload, one line of JSON.
     pub data: String,
+    /// When it happened (RFC 3339).
+    pub at: String,
     pub offset: Option<u64>,
+}
+
+const COLUMNS: &str = "seq, type, agent_id, instance_id, data, at, offset";
+
+fn event_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        seq: r.get(0)?,
+        kind: r.get(1)?,
+        agent_id: r.get(2)?,
+        instance_id: r.get(3)?,
+        data: r.get(4)?,
+        at: r.get(5)?,
+        offset: r.get::<_, Option<i64>>(6)?.and_then(|o| u64::try_from(o).ok()),
+    })
+}
+
+/// The event numbered `seq`, if the log still holds it.
+///
+/// # Errors
+/// SQLite failures.
+pub fn one(conn: &Connection, seq: i64) -> Result<Option<Event>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE seq = ?1");
+    Ok(conn.query_row(&sql, [seq], event_of).optional()?)
 }
 
 /// Which events a subscriber wants.
@@ -112,7 +138,7 @@ pub struct Filter {
 /// # Errors
 /// SQLite failures.
 pub fn after(conn: &Connection, seq: i64, filter: &Filter, limit: u32) -> Result<Vec<Event>, DbError> {
-    let mut sql = String::from("SELECT seq, type, instance_id, data, offset FROM events WHERE seq > ?1");
+    let mut sql = format!("SELECT {COLUMNS} FROM events WHERE seq > ?1");
     let mut values: Vec<SqlValue> = vec![SqlValue::Integer(seq)];
     if let Some(agent) = filter.agent_id {
         values.push(SqlValue::Text(agent.to_string()));
@@ -133,15 +159,7 @@ pub fn after(conn: &Connection, seq: i64, filter: &Filter, limit: u32) -> Result
     values.push(SqlValue::Integer(i64::from(limit)));
     sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", values.len()));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(values), |r| {
-        Ok(Event {
-            seq: r.get(0)?,
-            kind: r.get(1)?,
-            instance_id: r.get(2)?,
-            data: r.get(3)?,
-            offset: r.get::<_, Option<i64>>(4)?.and_then(|o| u64::try_from(o).ok()),
-        })
-    })?;
+    let rows = stmt.query_map(params_from_iter(values), event_of)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

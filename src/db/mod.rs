@@ -5,7 +5,7 @@
 //! busy timeout and `synchronous=FULL`, so a 2xx answer means the write is on disk
 //! even if the machine loses power. Schema files live in `sql/` and are applied as
 //! numbered migrations tracked by `PRAGMA user_version`. Functions here are
-//! blocking: call them from `web::block`, never on an async worker.
+//! blocking: from async code, reach them through [`run`], never on an async worker.
 
 pub mod agents;
 pub mod deliveries;
@@ -14,11 +14,13 @@ pub mod idempotency;
 pub mod instances;
 pub mod messages;
 pub mod sessions;
+pub mod signal;
 pub mod tasks;
 pub mod triggers;
 pub mod webhooks;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -65,6 +67,31 @@ pub enum DbError {
     /// A stored value could not be decoded.
     #[error("corrupt stored value in {0}")]
     Corrupt(String),
+    /// The thread the work ran on failed (it panicked or the runtime stops).
+    #[error("the storage thread failed: {0}")]
+    Thread(String),
+}
+
+/// Runs blocking storage work with a connection of `pool` on the blocking thread
+/// pool, from async code: the one way async code reaches the databases.
+///
+/// # Errors
+/// No connection could be had, the work's own error, or a failed thread.
+pub async fn run<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(DbError::from)?;
+        work(&mut conn)
+    });
+    match job.await {
+        Ok(result) => result,
+        Err(e) => Err(E::from(DbError::Thread(e.to_string()))),
+    }
 }
 
 /// The two databases.
@@ -74,6 +101,8 @@ pub struct Databases {
     pub agents: Pool,
     /// `tasks.db`: tasks.
     pub tasks: Pool,
+    /// Raised after `agents.db` commits that appended events or queued deliveries.
+    pub committed: Arc<signal::Committed>,
 }
 
 impl Databases {
@@ -82,9 +111,11 @@ impl Databases {
     /// # Errors
     /// A file that cannot be opened or migrated, or one from a newer version.
     pub fn open(data_dir: &Path) -> Result<Self, DbError> {
+        let committed = Arc::new(signal::Committed::default());
         Ok(Databases {
-            agents: open_pool(&data_dir.join("agents.db"), AGENTS_MIGRATIONS)?,
-            tasks: open_pool(&data_dir.join("tasks.db"), TASKS_MIGRATIONS)?,
+            agents: open_pool(&data_dir.join("agents.db"), AGENTS_MIGRATIONS, Some(committed.clone()))?,
+            tasks: open_pool(&data_dir.join("tasks.db"), TASKS_MIGRATIONS, None)?,
+            committed,
         })
     }
 
@@ -102,12 +133,18 @@ impl Databases {
     }
 }
 
-fn open_pool(path: &Path, migrations: &[&str]) -> Result<Pool, DbError> {
+fn open_pool(path: &Path, migrations: &[&str], committed: Option<Arc<signal::Committed>>) -> Result<Pool, DbError> {
     let mut conn = Connection::open(path)?;
     conn.execute_batch(CONNECTION_PRAGMAS)?;
     migrate(&mut conn, migrations, &path.display().to_string())?;
     drop(conn);
-    let manager = SqliteConnectionManager::file(path).with_init(|c| c.execute_batch(CONNECTION_PRAGMAS));
+    let manager = SqliteConnectionManager::file(path).with_init(move |c| {
+        c.execute_batch(CONNECTION_PRAGMAS)?;
+        match &committed {
+            Some(committed) => signal::install(c, committed),
+            None => Ok(()),
+        }
+    });
     let pool = r2d2::Pool::builder()
         .max_size(8)
         .min_idle(Some(1))

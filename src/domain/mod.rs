@@ -28,12 +28,6 @@ impl Invalid {
     }
 }
 
-impl From<Invalid> for crate::error::AppError {
-    fn from(e: Invalid) -> Self {
-        crate::error::AppError::Validation { field: e.field, message: e.message }
-    }
-}
-
 /// Deserializes a field that distinguishes "absent" (`None`) from `null` (`Some(None)`).
 ///
 /// # Errors

@@ -54,6 +54,20 @@ macro_rules! text_enum {
 text_enum!(TaskStatus, "status", Pending = "pending", InProgress = "in_progress", Done = "done", Failed = "failed");
 text_enum!(Priority, "priority", Low = "low", Medium = "medium", High = "high");
 
+impl TaskStatus {
+    /// Where a task stands while an instance works on it: in progress while the
+    /// instance runs, done when it completes, failed when it errs or is ended.
+    #[must_use]
+    pub fn following(instance: super::instance::InstanceStatus) -> Self {
+        use super::instance::InstanceStatus as I;
+        match instance {
+            I::Idle | I::Active | I::AwaitingInput => TaskStatus::InProgress,
+            I::Completed => TaskStatus::Done,
+            I::Error | I::Terminated => TaskStatus::Failed,
+        }
+    }
+}
+
 /// A task as clients see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Task {

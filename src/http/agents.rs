@@ -44,7 +44,6 @@ pub async fn create(state: web::Data<AppState>, body: Json<NewAgent>) -> Result<
         Ok(store::insert(conn, &record, &settings)?.public())
     })
     .await?;
-    state.shared.bus.wake();
     Ok(HttpResponse::Created().json(agent))
 }
 
@@ -77,7 +76,6 @@ pub async fn update(
         store::update(conn, id, change)?.ok_or_else(|| not_found(id))
     })
     .await?;
-    state.shared.bus.wake();
     Ok(HttpResponse::Ok().json(agent.public()))
 }
 
@@ -109,7 +107,6 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result
         state.registry.do_send(KeepAgent(id));
     }
     deleted?;
-    state.shared.bus.wake();
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::json::{page, uuid_param, Json};
 use super::{blocking, AppState};
-use crate::actors::instance::{Ending, Input, InstanceActor, InstanceError, Resize};
-use crate::actors::registry::{Create, CreateError, QueuePositions, Terminate};
+use crate::actors::instance::{Ending, Input, InstanceActor, Resize};
+use crate::actors::registry::{Create, QueuePositions, Terminate};
 use crate::db::agents::StoredAgent;
 use crate::db::{agents, instances as store, tasks};
 use crate::domain::agent::validate_env;
@@ -113,18 +113,7 @@ pub(super) async fn running(state: &AppState, id: Uuid) -> Result<actix::Addr<In
         return Ok(addr);
     }
     let instance = load(state, id).await?;
-    Err(not_running(instance.status.as_str()))
-}
-
-pub(super) fn not_running(status: &str) -> AppError {
-    AppError::Conflict { code: "not_running", message: format!("the instance is {status}, not running") }
-}
-
-pub(super) fn from_instance_error(e: InstanceError) -> AppError {
-    match e {
-        InstanceError::NotRunning(status) => not_running(status),
-        InstanceError::InputFull(_) => AppError::TooManyRequests { message: e.to_string(), retry_after_secs: Some(1) },
-    }
+    Err(AppError::not_running(instance.status.as_str()))
 }
 
 /// Start an instance of the agent (queued when no slot is free).
@@ -179,15 +168,7 @@ pub(super) async fn start(
         queue: req.queue.unwrap_or(true),
         receipt,
     };
-    state.registry.send(request).await.map_err(AppError::internal)?.map_err(|e| match e {
-        CreateError::Closing => AppError::Unavailable(e.to_string()),
-        CreateError::LimitReached { .. } => {
-            AppError::TooManyRequests { message: e.to_string(), retry_after_secs: None }
-        }
-        CreateError::AgentGone(_) => AppError::NotFound(e.to_string()),
-        CreateError::Duplicate(message) => AppError::Conflict { code: "duplicate_delivery", message },
-        CreateError::Storage(detail) => AppError::internal(detail),
-    })
+    Ok(state.registry.send(request).await.map_err(AppError::internal)??)
 }
 
 /// List instances, newest first.
@@ -289,7 +270,7 @@ pub async fn input(
     let id = instance_id(&id)?;
     let bytes = body.0.bytes()?;
     let addr = running(&state, id).await?;
-    addr.send(Input(bytes)).await.map_err(|_| not_running("ending"))?.map_err(from_instance_error)?;
+    addr.send(Input(bytes)).await.map_err(|_| AppError::not_running("ending"))??;
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -307,12 +288,12 @@ pub async fn resize(
     let id = instance_id(&id)?;
     let (cols, rows) = (size(Some(body.0.cols), 0, "cols")?, size(Some(body.0.rows), 0, "rows")?);
     if let Some(addr) = state.shared.directory.get(id) {
-        addr.send(Resize { cols, rows }).await.map_err(|_| not_running("ending"))?.map_err(from_instance_error)?;
+        addr.send(Resize { cols, rows }).await.map_err(|_| AppError::not_running("ending"))??;
         return Ok(HttpResponse::NoContent().finish());
     }
     let instance = load(&state, id).await?;
     if instance.status != InstanceStatus::Idle {
-        return Err(not_running(instance.status.as_str()));
+        return Err(AppError::not_running(instance.status.as_str()));
     }
     blocking(&state.db.agents, move |conn| Ok(store::set_size(conn, id, cols, rows)?)).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::guard::Caller;
-use super::instances::{instance_id, load, not_running, running};
+use super::instances::{instance_id, load, running};
 use super::json::Json;
 use super::{blocking, AppState};
 use crate::actors::instance::{Asked, Deliver, End, Ending};
@@ -108,10 +108,10 @@ pub async fn create(
     body.validate(sender)?;
     let instance = load(&state, id).await?;
     if is_final(instance.status) {
-        return Err(not_running(instance.status.as_str()));
+        return Err(AppError::not_running(instance.status.as_str()));
     }
     if sender == Sender::User && body.deliver == Delivery::Now && instance.status == InstanceStatus::Idle {
-        return Err(not_running("queued; it cannot be typed into yet"));
+        return Err(AppError::not_running("queued; it cannot be typed into yet"));
     }
     let mut message = Message {
         id: Uuid::new_v4(),
@@ -126,7 +126,6 @@ pub async fn create(
     let stored = message.clone();
     let agent_id = instance.agent_id;
     blocking(&state.db.agents, move |conn| Ok(store::insert(conn, &stored, agent_id)?)).await?;
-    state.shared.bus.wake();
     let _ = state.shared.message_wake.send(id);
     if let Some(addr) = state.shared.directory.get(id) {
         if sender == Sender::User {

@@ -30,7 +30,7 @@ use crate::actors::registry::Registry;
 use crate::actors::Shared;
 use crate::auth::Auth;
 use crate::config::Settings;
-use crate::db::{Databases, DbError, Pool};
+use crate::db::{Databases, Pool};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 
@@ -120,13 +120,7 @@ where
     F: FnOnce(&mut rusqlite::Connection) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = pool.clone();
-    web::block(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
-        work(&mut conn)
-    })
-    .await
-    .map_err(AppError::internal)?
+    crate::db::run(pool, work).await
 }
 
 /// Moves task events into the global log after a task change. A failure is only
@@ -137,15 +131,6 @@ pub async fn relay_tasks(state: &AppState) {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "task events not relayed yet"),
         Err(e) => tracing::warn!(error = %e, "task events not relayed yet"),
-    }
-}
-
-impl From<DbError> for AppError {
-    fn from(e: DbError) -> Self {
-        match e {
-            DbError::Conflict(message) => AppError::Conflict { code: "conflict", message },
-            other => AppError::internal(other),
-        }
     }
 }
 

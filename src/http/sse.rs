@@ -1,9 +1,9 @@
 //! `GET /api/events`: every change, as Server-Sent Events, resumable.
 //!
-//! Each connection has a task that reads the event log after its cursor
-//! whenever the bus says something was committed, and sends through a small
-//! bounded channel: a client that stops reading stops its own task, nothing else,
-//! and the log (not memory) holds what it has not read yet.
+//! Each connection has a task that follows the event log from its cursor
+//! (`events::Follow`) and sends through a small bounded channel: a client that
+//! stops reading stops its own task, nothing else, and the log (not memory) holds
+//! what it has not read yet.
 
 use std::time::Duration;
 
@@ -19,8 +19,6 @@ use crate::db::events::{self as log, Filter};
 use crate::domain::event::EventKind;
 use crate::error::{AppError, ErrorBody};
 
-/// Events read from the log at a time.
-const BATCH: u32 = 500;
 /// Events buffered per connection before the task waits for the client.
 const QUEUE: usize = 64;
 /// Sent first: how long a browser waits before reconnecting.
@@ -118,31 +116,19 @@ pub async fn subscribe(
     Ok(respond(rx))
 }
 
-async fn pump(state: std::sync::Arc<AppState>, filter: Filter, mut cursor: i64, tx: mpsc::Sender<sse::Event>) {
-    let mut wake = state.shared.bus.subscribe();
-    let mut stopping = state.shared.bus.stopping();
-    while !*stopping.borrow_and_update() {
-        loop {
-            let f = filter.clone();
-            let Ok(batch) = blocking(&state.db.agents, move |conn| Ok(log::after(conn, cursor, &f, BATCH)?)).await
-            else {
-                return;
-            };
-            let more = batch.len() == BATCH as usize;
-            for e in batch {
-                cursor = e.seq;
-                if tx.send(event(&e.kind, e.seq.to_string(), e.data)).await.is_err() {
-                    return;
-                }
-            }
-            if !more {
-                break;
-            }
-        }
-        tokio::select! {
-            changed = wake.changed() => if changed.is_err() { return },
-            _ = stopping.changed() => return,
+async fn pump(state: std::sync::Arc<AppState>, filter: Filter, cursor: i64, tx: mpsc::Sender<sse::Event>) {
+    let mut log = state.shared.bus.follow(filter, cursor);
+    loop {
+        let batch = tokio::select! {
+            batch = log.next() => batch,
             () = tx.closed() => return,
+        };
+        // The server stops or the log cannot be read: the client reconnects and resumes.
+        let Ok(batch) = batch else { return };
+        for e in batch {
+            if tx.send(event(&e.kind, e.seq.to_string(), e.data)).await.is_err() {
+                return;
+            }
         }
     }
 }

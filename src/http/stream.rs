@@ -23,11 +23,12 @@ use super::instances::{instance_id, load};
 use super::sse::{event, last_event_id, respond};
 use super::{blocking, AppState};
 use crate::actors::instance::{Chunk, InstanceActor, Watch};
-use crate::db::events::{self, Filter};
+use crate::db::events::{self, Event, Filter};
 use crate::domain::event::{EventKind, Seen};
 use crate::domain::instance::Instance;
 use crate::domain::state::is_final;
 use crate::error::{AppError, ErrorBody};
+use crate::events::Stopped;
 
 /// Largest `output` event, in bytes.
 const FRAME: usize = 64 * 1024;
@@ -160,47 +161,45 @@ impl Viewer {
         self.follow(ended).await
     }
 
-    async fn follow(&mut self, mut ended: Option<serde_json::Value>) -> Result<(), Gone> {
-        let mut wake = self.state.shared.bus.subscribe();
-        let mut stopping = self.state.shared.bus.stopping();
-        let mut check = true;
+    async fn follow(&mut self, ended: Option<serde_json::Value>) -> Result<(), Gone> {
+        let mine = Filter { instance_id: Some(self.id), ..Filter::default() };
+        let mut log = self.state.shared.bus.follow(mine, self.seq);
+        if let Some(end) = ended {
+            // Already ended: whatever events are owed, then `end` at once.
+            loop {
+                let batch = log.unread().await.map_err(|_| Gone)?;
+                if batch.is_empty() {
+                    return self.finish(end).await;
+                }
+                if let Some(end) = self.send_events(batch).await? {
+                    return self.finish(end).await;
+                }
+            }
+        }
         loop {
-            if *stopping.borrow_and_update() {
-                return Err(Gone);
-            }
-            if check {
-                check = false;
-                if let Some(end) = self.send_events().await? {
-                    return self.finish(end).await;
-                }
-                if let Some(end) = ended.take() {
-                    return self.finish(end).await;
-                }
-            }
             let tx = self.tx.clone();
             let step = tokio::select! {
                 chunk = recv(&mut self.chunks) => Step::Output(chunk),
-                changed = wake.changed() => if changed.is_ok() { Step::Events } else { Step::Stop },
-                _ = stopping.changed() => Step::Stop,
-                () = tx.closed() => Step::Stop,
+                batch = log.next() => Step::Events(batch),
+                () = tx.closed() => return Err(Gone),
             };
             match step {
                 Step::Output(Some(chunk)) => self.output(chunk).await?,
                 Step::Output(None) => self.reattach().await?,
-                Step::Events => check = true,
-                Step::Stop => return Err(Gone),
+                // The server stops, or the log cannot be read: the client resumes.
+                Step::Events(Err(_)) => return Err(Gone),
+                Step::Events(Ok(batch)) => {
+                    if let Some(end) = self.send_events(batch).await? {
+                        return self.finish(end).await;
+                    }
+                }
             }
         }
     }
 
     /// Sends this instance's new events; an event's output comes first. Returns the
     /// final status payload once the instance ended.
-    async fn send_events(&mut self) -> Result<Option<serde_json::Value>, Gone> {
-        let (seq, id) = (self.seq, self.id);
-        let filter = Filter { instance_id: Some(id), ..Filter::default() };
-        let batch = blocking(&self.state.db.agents, move |conn| Ok(events::after(conn, seq, &filter, 500)?))
-            .await
-            .map_err(|_| Gone)?;
+    async fn send_events(&mut self, batch: Vec<Event>) -> Result<Option<serde_json::Value>, Gone> {
         for e in batch {
             if let Some(at) = e.offset {
                 self.catch_up(at).await?;
@@ -345,8 +344,7 @@ impl Viewer {
 
 enum Step {
     Output(Option<Chunk>),
-    Events,
-    Stop,
+    Events(Result<Vec<Event>, Stopped>),
 }
 
 async fn recv(chunks: &mut Option<mpsc::Receiver<Chunk>>) -> Option<Chunk> {

@@ -8,10 +8,11 @@ use uuid::Uuid;
 use super::json::{Json, PageQuery};
 use super::{blocking, AppState};
 use crate::db::agents;
-use crate::db::deliveries::{self as queue, Attempt, RedeliverError};
+use crate::db::deliveries::{self as queue, Attempt};
 use crate::db::webhooks as store;
 use crate::domain::webhook::{NewWebhook, Webhook, WebhookPatch};
 use crate::error::{AppError, ErrorBody};
+use crate::webhooks::queue::{self as fan, RedeliverError};
 
 fn webhook_id(raw: &str) -> Result<Uuid, AppError> {
     Uuid::parse_str(raw).map_err(|_| not_found(raw))
@@ -88,8 +89,8 @@ pub async fn update(
         store::update(conn, id, change)?.ok_or_else(|| not_found(id))
     })
     .await?;
-    // Turned on again: what it had queued goes out now.
-    state.shared.bus.wake();
+    // Turned on again, what it had queued goes out now: the dispatcher is woken by
+    // the commit (`db::signal`).
     Ok(HttpResponse::Ok().json(hook))
 }
 
@@ -146,14 +147,13 @@ pub async fn redeliver(
     let id = webhook_id(&id)?;
     let event_id = body.0.event_id;
     let delivery = blocking(&state.db.agents, move |conn| {
-        queue::redeliver(conn, id, event_id).map_err(|e| match e {
+        fan::redeliver(conn, id, event_id).map_err(|e| match e {
             RedeliverError::NoWebhook(_) | RedeliverError::NoEvent(_) => AppError::NotFound(e.to_string()),
             RedeliverError::Inactive => AppError::Conflict { code: "inactive", message: e.to_string() },
             RedeliverError::Db(e) => AppError::from(e),
         })
     })
     .await?;
-    state.shared.bus.wake();
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "delivery_id": delivery, "event_id": event_id })))
 }
 

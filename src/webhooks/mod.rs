@@ -1,13 +1,15 @@
 //! Outbound webhooks: the dispatcher that turns committed events into signed POSTs.
 //!
-//! It reads the event log after its cursor and queues a delivery per matching
-//! subscription (see `db::webhooks`), then sends what is due. Each subscription has
+//! One task follows the event log from the dispatch cursor and queues a delivery
+//! per matching subscription ([`queue::fan_out`]); another sends what is due,
+//! woken by every commit that queues one. Each subscription has
 //! one attempt in flight at a time, on a thread of its own with a timeout, so a
 //! slow or dead receiver only ever delays itself. The queue is in `agents.db`: a
 //! restart resumes it, and an attempt cut short by a crash is made again with the
 //! same `webhook-id` (at least once).
 
 pub mod payload;
+pub mod queue;
 pub mod signing;
 
 use std::collections::HashSet;
@@ -15,15 +17,14 @@ use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use actix_web::web;
 use tokio::sync::Notify;
 
 use crate::actors::Shared;
 use crate::db::deliveries::{self as store, Due, Outcome, Recorded};
+use crate::db::events::Filter;
 use crate::db::DbError;
+use crate::events::Stopped;
 
-/// Events read per fan-out transaction.
-const FAN_OUT_BATCH: u32 = 500;
 /// Most attempts in flight at once, over all subscriptions.
 const MAX_IN_FLIGHT: usize = 64;
 /// How much of a receiver's answer is kept in the attempt log.
@@ -40,7 +41,57 @@ pub struct DeliveryConfig {
 
 /// Starts the dispatcher on the current runtime; it stops when the bus says the server stops.
 pub fn spawn(shared: Arc<Shared>, config: DeliveryConfig) {
+    actix_web::rt::spawn(fan_out(shared.clone()));
     actix_web::rt::spawn(run(shared, config));
+}
+
+/// Follows the log from the dispatch cursor and queues deliveries of what it reads.
+async fn fan_out(shared: Arc<Shared>) {
+    let from = loop {
+        match db(&shared, |conn| store::cursor(conn)).await {
+            Ok(cursor) => break cursor,
+            Err(e) => tracing::warn!(error = %e, "reading the webhook cursor failed; retrying"),
+        }
+        if pause(&shared).await.is_err() {
+            return;
+        }
+    };
+    let mut log = shared.bus.follow(Filter::default(), from);
+    let mut from = from;
+    loop {
+        let batch = match log.next().await {
+            Ok(batch) => batch,
+            Err(Stopped::Stopping) => return,
+            Err(Stopped::Storage(e)) => {
+                tracing::warn!(error = %e, "reading the event log for webhooks failed; retrying");
+                if pause(&shared).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let batch = Arc::new(batch);
+        loop {
+            let events = batch.clone();
+            match db(&shared, move |conn| queue::fan_out(conn, from, &events)).await {
+                Ok(()) => break,
+                Err(e) => tracing::warn!(error = %e, "queuing webhook deliveries failed; retrying"),
+            }
+            if pause(&shared).await.is_err() {
+                return;
+            }
+        }
+        from = log.cursor();
+    }
+}
+
+/// A second's pause before trying again; `Err` when the server stops meanwhile.
+async fn pause(shared: &Shared) -> Result<(), ()> {
+    let mut stopping = shared.bus.stopping();
+    tokio::select! {
+        () = actix_web::rt::time::sleep(Duration::from_secs(1)) => Ok(()),
+        _ = stopping.wait_for(|stop| *stop) => Err(()),
+    }
 }
 
 fn client(timeout: Duration) -> ureq::Agent {
@@ -53,22 +104,18 @@ fn client(timeout: Duration) -> ureq::Agent {
         .new_agent()
 }
 
+/// Storage work on the blocking pool; failures as text, for the log.
 async fn db<T: Send + 'static>(
-    shared: &Arc<Shared>,
+    shared: &Shared,
     work: impl FnOnce(&mut rusqlite::Connection) -> Result<T, DbError> + Send + 'static,
-) -> Result<T, String> {
-    let pool = shared.db.agents.clone();
-    match web::block(move || pool.get().map_err(DbError::from).and_then(|mut conn| work(&mut conn))).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+) -> Result<T, DbError> {
+    crate::db::run(&shared.db.agents, work).await
 }
 
 async fn run(shared: Arc<Shared>, config: DeliveryConfig) {
     let agent = client(config.timeout);
     let config = Arc::new(config);
-    let mut wake = shared.bus.subscribe();
+    let mut queued = shared.bus.deliveries();
     let mut stopping = shared.bus.stopping();
     let finished = Arc::new(Notify::new());
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
@@ -77,16 +124,7 @@ async fn run(shared: Arc<Shared>, config: DeliveryConfig) {
         if *stopping.borrow() {
             return;
         }
-        loop {
-            match db(&shared, |conn| store::fan_out(conn, FAN_OUT_BATCH)).await {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "queuing webhook deliveries failed; retrying");
-                    break;
-                }
-            }
-        }
+        queued.borrow_and_update();
         let heads = db(&shared, |conn| store::heads(conn)).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "reading the webhook queue failed");
             Vec::new()
@@ -122,7 +160,7 @@ async fn run(shared: Arc<Shared>, config: DeliveryConfig) {
             Duration::from_millis(u64::try_from(at - store::now_ms()).unwrap_or(0))
         });
         tokio::select! {
-            _ = wake.changed() => {}
+            _ = queued.changed() => {}
             () = finished.notified() => {}
             () = actix_web::rt::time::sleep(wait) => {}
             _ = stopping.changed() => {}

@@ -90,7 +90,6 @@ impl InstanceActor {
     fn announce(&mut self, write: Write, ctx: &mut Context<Self>) {
         match write {
             Write::Transition(record) => {
-                self.shared.bus.wake();
                 if let Some(started) = self.started.take() {
                     let outcome = if record.to == InstanceStatus::Active { Ok(()) } else { Err(record.reason.clone()) };
                     let _ = started.send(outcome);

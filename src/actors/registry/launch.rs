@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix_web::web;
 use nix::sys::signal::Signal;
 use regex::Regex;
 use tokio::sync::oneshot;
@@ -18,7 +17,7 @@ use crate::actors::instance::{InstanceActor, Launch};
 use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
 use crate::db::instances::{self, NewInstance, Transition};
-use crate::db::{agents, messages, DbError};
+use crate::db::{self, agents, messages, DbError};
 use crate::domain::instance::{Instance, InstanceStatus};
 use crate::domain::message::Message;
 use crate::domain::now;
@@ -70,33 +69,24 @@ pub(super) async fn create(
         env: msg.env.clone(),
         receipt: msg.receipt.clone(),
     };
-    let pool = shared.db.agents.clone();
     let prompt = msg.prompt;
-    let (instance, held) = web::block(move || -> Result<_, DbError> {
-        let mut conn = pool.get()?;
-        let instance = instances::insert(&mut conn, &new, prompt.as_deref())?;
-        Ok((instance, messages::held(&conn, id)?))
+    let (instance, held) = db::run(&shared.db.agents, move |conn| -> Result<_, DbError> {
+        let instance = instances::insert(conn, &new, prompt.as_deref())?;
+        Ok((instance, messages::held(conn, id)?))
     })
     .await
-    .map_err(storage)?
     .map_err(|e| match e {
         DbError::Conflict(message) => CreateError::Duplicate(message),
         other => storage(other),
     })?;
-    shared.bus.wake();
     if !start_now {
         return Ok(instance);
     }
     let _ = start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, held).await;
-    let pool = shared.db.agents.clone();
-    web::block(move || -> Result<_, DbError> {
-        let conn = pool.get()?;
-        instances::get(&conn, id)
-    })
-    .await
-    .map_err(storage)?
-    .map_err(storage)?
-    .ok_or_else(|| CreateError::Storage("the instance vanished while starting".into()))
+    db::run(&shared.db.agents, move |conn| instances::get(conn, id))
+        .await
+        .map_err(storage)?
+        .ok_or_else(|| CreateError::Storage("the instance vanished while starting".into()))
 }
 
 /// Starts a queued instance; `false` when it can no longer start (agent deleted,
@@ -108,24 +98,18 @@ pub(super) async fn start_queued(
     id: Uuid,
     agent_id: Uuid,
 ) -> bool {
-    let pool = shared.db.agents.clone();
-    let loaded = web::block(move || -> Result<_, DbError> {
-        let conn = pool.get()?;
-        let Some(agent) = agents::get(&conn, agent_id)? else { return Ok(None) };
-        let Some(instance) = instances::get(&conn, id)? else { return Ok(None) };
-        Ok(Some((agent, instance, instances::env(&conn, id)?, messages::held(&conn, id)?)))
+    let loaded = db::run(&shared.db.agents, move |conn| -> Result<_, DbError> {
+        let Some(agent) = agents::get(conn, agent_id)? else { return Ok(None) };
+        let Some(instance) = instances::get(conn, id)? else { return Ok(None) };
+        Ok(Some((agent, instance, instances::env(conn, id)?, messages::held(conn, id)?)))
     })
     .await;
     match loaded {
-        Ok(Ok(Some((agent, instance, env, held)))) if instance.status == InstanceStatus::Idle => {
+        Ok(Some((agent, instance, env, held))) if instance.status == InstanceStatus::Idle => {
             start(&shared, &arbiter, registry, &agent, &instance, &env, held).await;
             true
         }
-        Ok(Ok(_)) => false,
-        Ok(Err(e)) => {
-            tracing::error!(instance = %id, error = %e, "cannot load a queued instance");
-            false
-        }
+        Ok(_) => false,
         Err(e) => {
             tracing::error!(instance = %id, error = %e, "cannot load a queued instance");
             false
@@ -151,8 +135,8 @@ async fn start(
             tracing::error!(instance = %instance.id, error = %e, "cannot issue an instance token");
             let (job, id) = (shared.clone(), instance.id);
             let reason = format!("spawn_failed: cannot issue an instance token: {e}");
-            let stored = web::block(move || fail_unstarted(&job, id, &reason)).await;
-            if !matches!(stored, Ok(Ok(()))) {
+            let stored = db::run(&shared.db.agents, move |conn| fail_unstarted(&job, conn, id, &reason)).await;
+            if stored.is_err() {
                 tracing::error!(instance = %id, "cannot store that the instance failed to start");
             }
             registry.do_send(super::Finished { id: instance.id, agent_id: agent.id });
@@ -179,15 +163,13 @@ async fn start(
     // A reply stored after the held messages were read but before the actor joined
     // the directory found no actor to hand it to: read them again now that it has
     // joined, and hand over any it did not get (it types each message once).
-    let (pool, id) = (shared.db.agents.clone(), instance.id);
-    let again = web::block(move || -> Result<_, DbError> { messages::held(&*pool.get()?, id) }).await;
-    match again {
-        Ok(Ok(held)) => {
+    let id = instance.id;
+    match db::run(&shared.db.agents, move |conn| messages::held(conn, id)).await {
+        Ok(held) => {
             for message in held.into_iter().filter(|m| !known.contains(&m.id)) {
                 addr.do_send(crate::actors::instance::Deliver { message, now: false });
             }
         }
-        Ok(Err(e)) => tracing::warn!(instance = %id, error = %e, "cannot read the held messages again"),
         Err(e) => tracing::warn!(instance = %id, error = %e, "cannot read the held messages again"),
     }
     matches!(outcome.await, Ok(Ok(())))
@@ -231,11 +213,10 @@ fn patterns(instance: Uuid, patterns: &[String]) -> Vec<Regex> {
 }
 
 /// Stores that an instance failed before it got a process (and fails its task).
-fn fail_unstarted(shared: &Shared, id: Uuid, reason: &str) -> Result<(), DbError> {
-    let conn = shared.db.agents.get()?;
-    let Some(instance) = instances::get(&conn, id)? else { return Ok(()) };
+fn fail_unstarted(shared: &Shared, conn: &rusqlite::Connection, id: Uuid, reason: &str) -> Result<(), DbError> {
+    let Some(instance) = instances::get(conn, id)? else { return Ok(()) };
     let Ok(to) = state::next(instance.status, Event::Fail) else { return Ok(()) };
-    end(shared, &conn, &instance.id, instance.agent_id, instance.status, to, reason)
+    end(shared, conn, &instance.id, instance.agent_id, instance.status, to, reason)
 }
 
 /// Stores the end of an instance that never got a process (and fails its task).
@@ -278,7 +259,6 @@ fn end(
     if let Some(task) = instances::task_of(conn, *id)? {
         shared.bus.follow_task(conn, task, to)?;
     }
-    shared.bus.wake();
     Ok(())
 }
 

@@ -1,22 +1,26 @@
-//! The event bus. Events are rows of `agents.db` (see `db::events`), committed
-//! with the change they report; the bus only says "something new was committed"
-//! (a counter in a watch channel), and each subscriber reads what is new from the
-//! database after its own cursor. So a subscriber that reconnects, falls behind
+//! Following the event log. Events are rows of `agents.db` (see `db::events`),
+//! committed with the change they report; SQLite's own hooks say "something new was
+//! committed" (`db::signal`), and each follower ([`Follow`]) reads what is new from
+//! the database after its own cursor. So a follower that reconnects, falls behind
 //! or outlives a server restart loses nothing and sees nothing twice, and the
-//! server holds no per-subscriber backlog in memory.
+//! server holds no per-follower backlog in memory.
+
+mod follow;
+
+pub use follow::{Follow, Stopped};
 
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::watch;
 
+use crate::db::events::Filter;
 use crate::db::{events, tasks, Databases, DbError};
 use crate::domain::instance::InstanceStatus;
 use crate::domain::task::TaskStatus;
 
-/// Wakes subscribers after commits; tells streams when the server stops.
+/// Hands out followers of the log; tells them when the server stops; relays task events.
 pub struct Bus {
     db: Databases,
-    wake: watch::Sender<u64>,
     stopping: watch::Sender<bool>,
     relay: Mutex<()>,
 }
@@ -25,18 +29,19 @@ impl Bus {
     /// A bus over these databases.
     #[must_use]
     pub fn new(db: Databases) -> Self {
-        Bus { db, wake: watch::channel(0).0, stopping: watch::channel(false).0, relay: Mutex::new(()) }
+        Bus { db, stopping: watch::channel(false).0, relay: Mutex::new(()) }
     }
 
-    /// Call after committing events: subscribers read what is new.
-    pub fn wake(&self) {
-        self.wake.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// A receiver that changes whenever events were committed.
+    /// Follows the events after `cursor` that match `filter`.
     #[must_use]
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.wake.subscribe()
+    pub fn follow(&self, filter: Filter, cursor: i64) -> Follow {
+        Follow::new(self.db.agents.clone(), self.db.committed.log(), self.stopping(), filter, cursor)
+    }
+
+    /// A receiver that changes whenever a delivery was queued or a subscription changed.
+    #[must_use]
+    pub fn deliveries(&self) -> watch::Receiver<u64> {
+        self.db.committed.queue()
     }
 
     /// Ends every open stream (server shutdown).
@@ -50,7 +55,7 @@ impl Bus {
         self.stopping.subscribe()
     }
 
-    /// Moves queued task events into the log and wakes subscribers. Blocking.
+    /// Moves queued task events into the log. Blocking.
     ///
     /// # Errors
     /// Storage failures; what was not moved is moved by the next relay.
@@ -69,11 +74,7 @@ impl Bus {
     pub fn relay_tasks_with(&self, agents: &rusqlite::Connection) -> Result<usize, DbError> {
         let _one_at_a_time = self.relay.lock().unwrap_or_else(PoisonError::into_inner);
         let tasks = self.db.tasks.get()?;
-        let moved = events::relay_tasks(&tasks, agents)?;
-        if moved > 0 {
-            self.wake();
-        }
-        Ok(moved)
+        events::relay_tasks(&tasks, agents)
     }
 
     /// Moves a task along with the instance working on it, with the `agents.db`
@@ -87,14 +88,9 @@ impl Bus {
         task_id: i64,
         instance: InstanceStatus,
     ) -> Result<(), DbError> {
-        let status = match instance {
-            InstanceStatus::Idle | InstanceStatus::Active | InstanceStatus::AwaitingInput => TaskStatus::InProgress,
-            InstanceStatus::Completed => TaskStatus::Done,
-            InstanceStatus::Error | InstanceStatus::Terminated => TaskStatus::Failed,
-        };
         {
             let mut conn = self.db.tasks.get()?;
-            tasks::follow(&mut conn, task_id, status)?;
+            tasks::follow(&mut conn, task_id, TaskStatus::following(instance))?;
         }
         self.relay_tasks_with(agents)?;
         Ok(())
