@@ -77,7 +77,7 @@ pub enum DbError {
 ///
 /// # Errors
 /// No connection could be had, the work's own error, or a failed thread.
-pub async fn run<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
+pub fn run<T, E, F>(pool: &Pool, work: F) -> impl std::future::Future<Output = Result<T, E>> + 'static
 where
     F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
@@ -88,9 +88,11 @@ where
         let mut conn = pool.get().map_err(DbError::from)?;
         work(&mut conn)
     });
-    match job.await {
-        Ok(result) => result,
-        Err(e) => Err(E::from(DbError::Thread(e.to_string()))),
+    async move {
+        match job.await {
+            Ok(result) => result,
+            Err(e) => Err(E::from(DbError::Thread(e.to_string()))),
+        }
     }
 }
 

@@ -9,19 +9,22 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use nix::sys::signal::Signal;
 
-use super::{Ending, InstanceActor, DRAIN};
+use super::{Ending, Exit, InstanceActor, Phase};
 use crate::domain::state::{self, Event};
 use crate::pty;
 
+/// How long to wait for the last output after the child exited.
+const DRAIN: Duration = Duration::from_millis(100);
+
 impl InstanceActor {
     /// Starts ending the process group on request: SIGHUP and SIGTERM now, SIGKILL
-    /// after the grace period.
+    /// after the grace period. A program that exited already keeps its own end.
     pub(super) fn begin_end(&mut self, how: Ending, ctx: &mut Context<Self>) {
-        if self.ending.is_some() || state::is_final(self.status) {
+        if !self.phase.is_running() || state::is_final(self.status) {
             return;
         }
-        self.ending = Some(how);
-        let Some(pid) = self.pid else { return };
+        self.phase = Phase::Ending(how);
+        let Some(pid) = self.terminal.as_ref().map(|t| t.pid) else { return };
         for sig in [Signal::SIGHUP, Signal::SIGCONT, Signal::SIGTERM] {
             pty::signal_group(pid, sig);
         }
@@ -38,35 +41,48 @@ impl InstanceActor {
             .map(|_, _, _| ()),
         );
         ctx.run_later(grace, move |act, _| {
-            if act.exit.is_none() {
+            if matches!(act.phase, Phase::Ending(_)) {
                 tracing::info!(instance = %act.id, "grace period over; killing the process group");
                 pty::signal_group(pid, Signal::SIGKILL);
             }
         });
     }
 
-    pub(super) fn maybe_finish(&mut self, ctx: &mut Context<Self>) {
-        if self.finishing || self.exit.is_none() {
-            return;
-        }
-        if !self.eof && !self.draining {
-            self.draining = true;
+    /// The child was reaped: finish once its last output is read (or after a
+    /// short drain, for output that never ends).
+    pub(super) fn exited(&mut self, exit: Exit, ctx: &mut Context<Self>) {
+        let ending = match std::mem::replace(&mut self.phase, Phase::Finishing) {
+            Phase::Ending(how) => Some(how),
+            Phase::Running | Phase::Launching(_) => None,
+            // Already finishing (a start that failed): nothing more to do.
+            finishing @ (Phase::Exited { .. } | Phase::Finishing) => {
+                self.phase = finishing;
+                return;
+            }
+        };
+        self.phase = Phase::Exited { exit, ending };
+        if self.output.eof {
+            self.finish(ctx);
+        } else {
             ctx.run_later(DRAIN, Self::finish);
-            return;
         }
-        if self.eof {
+    }
+
+    /// The output ended (every process closed the terminal).
+    pub(super) fn output_ended(&mut self, ctx: &mut Context<Self>) {
+        if matches!(self.phase, Phase::Exited { .. }) {
             self.finish(ctx);
         }
     }
 
-    /// The child is gone: sweep what it left, then store the final status.
+    /// The child is gone and its output read: sweep what it left, then store the
+    /// final status.
     fn finish(&mut self, ctx: &mut Context<Self>) {
-        if self.finishing {
+        let Phase::Exited { exit, ending } = std::mem::replace(&mut self.phase, Phase::Finishing) else {
             return;
-        }
-        self.finishing = true;
+        };
         self.flush_output(ctx);
-        let session = self.pid;
+        let session = self.terminal.as_ref().map(|t| t.pid);
         let marker = self.id.to_string();
         let grace = self.shared.grace;
         let (rows, cols) = self.screen.size();
@@ -80,12 +96,12 @@ impl InstanceActor {
             }
             sweep(session, &marker, grace, &others);
         });
-        ctx.wait(sweep.into_actor(self).map(|_, act, ctx| act.store_end(ctx)));
+        ctx.wait(sweep.into_actor(self).map(move |_, act, ctx| act.store_end(exit, ending, ctx)));
     }
 
-    fn store_end(&mut self, ctx: &mut Context<Self>) {
-        let (code, signal) = self.exit.unwrap_or((None, None));
-        let (event, reason) = match self.ending {
+    fn store_end(&mut self, exit: Exit, ending: Option<Ending>, ctx: &mut Context<Self>) {
+        let Exit { code, signal } = exit;
+        let (event, reason) = match ending {
             Some(Ending::Terminate(reason)) => (Event::Terminate, reason.to_owned()),
             Some(Ending::Complete) => (Event::Complete, "agent_complete".to_owned()),
             None => match (code, signal) {
@@ -102,7 +118,7 @@ impl InstanceActor {
 
     /// Stops once every queued write is stored (the final transition among them).
     pub(super) fn stop_when_written(&mut self, ctx: &mut Context<Self>) {
-        if !self.writing && self.writes.is_empty() {
+        if self.writes.idle() {
             for waiter in self.waiters.drain(..) {
                 let _ = waiter.send(());
             }

@@ -2,16 +2,13 @@
 //! record an agent's question, end, and show its screen.
 
 use actix::prelude::*;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
-use super::{Ending, InstanceActor};
+use super::writes::{Reply, Write};
+use super::{Ending, InstanceActor, Phase};
 use crate::domain::instance::InstanceStatus;
 use crate::domain::message::{typed, Message};
 use crate::domain::state::{is_final, Event};
-
-/// Most input bytes that may wait for a program that does not read.
-const MAX_PENDING_INPUT: usize = 1024 * 1024;
 
 /// Why the instance could not do what was asked.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -88,55 +85,41 @@ pub struct Watched {
 pub const VIEWER_QUEUE: usize = 64;
 
 impl InstanceActor {
-    fn ensure_running(&self) -> Result<(), InstanceError> {
-        let running = matches!(self.status, InstanceStatus::Active | InstanceStatus::AwaitingInput);
-        if running && self.ending.is_none() && self.exit.is_none() {
-            Ok(())
-        } else if is_final(self.status) || self.ending.is_some() || self.exit.is_some() {
-            Err(InstanceError::NotRunning("ending"))
-        } else {
-            Err(InstanceError::NotRunning(self.status.as_str()))
-        }
-    }
-
-    /// Writes to the PTY in order without ever blocking the actor.
-    fn write_pty(&mut self, bytes: Vec<u8>) -> Result<(), InstanceError> {
-        let Some(writer) = self.writer.clone() else { return Err(InstanceError::NotRunning("starting")) };
-        let pending = self.pending_input.get();
-        if pending + bytes.len() > MAX_PENDING_INPUT {
-            return Err(InstanceError::InputFull(pending));
-        }
-        let counter = self.pending_input.clone();
-        counter.set(pending + bytes.len());
-        actix::spawn(async move {
-            let mut pty = writer.lock().await;
-            if let Err(e) = pty.write_all(&bytes).await {
-                tracing::debug!(error = %e, "input not written: the terminal is gone");
+    /// The terminal of a program that runs and was not asked to end.
+    fn running(&self) -> Result<&super::Terminal, InstanceError> {
+        let started = matches!(self.status, InstanceStatus::Active | InstanceStatus::AwaitingInput);
+        match (&self.phase, &self.terminal) {
+            (Phase::Running, Some(terminal)) if started => Ok(terminal),
+            (Phase::Launching(_) | Phase::Running, _) if !is_final(self.status) => {
+                Err(InstanceError::NotRunning(self.status.as_str()))
             }
-            counter.set(counter.get().saturating_sub(bytes.len()));
-        });
-        Ok(())
+            _ => Err(InstanceError::NotRunning("ending")),
+        }
     }
 
     /// Types a user message (content, then Enter; a bracketed paste when the
     /// program asked for it) and records the delivery.
-    pub(super) fn type_message(
-        &mut self,
-        message: &Message,
-        reply: Option<oneshot::Sender<String>>,
-        ctx: &mut Context<Self>,
-    ) {
+    pub(super) fn type_message(&mut self, message: &Message, reply: Option<Reply>, ctx: &mut Context<Self>) {
         let bytes = typed(&message.content, self.screen.bracketed_paste());
-        if let Err(e) = self.write_pty(bytes) {
+        if let Err(e) = self.running().and_then(|terminal| terminal.write(bytes)) {
             tracing::warn!(instance = %self.id, error = %e, "message not typed");
             return;
         }
         self.typed.insert(message.id);
         let at = crate::domain::now();
-        self.enqueue(super::Write::Delivered { id: message.id, at, reply }, ctx);
+        self.enqueue(Write::Delivered { id: message.id, at }, reply, ctx);
         self.transition(Event::Resume, "message_delivered".into(), None, ctx);
-        self.backoff = 0;
-        self.arm_check(self.idle, ctx);
+        self.input_typed(ctx);
+    }
+
+    /// Types the oldest held message if the program waits.
+    pub(super) fn deliver_held(&mut self, ctx: &mut Context<Self>) {
+        if self.status != InstanceStatus::AwaitingInput || !self.phase.is_running() {
+            return;
+        }
+        if let Some(message) = self.held.pop_front() {
+            self.type_message(&message, None, ctx);
+        }
     }
 }
 
@@ -144,13 +127,11 @@ impl Handler<Input> for InstanceActor {
     type Result = Result<(), InstanceError>;
 
     fn handle(&mut self, msg: Input, ctx: &mut Context<Self>) -> Self::Result {
-        self.ensure_running()?;
-        self.write_pty(msg.0)?;
+        self.running()?.write(msg.0)?;
         if self.status == InstanceStatus::AwaitingInput {
             self.transition(Event::Resume, "input".into(), None, ctx);
         }
-        self.backoff = 0;
-        self.arm_check(self.idle, ctx);
+        self.input_typed(ctx);
         Ok(())
     }
 }
@@ -159,16 +140,9 @@ impl Handler<Resize> for InstanceActor {
     type Result = Result<(), InstanceError>;
 
     fn handle(&mut self, msg: Resize, ctx: &mut Context<Self>) -> Self::Result {
-        self.ensure_running()?;
-        let Some(writer) = self.writer.clone() else { return Err(InstanceError::NotRunning("starting")) };
+        self.running()?.resize(msg.cols, msg.rows)?;
         self.screen.resize(msg.rows, msg.cols);
-        let size = pty_process::Size::new(msg.rows, msg.cols);
-        actix::spawn(async move {
-            if let Err(e) = writer.lock().await.resize(size) {
-                tracing::debug!(error = %e, "resize not applied: the terminal is gone");
-            }
-        });
-        self.enqueue(super::Write::Size { cols: msg.cols, rows: msg.rows }, ctx);
+        self.enqueue(Write::Size { cols: msg.cols, rows: msg.rows }, None, ctx);
         Ok(())
     }
 }
@@ -177,7 +151,7 @@ impl Handler<Deliver> for InstanceActor {
     type Result = Result<Option<oneshot::Receiver<String>>, InstanceError>;
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) -> Self::Result {
-        self.ensure_running()?;
+        self.running()?;
         if self.typed.contains(&msg.message.id) || self.held.iter().any(|m| m.id == msg.message.id) {
             return Ok(None);
         }
@@ -196,7 +170,7 @@ impl Handler<Asked> for InstanceActor {
     type Result = Result<(), InstanceError>;
 
     fn handle(&mut self, msg: Asked, ctx: &mut Context<Self>) -> Self::Result {
-        self.ensure_running()?;
+        self.running()?;
         self.transition(Event::Wait, "agent_message".into(), Some(msg.prompt), ctx);
         Ok(())
     }
@@ -209,9 +183,7 @@ impl Handler<End> for InstanceActor {
         let (tx, rx) = oneshot::channel();
         self.waiters.push(tx);
         // A child that already exited by itself keeps its own final status.
-        if self.exit.is_none() {
-            self.begin_end(msg.0, ctx);
-        }
+        self.begin_end(msg.0, ctx);
         MessageResult(rx)
     }
 }
@@ -220,17 +192,17 @@ impl Handler<Watch> for InstanceActor {
     type Result = MessageResult<Watch>;
 
     fn handle(&mut self, msg: Watch, ctx: &mut Context<Self>) -> Self::Result {
-        if self.finishing {
+        if matches!(self.phase, Phase::Finishing) {
             return MessageResult(None);
         }
         // The snapshot covers every byte read; the offset must too.
         self.flush_output(ctx);
         let (tx, chunks) = tokio::sync::mpsc::channel(VIEWER_QUEUE);
-        self.viewers.push(tx);
+        self.output.watch(tx);
         let snapshot = msg.snapshot.then(|| {
             let (rows, cols) = self.screen.size();
             (self.screen.snapshot(), cols, rows)
         });
-        MessageResult(Some(Watched { snapshot, offset: self.transcript_len, chunks }))
+        MessageResult(Some(Watched { snapshot, offset: self.output.len, chunks }))
     }
 }

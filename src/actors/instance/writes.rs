@@ -4,6 +4,8 @@
 //! committed. Output keeps flowing meanwhile: nothing waits on the disk but the
 //! announcement.
 
+use std::collections::VecDeque;
+
 use actix::prelude::*;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -15,25 +17,48 @@ use crate::domain::instance::InstanceStatus;
 use crate::domain::state::is_final;
 
 /// One change to store.
+#[derive(Debug, Clone)]
 pub(super) enum Write {
     Transition(instances::Transition),
-    Delivered { id: Uuid, at: String, reply: Option<oneshot::Sender<String>> },
+    Delivered { id: Uuid, at: String },
     Size { cols: u16, rows: u16 },
 }
 
+/// Told when a delivery is stored: when it was typed.
+pub(super) type Reply = oneshot::Sender<String>;
+
+/// The queue: the change being stored (if any) is the first.
+#[derive(Default)]
+pub(super) struct Writes {
+    queue: VecDeque<(Write, Option<Reply>)>,
+    storing: bool,
+}
+
+impl Writes {
+    /// Nothing is queued or being stored.
+    pub fn idle(&self) -> bool {
+        !self.storing && self.queue.is_empty()
+    }
+}
+
 impl Write {
-    fn store(&self, shared: &Shared, instance: Uuid, task: Option<i64>) -> Result<(), DbError> {
-        let conn = shared.db.agents.get()?;
+    fn store(
+        &self,
+        conn: &rusqlite::Connection,
+        shared: &Shared,
+        instance: Uuid,
+        task: Option<i64>,
+    ) -> Result<(), DbError> {
         match self {
             Write::Transition(record) => {
-                instances::record(&conn, record)?;
+                instances::record(conn, record)?;
                 if let Some(task) = task.filter(|_| is_final(record.to)) {
-                    shared.bus.follow_task(&conn, task, record.to)?;
+                    shared.bus.follow_task(conn, task, record.to)?;
                 }
                 Ok(())
             }
-            Write::Delivered { id, at, .. } => messages::mark_delivered(&conn, *id, at),
-            Write::Size { cols, rows } => instances::set_size(&conn, instance, *cols, *rows),
+            Write::Delivered { id, at } => messages::mark_delivered(conn, *id, at),
+            Write::Size { cols, rows } => instances::set_size(conn, instance, *cols, *rows),
         }
     }
 }
@@ -43,41 +68,36 @@ impl InstanceActor {
     /// terminal size replaces one still waiting in the queue (only the last size
     /// matters), so a burst of resizes costs one write, not one fsync each, and the
     /// queue holds at most one size besides the transitions and deliveries.
-    pub(super) fn enqueue(&mut self, write: Write, ctx: &mut Context<Self>) {
+    pub(super) fn enqueue(&mut self, write: Write, reply: Option<Reply>, ctx: &mut Context<Self>) {
         if let Write::Size { cols, rows } = write {
-            if let Some(Write::Size { cols: c, rows: r }) =
-                self.writes.iter_mut().find(|w| matches!(w, Write::Size { .. }))
+            let waiting = self.writes.queue.iter_mut().skip(usize::from(self.writes.storing));
+            if let Some((Write::Size { cols: c, rows: r }, _)) =
+                waiting.into_iter().find(|(w, _)| matches!(w, Write::Size { .. }))
             {
                 (*c, *r) = (cols, rows);
                 return;
             }
         }
-        self.writes.push_back(write);
+        self.writes.queue.push_back((write, reply));
         self.pump(ctx);
     }
 
-    fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.writing {
+    pub(super) fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.writes.storing {
             return;
         }
-        let Some(write) = self.writes.pop_front() else { return };
-        self.writing = true;
-        let shared = self.shared.clone();
+        let Some((write, _)) = self.writes.queue.front() else { return };
+        self.writes.storing = true;
+        let (shared, write) = (self.shared.clone(), write.clone());
         let (id, task) = (self.id, self.task_id);
-        let job = actix_web::web::block(move || {
-            let result = write.store(&shared, id, task);
-            (write, result)
-        });
-        ctx.spawn(job.into_actor(self).map(move |done, act, ctx| {
-            act.writing = false;
-            match done {
-                Ok((write, result)) => {
-                    if let Err(e) = result {
-                        tracing::error!(instance = %act.id, error = %e, "storing an instance change failed");
-                    }
-                    act.announce(write, ctx);
-                }
-                Err(e) => tracing::error!(instance = %act.id, error = %e, "storage thread failed"),
+        let job = crate::db::run(&self.shared.db.agents, move |conn| write.store(conn, &shared, id, task));
+        ctx.spawn(job.into_actor(self).map(move |result, act, ctx| {
+            act.writes.storing = false;
+            if let Err(e) = result {
+                tracing::error!(instance = %act.id, error = %e, "storing an instance change failed");
+            }
+            if let Some((write, reply)) = act.writes.queue.pop_front() {
+                act.announce(write, reply, ctx);
             }
             act.pump(ctx);
             if is_final(act.status) {
@@ -87,7 +107,7 @@ impl InstanceActor {
     }
 
     /// Tells the world about a stored change.
-    fn announce(&mut self, write: Write, ctx: &mut Context<Self>) {
+    fn announce(&mut self, write: Write, reply: Option<Reply>, ctx: &mut Context<Self>) {
         match write {
             Write::Transition(record) => {
                 if let Some(started) = self.started.take() {
@@ -106,7 +126,7 @@ impl InstanceActor {
                     self.deliver_held(ctx);
                 }
             }
-            Write::Delivered { id: _, at, reply } => {
+            Write::Delivered { at, .. } => {
                 if let Some(reply) = reply {
                     let _ = reply.send(at);
                 }

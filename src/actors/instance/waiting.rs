@@ -1,0 +1,110 @@
+//! Knowing when the program waits for someone: once output has stopped for the
+//! agent's `idle_ms`, the kernel is asked (`detect::kernel`), then the agent's
+//! prompt patterns are matched against the last line; a busy program is checked
+//! again soon after it went quiet, then less and less often.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use regex::Regex;
+
+use super::InstanceActor;
+use crate::detect::{self, Verdict};
+use crate::domain::instance::InstanceStatus;
+use crate::domain::state::Event;
+
+/// How long output must have stopped before the screen is folded.
+const FOLD_AFTER: Duration = Duration::from_secs(1);
+/// Pause between detection checks while a busy program has been quiet only briefly
+/// (it may be about to reach its prompt).
+const RECHECK: Duration = Duration::from_millis(150);
+/// How long after the last output checks stay that frequent.
+const RECHECK_WINDOW: Duration = Duration::from_secs(3);
+/// Longest pause between two detection checks of a quiet, busy program.
+const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The detection's settings and timers.
+pub(super) struct Waiting {
+    /// Quiet this long before the first check.
+    pub idle: Duration,
+    patterns: Vec<Regex>,
+    last_output: Instant,
+    check_timer: Option<SpawnHandle>,
+    /// How many checks in a row found the program busy (caps the pause).
+    backoff: u32,
+    fold_timer: Option<SpawnHandle>,
+}
+
+impl Waiting {
+    pub fn new(idle: Duration, patterns: Vec<Regex>) -> Self {
+        Waiting { idle, patterns, last_output: Instant::now(), check_timer: None, backoff: 0, fold_timer: None }
+    }
+}
+
+impl InstanceActor {
+    /// Output came: the program is not waiting; check again once it is quiet.
+    pub(super) fn output_seen(&mut self, ctx: &mut Context<Self>) {
+        self.waiting.last_output = Instant::now();
+        self.waiting.backoff = 0;
+        self.arm_check(self.waiting.idle, ctx);
+        if self.waiting.fold_timer.is_none() {
+            self.waiting.fold_timer = Some(ctx.run_later(FOLD_AFTER, Self::fold));
+        }
+    }
+
+    /// Input was typed: the program may answer; check again once it is quiet.
+    pub(super) fn input_typed(&mut self, ctx: &mut Context<Self>) {
+        self.waiting.backoff = 0;
+        self.arm_check(self.waiting.idle, ctx);
+    }
+
+    /// Arms the detection check unless one is already armed.
+    pub(super) fn arm_check(&mut self, after: Duration, ctx: &mut Context<Self>) {
+        if self.waiting.check_timer.is_none() && self.phase.is_running() {
+            self.waiting.check_timer = Some(ctx.run_later(after, Self::check));
+        }
+    }
+
+    fn fold(&mut self, ctx: &mut Context<Self>) {
+        self.waiting.fold_timer = None;
+        let quiet = self.waiting.last_output.elapsed();
+        if quiet >= FOLD_AFTER {
+            self.screen.fold();
+        } else {
+            self.waiting.fold_timer = Some(ctx.run_later(FOLD_AFTER - quiet, Self::fold));
+        }
+    }
+
+    fn check(&mut self, ctx: &mut Context<Self>) {
+        self.waiting.check_timer = None;
+        if self.status != InstanceStatus::Active || !self.phase.is_running() {
+            return;
+        }
+        let quiet = self.waiting.last_output.elapsed();
+        if quiet < self.waiting.idle {
+            self.arm_check(self.waiting.idle - quiet, ctx);
+            return;
+        }
+        let Some(terminal) = &self.terminal else { return };
+        let reason = match detect::kernel(terminal.pid, &terminal.pts) {
+            Verdict::Waiting(call) => Some(format!("kernel: {call} on the terminal")),
+            Verdict::Busy => {
+                let patterns = &self.waiting.patterns;
+                let line = if patterns.is_empty() { String::new() } else { self.screen.last_line() };
+                detect::matching_pattern(patterns, &line).map(|p| format!("pattern: {}", p.as_str()))
+            }
+        };
+        match reason {
+            Some(reason) => {
+                tracing::debug!(instance = %self.id, quiet_ms = quiet.as_millis() as u64, %reason, "waiting detected");
+                let prompt = self.screen.tail_text(500);
+                self.transition(Event::Wait, reason, Some(prompt), ctx);
+            }
+            None if quiet < RECHECK_WINDOW => self.arm_check(RECHECK, ctx),
+            None => {
+                self.waiting.backoff = (self.waiting.backoff + 1).min(4);
+                self.arm_check((RECHECK * (1 << self.waiting.backoff)).min(MAX_CHECK_INTERVAL), ctx);
+            }
+        }
+    }
+}
