@@ -16,20 +16,27 @@ pub enum Verdict {
     Busy,
 }
 
+/// The system calls that wait for input, by number (as `/proc/*/syscall` shows them).
 #[cfg(target_arch = "x86_64")]
 mod nr {
-    pub const READ: &[i64] = &[0, 17, 19]; // read, pread64, readv
-    pub const POLL: &[i64] = &[7, 271]; // poll, ppoll
-    pub const SELECT: &[i64] = &[23, 270]; // select, pselect6
-    pub const EPOLL: &[i64] = &[232, 281, 441]; // epoll_wait, epoll_pwait, epoll_pwait2
+    use libc::{
+        SYS_epoll_pwait, SYS_epoll_pwait2, SYS_epoll_wait, SYS_poll, SYS_ppoll, SYS_pread64, SYS_pselect6, SYS_read,
+        SYS_readv, SYS_select,
+    };
+    pub const READ: &[i64] = &[SYS_read, SYS_pread64, SYS_readv];
+    pub const POLL: &[i64] = &[SYS_poll, SYS_ppoll];
+    pub const SELECT: &[i64] = &[SYS_select, SYS_pselect6];
+    pub const EPOLL: &[i64] = &[SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2];
 }
 
+/// The system calls that wait for input (aarch64 has only the newer calls).
 #[cfg(target_arch = "aarch64")]
 mod nr {
-    pub const READ: &[i64] = &[63, 67, 65];
-    pub const POLL: &[i64] = &[73];
-    pub const SELECT: &[i64] = &[72];
-    pub const EPOLL: &[i64] = &[22, 441];
+    use libc::{SYS_epoll_pwait, SYS_epoll_pwait2, SYS_ppoll, SYS_pread64, SYS_pselect6, SYS_read, SYS_readv};
+    pub const READ: &[i64] = &[SYS_read, SYS_pread64, SYS_readv];
+    pub const POLL: &[i64] = &[SYS_ppoll];
+    pub const SELECT: &[i64] = &[SYS_pselect6];
+    pub const EPOLL: &[i64] = &[SYS_epoll_pwait, SYS_epoll_pwait2];
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::instance::Ending;
 use super::Shared;
 use crate::db::agents::StoredAgent;
+use crate::domain::instance::EndReason;
 use crate::domain::instance::Instance;
 pub use launch::CreateError;
 
@@ -155,13 +156,14 @@ impl Registry {
         }));
     }
 
-    fn end_queued(&mut self, id: Uuid, reason: &'static str) -> Option<impl Future<Output = ()>> {
+    fn end_queued(&mut self, id: Uuid, reason: EndReason) -> Option<impl Future<Output = ()>> {
         let index = self.queue.iter().position(|(q, _)| *q == id)?;
         self.queue.remove(index);
         let shared = self.shared.clone();
+        let job =
+            crate::db::run(&self.shared.db.agents, move |conn| launch::end_never_started(&shared, conn, id, reason));
         Some(async move {
-            let result = actix_web::web::block(move || launch::end_never_started(&shared, id, reason)).await;
-            if let Err(e) = result.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+            if let Err(e) = job.await {
                 tracing::error!(instance = %id, error = %e, "storing the end of a queued instance failed");
             }
         })
@@ -172,7 +174,7 @@ impl Registry {
     }
 
     /// Ends the instances matching `which`: queued ones at once, running ones through their actors.
-    fn end_all(&mut self, which: impl Fn(Slot) -> bool, reason: &'static str) -> ResponseActFuture<Self, ()> {
+    fn end_all(&mut self, which: impl Fn(Slot) -> bool, reason: EndReason) -> ResponseActFuture<Self, ()> {
         let queued: Vec<Uuid> = self.queue.iter().filter(|(_, s)| which(*s)).map(|(id, _)| *id).collect();
         let running: Vec<Uuid> = self.running.iter().filter(|(_, s)| which(**s)).map(|(id, _)| *id).collect();
         let mut jobs: Vec<std::pin::Pin<Box<dyn Future<Output = ()>>>> = Vec::new();
@@ -219,11 +221,7 @@ impl Handler<Terminate> for Registry {
     type Result = ResponseActFuture<Self, bool>;
 
     fn handle(&mut self, msg: Terminate, _: &mut Context<Self>) -> Self::Result {
-        let reason = match msg.how {
-            Ending::Terminate(reason) => reason,
-            Ending::Complete => "agent_complete",
-        };
-        if let Some(job) = self.end_queued(msg.id, reason) {
+        if let Some(job) = self.end_queued(msg.id, msg.how.reason()) {
             return Box::pin(
                 async move {
                     job.await;
@@ -250,7 +248,7 @@ impl Handler<TerminateAgent> for Registry {
 
     fn handle(&mut self, msg: TerminateAgent, _: &mut Context<Self>) -> Self::Result {
         self.retiring.insert(msg.0);
-        self.end_all(|slot| slot.agent_id == msg.0, "agent_deleted")
+        self.end_all(|slot| slot.agent_id == msg.0, EndReason::AgentDeleted)
     }
 }
 
@@ -267,7 +265,7 @@ impl Handler<Shutdown> for Registry {
 
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.closing = true;
-        self.end_all(|_| true, "server_shutdown")
+        self.end_all(|_| true, EndReason::ServerShutdown)
     }
 }
 

@@ -59,6 +59,39 @@ impl InstanceStatus {
     }
 }
 
+/// Why an instance was ended other than by its own program exiting: its
+/// `status_reason` (and the `reason` of its last `instance.status` event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// `POST /api/instances/:id/terminate`.
+    User,
+    /// `DELETE /api/instances/:id` of an instance that still ran.
+    Deleted,
+    /// Its agent was deleted.
+    AgentDeleted,
+    /// The server shut down.
+    ServerShutdown,
+    /// It ran when the server died; found at the next start (ends it `error`).
+    ServerRestart,
+    /// The agent said it is done (`POST …/messages` with `complete`).
+    AgentComplete,
+}
+
+impl EndReason {
+    /// The stored form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::User => "user",
+            EndReason::Deleted => "deleted",
+            EndReason::AgentDeleted => "agent_deleted",
+            EndReason::ServerShutdown => "server_shutdown",
+            EndReason::ServerRestart => "server_restart",
+            EndReason::AgentComplete => "agent_complete",
+        }
+    }
+}
+
 /// An instance as clients see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Instance {

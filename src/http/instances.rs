@@ -16,6 +16,7 @@ use crate::db::agents::StoredAgent;
 use crate::db::{agents, instances as store, tasks};
 use crate::domain::agent::validate_env;
 use crate::domain::input::InputRequest;
+use crate::domain::instance::EndReason;
 use crate::domain::instance::{Instance, InstanceStatus, DEFAULT_COLS, DEFAULT_ROWS};
 use crate::domain::message::MAX_CONTENT_BYTES;
 use crate::domain::state::is_final;
@@ -212,7 +213,7 @@ pub async fn update(
     }
     // A running instance is ended through its actor at once; only a queued one (or
     // one that ended meanwhile) needs the stored record and the registry.
-    if let Some(ended) = state.shared.directory.end(id, Ending::Terminate("user")) {
+    if let Some(ended) = state.shared.directory.end(id, Ending::Terminate(EndReason::User)) {
         ended.await;
     } else {
         let instance = load(&state, id).await?;
@@ -222,7 +223,11 @@ pub async fn update(
                 message: format!("the instance already ended ({})", instance.status.as_str()),
             });
         }
-        state.registry.send(Terminate { id, how: Ending::Terminate("user") }).await.map_err(AppError::internal)?;
+        state
+            .registry
+            .send(Terminate { id, how: Ending::Terminate(EndReason::User) })
+            .await
+            .map_err(AppError::internal)?;
     }
     Ok(HttpResponse::Ok().json(load(&state, id).await?))
 }
@@ -234,14 +239,14 @@ pub async fn update(
 #[delete("/api/instances/{id}")]
 pub async fn remove(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = instance_id(&id)?;
-    if let Some(ended) = state.shared.directory.end(id, Ending::Terminate("deleted")) {
+    if let Some(ended) = state.shared.directory.end(id, Ending::Terminate(EndReason::Deleted)) {
         ended.await;
     } else {
         let instance = load(&state, id).await?;
         if !is_final(instance.status) {
             state
                 .registry
-                .send(Terminate { id, how: Ending::Terminate("deleted") })
+                .send(Terminate { id, how: Ending::Terminate(EndReason::Deleted) })
                 .await
                 .map_err(AppError::internal)?;
         }

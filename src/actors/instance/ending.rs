@@ -102,8 +102,8 @@ impl InstanceActor {
     fn store_end(&mut self, exit: Exit, ending: Option<Ending>, ctx: &mut Context<Self>) {
         let Exit { code, signal } = exit;
         let (event, reason) = match ending {
-            Some(Ending::Terminate(reason)) => (Event::Terminate, reason.to_owned()),
-            Some(Ending::Complete) => (Event::Complete, "agent_complete".to_owned()),
+            Some(how @ Ending::Terminate(_)) => (Event::Terminate, how.reason().as_str().to_owned()),
+            Some(how @ Ending::Complete) => (Event::Complete, how.reason().as_str().to_owned()),
             None => match (code, signal) {
                 (Some(0), _) => (Event::Exit { code, signal }, "exited".to_owned()),
                 (Some(c), _) => (Event::Exit { code, signal }, format!("exited with code {c}")),

@@ -31,7 +31,7 @@ pub use handlers::{Asked, Chunk, Deliver, End, Input, InstanceError, Resize, Wat
 
 use super::registry::{Finished, Registry};
 use super::Shared;
-use crate::domain::instance::InstanceStatus;
+use crate::domain::instance::{EndReason, InstanceStatus};
 use crate::domain::message::Message;
 use crate::domain::state::{self, Event};
 use crate::pty::{self, SpawnSpec};
@@ -44,10 +44,21 @@ use writes::Writes;
 /// How an instance is being ended on request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
-    /// Stopped by a user, an agent deletion, or server shutdown (the reason).
-    Terminate(&'static str),
+    /// Stopped by a user, a deletion, or server shutdown (the reason).
+    Terminate(EndReason),
     /// The agent declared it is done.
     Complete,
+}
+
+impl Ending {
+    /// The reason stored with the end.
+    #[must_use]
+    pub fn reason(self) -> EndReason {
+        match self {
+            Ending::Terminate(reason) => reason,
+            Ending::Complete => EndReason::AgentComplete,
+        }
+    }
 }
 
 /// Everything an instance actor starts from.

@@ -18,7 +18,7 @@ use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
 use crate::db::instances::{self, NewInstance, Transition};
 use crate::db::{self, agents, messages, DbError};
-use crate::domain::instance::{Instance, InstanceStatus};
+use crate::domain::instance::{EndReason, Instance, InstanceStatus};
 use crate::domain::message::Message;
 use crate::domain::now;
 use crate::domain::state::{self, Event};
@@ -223,12 +223,15 @@ fn fail_unstarted(shared: &Shared, conn: &rusqlite::Connection, id: Uuid, reason
 ///
 /// # Errors
 /// Storage failures.
-pub(super) fn end_never_started(shared: &Shared, id: Uuid, reason: &str) -> Result<(), DbError> {
-    let conn = shared.db.agents.get()?;
-    let Some(instance) = instances::get(&conn, id)? else { return Ok(()) };
-    let event = if reason == "server_restart" { Event::Fail } else { Event::Terminate };
-    let Ok(to) = state::next(instance.status, event) else { return Ok(()) };
-    end(shared, &conn, &instance.id, instance.agent_id, instance.status, to, reason)
+pub(super) fn end_never_started(
+    shared: &Shared,
+    conn: &rusqlite::Connection,
+    id: Uuid,
+    reason: EndReason,
+) -> Result<(), DbError> {
+    let Some(instance) = instances::get(conn, id)? else { return Ok(()) };
+    let Ok(to) = state::next(instance.status, Event::Terminate) else { return Ok(()) };
+    end(shared, conn, &instance.id, instance.agent_id, instance.status, to, reason.as_str())
 }
 
 fn end(
@@ -279,7 +282,7 @@ pub(super) fn recover(shared: &Shared) -> Result<RecoveryPlan, DbError> {
     let conn = shared.db.agents.get()?;
     let stale = instances::with_status(&conn, &[InstanceStatus::Active, InstanceStatus::AwaitingInput])?;
     for (id, agent_id, from) in &stale {
-        end(shared, &conn, id, *agent_id, *from, InstanceStatus::Error, "server_restart")?;
+        end(shared, &conn, id, *agent_id, *from, InstanceStatus::Error, EndReason::ServerRestart.as_str())?;
     }
     if !stale.is_empty() {
         tracing::warn!(count = stale.len(), "instances that were running when the server stopped are marked error");
