@@ -5,23 +5,26 @@
 //! The service:
 //! - [`config`]: settings from flags, environment, the TOML file and defaults.
 //! - [`startup`]: `Application`, which binds, serves and shuts down.
-//! - [`http`]: the route table, one file per resource, the guard, idempotency,
-//!   the failure limiter, request accounting, and how a path is routed ([`http::route`]).
-//! - [`domain`]: tasks, agents, instances, messages, webhooks and their validation.
-//! - [`db`]: the two SQLite databases, their migrations and queries.
-//! - [`error`]: the HTTP edge's error type.
+//! - [`http`]: the route table and one file per resource; [`http::middleware`]
+//!   (the guard, idempotency, request accounting, the failure limiter) and how a
+//!   path is routed ([`http::route`]).
+//! - [`domain`]: tasks, agents, instances, messages, webhooks, events and their
+//!   validation.
+//! - [`db`]: the two SQLite databases, their migrations and queries; [`db::run`]
+//!   is how async code reaches them, [`db::signal`] says what was committed.
+//! - [`error`]: the HTTP edge's error type, and every conversion into it.
 //!
 //! Instances and their terminals:
 //! - [`actors`]: the registry (limits, the FIFO queue) and one actor per instance.
-//! - [`pty`]: spawning, signalling and sweeping processes; [`contain`]: the helper
-//!   that holds each instance in a PID namespace of its own.
-//! - [`pty_stream`]: reading a PTY as a stream; [`screen`]: the terminal model;
-//!   [`transcript`]: transcripts within a size on disk.
-//! - [`detect`] and [`procfs`]: knowing from the kernel when a program waits.
+//! - [`terminal`]: spawning and signalling processes ([`terminal::pty`]), reading
+//!   output, the terminal model ([`terminal::screen`]), transcripts, and knowing
+//!   from the kernel when a program waits ([`terminal::waiting`]).
+//! - [`contain`]: the helper that holds each instance in a PID namespace of its own.
 //!
 //! Events and the outside world:
-//! - [`events`]: the bus that wakes followers of the event log (`db::events`).
-//! - [`webhooks`]: the dispatcher of outbound webhooks and the signatures.
+//! - [`events`]: following the event log ([`events::Follow`]) and the task relay.
+//! - [`webhooks`]: the fan-out into the delivery queue, the dispatcher, the bodies
+//!   and the signatures.
 //! - [`metrics`]: Prometheus metrics.
 //!
 //! Security:
@@ -34,7 +37,6 @@ pub mod auth;
 pub mod config;
 pub mod contain;
 pub mod db;
-pub mod detect;
 pub mod domain;
 pub mod error;
 pub mod events;
@@ -42,11 +44,7 @@ pub mod files;
 pub mod http;
 pub mod login_link;
 pub mod metrics;
-pub mod procfs;
-pub mod pty;
-pub mod pty_stream;
-pub mod screen;
 pub mod sessions;
 pub mod startup;
-pub mod transcript;
+pub mod terminal;
 pub mod webhooks;

@@ -17,7 +17,8 @@ use crate::actors::{child_base_env, Directory, Shared};
 use crate::auth::{Auth, AuthError, InstanceTokens};
 use crate::config::Settings;
 use crate::db::{Databases, DbError};
-use crate::http::{self, guard::guard, json::query_error, observe::observe, AppState, MAX_BODY_BYTES};
+use crate::http::middleware::{guard::guard, observe::observe};
+use crate::http::{self, json::query_error, AppState, MAX_BODY_BYTES};
 use crate::metrics::Metrics;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -99,7 +100,7 @@ impl Application {
         if let Err(e) = std::fs::write(&url_file, format!("{}\n", base_url(local_addr))) {
             tracing::warn!(error = %e, path = %url_file.display(), "cannot record the server's address");
         }
-        match crate::pty::raise_open_files_limit() {
+        match crate::terminal::pty::raise_open_files_limit() {
             Ok(limit) => tracing::debug!(limit, "open files limit"),
             Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
         }
@@ -114,7 +115,7 @@ impl Application {
             directory: Directory::default(),
             message_wake: tokio::sync::broadcast::channel(1024).0,
             bus: crate::events::Bus::new(db.clone()),
-            sessions: crate::pty::Sessions::default(),
+            sessions: crate::terminal::pty::Sessions::default(),
         });
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let instances: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
@@ -129,7 +130,8 @@ impl Application {
                 timeout: settings.webhook_timeout,
             },
         );
-        let limiter = |what| crate::http::limiter::FailureLimiter::new(settings.auth_max_failures, MINUTE, what);
+        let limiter =
+            |what| crate::http::middleware::limiter::FailureLimiter::new(settings.auth_max_failures, MINUTE, what);
         let (auth_failures, trigger_failures) = (limiter("authentication attempts"), limiter("trigger signatures"));
         let state = web::Data::new(AppState {
             db: db.clone(),
@@ -149,7 +151,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
-                .wrap(from_fn(crate::http::idempotency::idempotent))
+                .wrap(from_fn(crate::http::middleware::idempotency::idempotent))
                 .wrap(from_fn(guard))
                 .wrap(from_fn(observe))
                 .configure(http::routes)

@@ -39,7 +39,7 @@ pub struct Shared {
     /// The event bus.
     pub bus: Bus,
     /// The sessions of running instances.
-    pub sessions: crate::pty::Sessions,
+    pub sessions: crate::terminal::pty::Sessions,
 }
 
 impl Shared {

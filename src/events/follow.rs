@@ -49,7 +49,7 @@ impl Follow {
         self.cursor
     }
 
-    /// The next events after the cursor (at most [`BATCH`]), waiting for a commit
+    /// The next events after the cursor (at most `BATCH`), waiting for a commit
     /// when there are none.
     ///
     /// # Errors
@@ -78,7 +78,7 @@ impl Follow {
         }
     }
 
-    /// The events after the cursor committed so far (at most [`BATCH`]; empty when
+    /// The events after the cursor committed so far (at most `BATCH`; empty when
     /// there are none), without waiting.
     ///
     /// # Errors

@@ -7,9 +7,9 @@ use std::time::Duration;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::guard::Caller;
 use super::instances::{instance_id, load, running};
 use super::json::Json;
+use super::middleware::guard::Caller;
 use super::{blocking, AppState};
 use crate::actors::instance::{Asked, Deliver, End, Ending};
 use crate::db::messages as store;

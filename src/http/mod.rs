@@ -4,14 +4,10 @@
 
 pub mod agents;
 pub mod assets;
-pub mod guard;
-pub mod hooks;
-pub mod idempotency;
 pub mod instances;
 pub mod json;
-pub mod limiter;
 pub mod messages;
-pub mod observe;
+pub mod middleware;
 pub mod openapi;
 pub mod output;
 pub mod route;
@@ -19,6 +15,7 @@ pub mod sse;
 pub mod stream;
 pub mod system;
 pub mod tasks;
+pub mod triggers;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -58,10 +55,10 @@ pub struct AppState {
     /// One-time sign-in codes for the dashboard.
     pub login_codes: Arc<crate::sessions::LoginCodes>,
     /// Failed authentication per source network: tokens and session cookies.
-    pub auth_failures: limiter::FailureLimiter,
+    pub auth_failures: middleware::limiter::FailureLimiter,
     /// Failed trigger signatures per source network (counted apart, so that bad
     /// triggers never lock out a token holder).
-    pub trigger_failures: limiter::FailureLimiter,
+    pub trigger_failures: middleware::limiter::FailureLimiter,
 }
 
 /// Registers every route.
@@ -108,7 +105,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(webhooks::delete)
         .service(webhooks::deliveries)
         .service(webhooks::redeliver)
-        .service(hooks::trigger);
+        .service(triggers::trigger);
 }
 
 /// Runs blocking database work on the blocking thread pool with a pooled connection.

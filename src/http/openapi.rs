@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, hooks, instances, messages, output, sse, stream, system, tasks, webhooks};
+use super::{agents, instances, messages, output, sse, stream, system, tasks, triggers, webhooks};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -19,7 +19,7 @@ use super::{agents, hooks, instances, messages, output, sse, stream, system, tas
         messages::list, messages::create, messages::complete,
         sse::subscribe, stream::stream, tasks::run,
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
-        webhooks::deliveries, webhooks::redeliver, hooks::trigger,
+        webhooks::deliveries, webhooks::redeliver, triggers::trigger,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerToken),

@@ -50,7 +50,7 @@ pub async fn output(
         Err(e) => return Err(AppError::internal(e)),
     };
     let len = file.metadata().await.map_err(AppError::internal)?.len();
-    let start = crate::transcript::data_start(&file, offset, len);
+    let start = crate::terminal::transcript::data_start(&file, offset, len);
     if start >= len {
         return Ok(response(start, len).finish());
     }

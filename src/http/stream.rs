@@ -313,7 +313,9 @@ impl Viewer {
         let mut buf = vec![0u8; FRAME];
         let mut at = self.offset;
         while at < to {
-            let Ok((start, n)) = crate::transcript::read_kept(&mut file, at, to, &mut buf).await else { break };
+            let Ok((start, n)) = crate::terminal::transcript::read_kept(&mut file, at, to, &mut buf).await else {
+                break;
+            };
             if start != at {
                 // Dropped by `transcript_max_mb`: skipped, and the ids stay byte offsets.
                 self.carry.clear();

@@ -384,12 +384,12 @@ impl TestApp {
 
 /// Live processes (not zombies) carrying an instance's marker.
 pub fn marked(instance: &str) -> Vec<i32> {
-    switchboard::pty::instance_processes(None, instance, &std::collections::HashSet::new())
+    switchboard::terminal::pty::instance_processes(None, instance, &std::collections::HashSet::new())
 }
 
 /// Zombie children of a process.
 pub fn zombies_of(parent: i32) -> Vec<i32> {
-    use switchboard::procfs;
+    use switchboard::terminal::procfs;
     procfs::pids()
         .into_iter()
         .filter(|p| procfs::stat(*p).is_some_and(|s| s.ppid == parent && s.state == 'Z'))

@@ -58,7 +58,7 @@ fn a_killed_server_leaves_no_child_and_the_restart_marks_and_sweeps() {
         eventually(T, "the plain background job", || marked(&id).into_iter().find(|pid| cmdline(*pid) == "sleep 300"));
 
     app.kill9();
-    let dead = |pid: i32| switchboard::procfs::stat(pid).is_none_or(|s| s.state == 'Z');
+    let dead = |pid: i32| switchboard::terminal::procfs::stat(pid).is_none_or(|s| s.state == 'Z');
     eventually(T, "the shell to die with the server (parent-death signal)", || dead(shell).then_some(()));
     eventually(T, "its plain job to die with it", || dead(plain_job).then_some(()));
     // Even what ignores SIGHUP or left the session dies with the instance's PID
@@ -138,9 +138,11 @@ fn escaping_family(tag: u32, then: &str) -> String {
 /// Live processes whose command line is one of the family's sleeps.
 fn family_of(tag: u32) -> Vec<i32> {
     let names: Vec<String> = (1..=3).map(|n| format!("sleep {tag}{n}")).collect();
-    switchboard::procfs::pids()
+    switchboard::terminal::procfs::pids()
         .into_iter()
-        .filter(|pid| names.contains(&cmdline(*pid)) && switchboard::procfs::stat(*pid).is_some_and(|s| s.state != 'Z'))
+        .filter(|pid| {
+            names.contains(&cmdline(*pid)) && switchboard::terminal::procfs::stat(*pid).is_some_and(|s| s.state != 'Z')
+        })
         .collect()
 }
 

@@ -11,7 +11,7 @@ use nix::sys::signal::Signal;
 
 use super::{Ending, Exit, InstanceActor, Phase};
 use crate::domain::state::{self, Event};
-use crate::pty;
+use crate::terminal::pty;
 
 /// How long to wait for the last output after the child exited.
 const DRAIN: Duration = Duration::from_millis(100);

@@ -77,7 +77,7 @@ pub struct Watched {
     /// The transcript offset the first queued chunk starts at.
     pub offset: u64,
     /// Output from `offset` on; closed when the instance ends or the viewer falls
-    /// more than [`VIEWER_QUEUE`] chunks behind.
+    /// more than `VIEWER_QUEUE` chunks behind.
     pub chunks: tokio::sync::mpsc::Receiver<Chunk>,
 }
 

@@ -4,7 +4,7 @@
 //! is the only writer of its instance's status (through an ordered write queue,
 //! see `writes`). It reaps its child and sweeps whatever the child left behind.
 //!
-//! Its life is one [`Phase`]: launching, running, ending on request, exited (the
+//! Its life is one `Phase`: launching, running, ending on request, exited (the
 //! last output draining), finishing (leftovers swept, final status stored). The
 //! rest of its state is grouped by concern, one file each: `output` (transcript
 //! and viewers), `waiting` (detection), `terminal` (the way into the PTY),
@@ -34,8 +34,8 @@ use super::Shared;
 use crate::domain::instance::{EndReason, InstanceStatus};
 use crate::domain::message::Message;
 use crate::domain::state::{self, Event};
-use crate::pty::{self, SpawnSpec};
-use crate::screen::Screen;
+use crate::terminal::pty::{self, SpawnSpec};
+use crate::terminal::screen::Screen;
 use output::Output;
 use terminal::Terminal;
 use waiting::Waiting;
@@ -171,7 +171,7 @@ impl InstanceActor {
         self.shared.sessions.add(spawned.pid);
         self.terminal = Some(Terminal::new(spawned.pid, spawned.pts, spawned.writer));
         self.phase = Phase::Running;
-        ctx.add_stream(crate::pty_stream::PtyStream::new(spawned.reader));
+        ctx.add_stream(crate::terminal::reader::PtyStream::new(spawned.reader));
         let mut child = spawned.child;
         ctx.spawn(async move { child.wait().await }.into_actor(self).map(|status, act, ctx| {
             use std::os::unix::process::ExitStatusExt;

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::{Chunk, InstanceActor};
 use crate::domain::instance::InstanceStatus;
 use crate::domain::state::Event;
-use crate::transcript::Cap;
+use crate::terminal::transcript::Cap;
 
 /// A read this long filled the terminal's buffer (the kernel's line discipline
 /// hands out at most 4095 bytes at a time): more output is already waiting.

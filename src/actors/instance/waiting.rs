@@ -1,5 +1,5 @@
 //! Knowing when the program waits for someone: once output has stopped for the
-//! agent's `idle_ms`, the kernel is asked (`detect::kernel`), then the agent's
+//! agent's `idle_ms`, the kernel is asked (`terminal::waiting::kernel`), then the agent's
 //! prompt patterns are matched against the last line; a busy program is checked
 //! again soon after it went quiet, then less and less often.
 
@@ -9,9 +9,9 @@ use actix::prelude::*;
 use regex::Regex;
 
 use super::InstanceActor;
-use crate::detect::{self, Verdict};
 use crate::domain::instance::InstanceStatus;
 use crate::domain::state::Event;
+use crate::terminal::waiting::{self as detect, Verdict};
 
 /// How long output must have stopped before the screen is folded.
 const FOLD_AFTER: Duration = Duration::from_secs(1);

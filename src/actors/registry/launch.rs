@@ -22,7 +22,7 @@ use crate::domain::instance::{EndReason, Instance, InstanceStatus};
 use crate::domain::message::Message;
 use crate::domain::now;
 use crate::domain::state::{self, Event};
-use crate::pty::{self, SpawnSpec};
+use crate::terminal::pty::{self, SpawnSpec};
 
 use crate::domain::settings::DEFAULT_IDLE_MS;
 

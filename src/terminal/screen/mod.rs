@@ -146,7 +146,7 @@ impl Screen {
         (model.rows, model.cols)
     }
 
-    /// Feeds terminal output (parsed in batches; see [`skippable`]).
+    /// Feeds terminal output (parsed in batches; see `skippable`).
     pub fn feed(&mut self, bytes: &[u8]) {
         let full = {
             let mut model = self.0.borrow_mut();

@@ -5,7 +5,7 @@
 //! and no thread of it is running. The caller adds the quiet period (`idle_ms`
 //! without output) and, failing the kernel signal, the agent's prompt patterns.
 
-use crate::procfs::{self, Syscall};
+use crate::terminal::procfs::{self, Syscall};
 
 /// The kernel's view of the foreground process group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,10 +9,10 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 
-use super::route::Routed;
-use super::{blocking, AppState};
 use crate::db::idempotency::{self, Claim};
 use crate::error::AppError;
+use crate::http::route::Routed;
+use crate::http::{blocking, AppState};
 
 /// Longest accepted key.
 const MAX_KEY: usize = 255;

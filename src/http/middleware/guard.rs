@@ -13,11 +13,11 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use uuid::Uuid;
 
-use super::json::is_json;
-use super::route::Routed;
-use super::{AppState, MAX_BODY_BYTES};
 use crate::auth::SESSION_COOKIE;
 use crate::error::AppError;
+use crate::http::json::is_json;
+use crate::http::route::Routed;
+use crate::http::{AppState, MAX_BODY_BYTES};
 
 /// Refuses foreign hosts and origins, non-JSON or oversized bodies, and unauthenticated API calls.
 ///

@@ -9,8 +9,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use super::route::Routed;
-use super::AppState;
+use crate::http::route::Routed;
+use crate::http::AppState;
 
 /// Counts and times the request, whatever its outcome.
 ///

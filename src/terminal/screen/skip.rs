@@ -94,7 +94,7 @@ pub(super) mod tests {
     use super::*;
     use vt100::Parser;
 
-    pub(in crate::screen) fn contents(parser: &Parser) -> (String, (u16, u16)) {
+    pub(in crate::terminal::screen) fn contents(parser: &Parser) -> (String, (u16, u16)) {
         (parser.screen().contents(), parser.screen().cursor_position())
     }
 

@@ -21,7 +21,7 @@ use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use pty_process::{OwnedReadPty, OwnedWritePty, Size};
 
-use crate::procfs;
+use crate::terminal::procfs;
 
 /// Name of the environment marker every instance process carries.
 pub const MARKER: &str = "SWITCHBOARD_INSTANCE_ID";
