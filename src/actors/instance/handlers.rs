@@ -86,9 +86,9 @@ pub const VIEWER_QUEUE: usize = 64;
 
 impl InstanceActor {
     /// The terminal of a program that runs and was not asked to end.
-    fn running(&self) -> Result<&super::Terminal, InstanceError> {
+    fn running(&mut self) -> Result<&mut super::Terminal, InstanceError> {
         let started = matches!(self.status, InstanceStatus::Active | InstanceStatus::AwaitingInput);
-        match (&self.phase, &self.terminal) {
+        match (&self.phase, &mut self.terminal) {
             (Phase::Running, Some(terminal)) if started => Ok(terminal),
             (Phase::Launching(_) | Phase::Running, _) if !is_final(self.status) => {
                 Err(InstanceError::NotRunning(self.status.as_str()))
