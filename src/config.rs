@@ -85,6 +85,7 @@ struct FileSettings {
     max_concurrent_instances: Option<usize>,
     shutdown_grace_secs: Option<u64>,
     transcript_max_mb: Option<u64>,
+    worktrees_dir: Option<PathBuf>,
     allowed_hosts: Option<Vec<String>>,
     allowed_origins: Option<Vec<String>>,
     #[serde(default)]
@@ -138,6 +139,8 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     /// Most bytes of one transcript kept on disk (`None`: unlimited).
     pub transcript_max: Option<u64>,
+    /// Where instances' git worktrees are made (default `DATA_DIR/worktrees`).
+    pub worktrees_dir: PathBuf,
     /// A token set by the operator (flag, env or file); `None` means generate or reuse one.
     pub token: Option<String>,
     /// Whether the token check is off.
@@ -186,9 +189,11 @@ impl Settings {
             None => FileSettings::default(),
         };
         let bind_text = args.bind.or(file.bind).unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
         let settings = Settings {
             bind: parse_bind(&bind_text)?,
-            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data")),
+            worktrees_dir: file.worktrees_dir.unwrap_or_else(|| data_dir.join("worktrees")),
+            data_dir,
             max_concurrent_instances: args.max_instances.or(file.max_concurrent_instances).unwrap_or(64),
             shutdown_grace_secs: file.shutdown_grace_secs.unwrap_or(5),
             transcript_max: match file.transcript_max_mb.unwrap_or(DEFAULT_TRANSCRIPT_MAX_MB) {

@@ -25,6 +25,9 @@ pub enum AppError {
     /// 409: duplicate name or illegal state transition.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// 409 `workspace_dirty`: deleting would lose work; `lost` names it, per instance.
+    #[error("{message}")]
+    WorkspaceDirty { message: String, lost: Vec<LostWork> },
     /// A known path asked with a method it does not take; `allow` lists those it does.
     #[error("{message}")]
     MethodNotAllowed { message: String, allow: String },
@@ -70,6 +73,7 @@ impl AppError {
                 code
             }
             AppError::Unauthorized(_) => "unauthorized",
+            AppError::WorkspaceDirty { .. } => "workspace_dirty",
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::PayloadTooLarge(_) => "payload_too_large",
@@ -140,6 +144,19 @@ pub struct ErrorDetail {
     /// For `validation_failed`: the field at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `workspace_dirty`: what deleting would lose, per instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<Vec<LostWork>>,
+}
+
+/// Work that deleting an instance's worktree would lose.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LostWork {
+    pub instance_id: uuid::Uuid,
+    pub branch: String,
+    /// Uncommitted files (`path (uncommitted)`) and commits no other branch holds
+    /// (`commit <hash> <subject>`).
+    pub items: Vec<String>,
 }
 
 impl ResponseError for AppError {
@@ -149,7 +166,7 @@ impl ResponseError for AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Conflict { .. } | AppError::WorkspaceDirty { .. } => StatusCode::CONFLICT,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -169,7 +186,11 @@ impl ResponseError for AppError {
             AppError::Validation { field, message } => (format!("{field}: {message}"), Some(field.clone())),
             other => (other.to_string(), None),
         };
-        let body = ErrorBody { error: ErrorDetail { code: self.code().to_owned(), message, field } };
+        let lost = match self {
+            AppError::WorkspaceDirty { lost, .. } => Some(lost.clone()),
+            _ => None,
+        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code().to_owned(), message, field, lost } };
         let mut response = HttpResponse::build(self.status_code());
         response
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -20,6 +20,7 @@
 //!   output, the terminal model ([`terminal::screen`]), transcripts, and knowing
 //!   from the kernel when a program waits ([`terminal::waiting`]).
 //! - [`contain`]: the helper that holds each instance in a PID namespace of its own.
+//! - [`workspace`]: a git worktree per instance, its changes, and removing it safely.
 //!
 //! Events and the outside world:
 //! - [`events`]: following the event log ([`events::Follow`]) and the task relay.
@@ -48,3 +49,4 @@ pub mod sessions;
 pub mod startup;
 pub mod terminal;
 pub mod webhooks;
+pub mod workspace;

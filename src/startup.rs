@@ -108,6 +108,7 @@ impl Application {
             db: db.clone(),
             transcripts: settings.data_dir.join("transcripts"),
             transcript_max: settings.transcript_max,
+            worktrees: settings.worktrees_dir.clone(),
             grace: Duration::from_secs(settings.shutdown_grace_secs),
             base_url: base_url(local_addr),
             tokens: InstanceTokens::default(),
@@ -123,6 +124,11 @@ impl Application {
         let registry = Registry::new(shared.clone(), handles, settings.max_concurrent_instances).start();
         registry.send(Recover).await.map_err(|e| StartupError::Task(e.to_string()))?;
         prune_events_periodically(shared.clone(), settings.events_keep, settings.events_max_age);
+        // Worktrees whose directories were removed by hand are forgotten by git.
+        let pruning = shared.clone();
+        actix_web::rt::spawn(async move {
+            let _ = web::block(move || crate::http::workspaces::prune_all(&pruning)).await;
+        });
         crate::webhooks::spawn(
             shared.clone(),
             crate::webhooks::DeliveryConfig {

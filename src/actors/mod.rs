@@ -26,6 +26,8 @@ pub struct Shared {
     pub transcripts: PathBuf,
     /// Most bytes of one transcript kept on disk (`None`: unlimited).
     pub transcript_max: Option<u64>,
+    /// Where worktrees are made (`worktrees_dir`).
+    pub worktrees: PathBuf,
     /// Between SIGTERM and SIGKILL.
     pub grace: Duration,
     /// `SWITCHBOARD_URL` for children.

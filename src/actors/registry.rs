@@ -35,6 +35,8 @@ pub struct Create {
     /// The delivery id of the inbound trigger that asked for it, recorded with the
     /// instance so that a repeat finds it.
     pub receipt: Option<String>,
+    /// The ref a worktree starts from (`HEAD` when none); only for `worktree` agents.
+    pub base: Option<String>,
 }
 
 /// An instance actor stopped; its slot is free.
@@ -345,6 +347,7 @@ impl Handler<Recover> for Registry {
                     env: BTreeMap::new(),
                     queue: true,
                     receipt: None,
+                    base: None,
                 });
             }
             act.promote(ctx);

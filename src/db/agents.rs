@@ -8,7 +8,7 @@ use super::{is_unique_violation, write_tx, DbError, Page};
 use crate::domain::agent::{Agent, AgentChange, AgentRecord};
 use crate::domain::event::Payload;
 use crate::domain::now;
-use crate::domain::settings::SettingsRecord;
+use crate::domain::settings::{SettingsRecord, WorkspaceKind};
 
 /// An agent as stored: its own fields and its settings, trigger secret included.
 #[derive(Debug, Clone)]
@@ -45,7 +45,8 @@ const SELECT: &str = "SELECT a.id, a.name, a.project_path, a.description, a.comm
         a.created_at, a.updated_at,
         COALESCE(s.auto_start, 0), COALESCE(s.notification_enabled, 1),
         COALESCE(s.max_concurrent_instances, 1), COALESCE(s.prompt_patterns, '[]'),
-        s.idle_ms, COALESCE(s.settings_json, '{}'), s.trigger_secret, COALESCE(s.trigger_env, '[]')
+        s.idle_ms, COALESCE(s.settings_json, '{}'), s.trigger_secret, COALESCE(s.trigger_env, '[]'),
+        COALESCE(s.workspace, 'shared')
      FROM agents a LEFT JOIN agent_settings s ON s.agent_id = a.id";
 
 fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
@@ -78,6 +79,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<StoredAgent> {
             settings_json: json(row, 13)?,
             trigger_secret: row.get(14)?,
             trigger_env: json(row, 15)?,
+            workspace: super::enum_column(row, 16, WorkspaceKind::parse)?,
         },
     })
 }
@@ -99,11 +101,11 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 fn save_settings(conn: &Connection, id: &str, s: &SettingsRecord) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO agent_settings (agent_id, auto_start, notification_enabled, max_concurrent_instances,
-                prompt_patterns, idle_ms, settings_json, trigger_secret, trigger_env)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                prompt_patterns, idle_ms, settings_json, trigger_secret, trigger_env, workspace)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (agent_id) DO UPDATE SET auto_start = ?2, notification_enabled = ?3,
                 max_concurrent_instances = ?4, prompt_patterns = ?5, idle_ms = ?6,
-                settings_json = ?7, trigger_secret = ?8, trigger_env = ?9",
+                settings_json = ?7, trigger_secret = ?8, trigger_env = ?9, workspace = ?10",
         params![
             id,
             s.auto_start,
@@ -113,7 +115,8 @@ fn save_settings(conn: &Connection, id: &str, s: &SettingsRecord) -> Result<(), 
             s.idle_ms,
             to_json(&s.settings_json),
             s.trigger_secret,
-            to_json(&s.trigger_env)
+            to_json(&s.trigger_env),
+            s.workspace.as_str()
         ],
     )?;
     Ok(())

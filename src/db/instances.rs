@@ -8,13 +8,14 @@ use uuid::Uuid;
 use super::events::{append, NewEvent};
 use super::{enum_column, messages, write_tx, DbError, Page};
 use crate::domain::event::{Payload, StatusChange};
-use crate::domain::instance::{Instance, InstanceStatus};
+use crate::domain::instance::{Instance, InstanceStatus, Workspace};
 use crate::domain::message::{Message, Sender};
 use crate::domain::now;
 use crate::domain::state::is_final;
 
 const COLUMNS: &str = "id, agent_id, status, started_at, completed_at, pty_session_id, project_path,
-     last_activity_at, exit_code, exit_signal, status_reason, task_id, pid, cols, rows, prompt, containment";
+     last_activity_at, exit_code, exit_signal, status_reason, task_id, pid, cols, rows, prompt, containment,
+     workspace";
 
 /// Parses a UUID stored as text.
 ///
@@ -46,7 +47,52 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Instance> {
         rows: row.get(14)?,
         prompt: row.get(15)?,
         containment: row.get(16)?,
+        workspace: workspace_column(row, 17)?,
     })
+}
+
+fn workspace_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Workspace>> {
+    let Some(text) = row.get::<_, Option<String>>(index)? else { return Ok(None) };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// The stored form of a workspace (with its repository, which clients are not shown).
+fn workspace_json(ws: &Workspace) -> String {
+    serde_json::json!({
+        "kind": ws.kind, "path": ws.path, "branch": ws.branch, "base_ref": ws.base_ref,
+        "base_commit": ws.base_commit, "repository": ws.repository,
+    })
+    .to_string()
+}
+
+/// Records the worktree an instance now has.
+///
+/// # Errors
+/// SQLite failures.
+pub fn set_workspace(conn: &Connection, id: Uuid, ws: &Workspace) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE agent_instances SET workspace = ?1 WHERE id = ?2",
+        params![workspace_json(ws), id.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Instances that have a workspace, as (id, workspace).
+///
+/// # Errors
+/// SQLite failures.
+pub fn workspaces(conn: &Connection) -> Result<Vec<(Uuid, Workspace)>, DbError> {
+    let mut stmt = conn.prepare_cached("SELECT id, workspace FROM agent_instances WHERE workspace IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| Ok((uuid_column(r, 0)?, workspace_column(r, 1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        if let (id, Some(ws)) = row? {
+            out.push((id, ws));
+        }
+    }
+    Ok(out)
 }
 
 /// A new instance row (always created `idle`; its actor moves it on).
@@ -61,6 +107,8 @@ pub struct NewInstance {
     pub env: BTreeMap<String, String>,
     /// The inbound trigger's delivery id, recorded in the same transaction.
     pub receipt: Option<String>,
+    /// The worktree planned for it (made when it starts).
+    pub workspace: Option<Workspace>,
 }
 
 /// Inserts an instance and, if given, its prompt as the first held user message.
@@ -72,13 +120,14 @@ pub fn insert(conn: &mut Connection, new: &NewInstance, prompt: Option<&str>) ->
     let at = now();
     let env = serde_json::to_string(&new.env).unwrap_or_else(|_| "{}".to_owned());
     let sql = format!(
-        "INSERT INTO agent_instances (id, agent_id, status, project_path, cols, rows, task_id, env, created_at)
-         VALUES (?1, ?2, 'idle', ?3, ?4, ?5, ?6, ?7, ?8) RETURNING {COLUMNS}"
+        "INSERT INTO agent_instances (id, agent_id, status, project_path, cols, rows, task_id, env, created_at, workspace)
+         VALUES (?1, ?2, 'idle', ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING {COLUMNS}"
     );
     let id = new.id.to_string();
+    let workspace = new.workspace.as_ref().map(workspace_json);
     let instance = tx.query_row(
         &sql,
-        params![id, new.agent_id.to_string(), new.project_path, new.cols, new.rows, new.task_id, env, at],
+        params![id, new.agent_id.to_string(), new.project_path, new.cols, new.rows, new.task_id, env, at, workspace],
         from_row,
     )?;
     let event = NewEvent {
@@ -204,7 +253,14 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
             t.containment
         ],
     )?;
+    let workspace = tx
+        .query_row("SELECT workspace FROM agent_instances WHERE id = ?1", [t.id.to_string()], |r| {
+            workspace_column(r, 0)
+        })
+        .optional()?
+        .flatten();
     let change = StatusChange {
+        workspace,
         instance_id: t.id,
         agent_id: t.agent_id,
         status: t.to,
@@ -270,6 +326,17 @@ pub fn task_of(conn: &Connection, id: Uuid) -> Result<Option<i64>, DbError> {
 pub fn ids_of_agent(conn: &Connection, agent_id: Uuid) -> Result<Vec<Uuid>, DbError> {
     let mut stmt = conn.prepare_cached("SELECT id FROM agent_instances WHERE agent_id = ?1")?;
     let rows = stmt.query_map([agent_id.to_string()], |r| uuid_column(r, 0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every instance of an agent.
+///
+/// # Errors
+/// SQLite failures.
+pub fn list_of_agent(conn: &Connection, agent_id: Uuid) -> Result<Vec<Instance>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM agent_instances WHERE agent_id = ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([agent_id.to_string()], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -80,6 +80,9 @@ pub struct StatusChange {
     /// For `awaiting_input`: what the program asks.
     pub prompt: Option<String>,
     pub at: String,
+    /// The instance's worktree (null when it runs in the agent's `project_path`).
+    #[serde(default)]
+    pub workspace: Option<super::instance::Workspace>,
 }
 
 /// An event's payload as it is written: the variant decides the kind.
@@ -153,7 +156,7 @@ pub enum Seen {
     TaskDeleted { id: i64 },
     Agent { kind: EventKind },
     InstanceCreated { instance: InstanceSeen },
-    InstanceStatus(StatusChange),
+    InstanceStatus(Box<StatusChange>),
     MessageCreated { message: MessageSeen },
 }
 
@@ -181,7 +184,7 @@ impl Seen {
             EventKind::InstanceCreated => {
                 Seen::InstanceCreated { instance: serde_json::from_str::<Wrapped<InstanceSeen>>(data)?.inner }
             }
-            EventKind::InstanceStatus => Seen::InstanceStatus(serde_json::from_str(data)?),
+            EventKind::InstanceStatus => Seen::InstanceStatus(Box::new(serde_json::from_str(data)?)),
             EventKind::MessageCreated => {
                 Seen::MessageCreated { message: serde_json::from_str::<Wrapped<MessageSeen>>(data)?.inner }
             }
@@ -213,6 +216,7 @@ mod tests {
             exit_code: None,
             prompt: Some("Deploy? [y/N]".into()),
             at: "2026-12-03T09:00:00.000Z".into(),
+            workspace: None,
         };
         let payload = Payload::InstanceStatus(&change);
         assert_eq!(payload.kind(), EventKind::InstanceStatus);
@@ -220,7 +224,7 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&json).expect("value");
         assert_eq!(value["status"], "awaiting_input", "{json}");
         match Seen::read(EventKind::InstanceStatus, &json).expect("read") {
-            Seen::InstanceStatus(back) => assert_eq!(back, change),
+            Seen::InstanceStatus(back) => assert_eq!(*back, change),
             other => panic!("{other:?}"),
         }
         assert!(Seen::read(EventKind::InstanceStatus, r#"{"instance":1}"#).is_err(), "a wrong shape is an error");

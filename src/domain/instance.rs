@@ -92,6 +92,25 @@ impl EndReason {
     }
 }
 
+/// Where an instance works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Workspace {
+    /// `worktree` (the only kind recorded; `shared` instances have no workspace).
+    pub kind: String,
+    /// The worktree's directory.
+    pub path: String,
+    /// The branch made for it, `switchboard/<agent-name>/<short-instance-id>`.
+    pub branch: String,
+    /// The ref asked for (`HEAD` when none was).
+    pub base_ref: String,
+    /// The commit the branch started from; null until the worktree is made.
+    pub base_commit: Option<String>,
+    /// The repository it belongs to (the agent's `project_path`).
+    #[serde(skip_serializing)]
+    #[serde(default)]
+    pub repository: String,
+}
+
 /// An instance as clients see it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Instance {
@@ -118,4 +137,7 @@ pub struct Instance {
     /// of its own: nothing it starts outlives it) or `none` (the kernel refused one:
     /// its session and environment marker only).
     pub containment: Option<String>,
+    /// Its git worktree, when its agent's `workspace` is `worktree`; null when it
+    /// runs in the agent's `project_path`.
+    pub workspace: Option<Workspace>,
 }

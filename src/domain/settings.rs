@@ -14,6 +14,42 @@ pub const MAX_PROMPT_PATTERNS: usize = 32;
 /// Most variables an agent may let its triggers set.
 pub const MAX_TRIGGER_ENV: usize = 64;
 
+/// Where an agent's instances work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkspaceKind {
+    /// In the agent's `project_path`, all of them together.
+    #[default]
+    Shared,
+    /// Each in a git worktree of its own, on a branch of its own.
+    Worktree,
+}
+
+impl WorkspaceKind {
+    /// The stored form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkspaceKind::Shared => "shared",
+            WorkspaceKind::Worktree => "worktree",
+        }
+    }
+
+    /// Parses the stored form.
+    ///
+    /// # Errors
+    /// Any other text.
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        match text {
+            "shared" => Ok(WorkspaceKind::Shared),
+            "worktree" => Ok(WorkspaceKind::Worktree),
+            other => {
+                Err(Invalid::new("settings.workspace", format!("unknown value {other:?}; expected shared or worktree")))
+            }
+        }
+    }
+}
+
 /// An agent's settings as clients see them (the trigger secret is write-only).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AgentSettings {
@@ -29,6 +65,9 @@ pub struct AgentSettings {
     pub has_trigger_secret: bool,
     /// Environment variables a signed trigger may set (none unless listed).
     pub trigger_env: Vec<String>,
+    /// `shared` (the default: instances run in `project_path`) or `worktree` (each
+    /// in a git worktree of its own).
+    pub workspace: WorkspaceKind,
 }
 
 /// The stored settings, trigger secret included.
@@ -42,6 +81,7 @@ pub struct SettingsRecord {
     pub settings_json: Map<String, Value>,
     pub trigger_secret: Option<String>,
     pub trigger_env: Vec<String>,
+    pub workspace: WorkspaceKind,
 }
 
 impl Default for SettingsRecord {
@@ -55,6 +95,7 @@ impl Default for SettingsRecord {
             settings_json: Map::new(),
             trigger_secret: None,
             trigger_env: Vec::new(),
+            workspace: WorkspaceKind::Shared,
         }
     }
 }
@@ -71,6 +112,7 @@ impl SettingsRecord {
             settings_json,
             trigger_secret,
             trigger_env,
+            workspace,
         } = patch;
         set(&mut self.auto_start, auto_start);
         set(&mut self.notification_enabled, notification_enabled);
@@ -80,6 +122,7 @@ impl SettingsRecord {
         set(&mut self.settings_json, settings_json);
         set(&mut self.trigger_secret, trigger_secret);
         set(&mut self.trigger_env, trigger_env);
+        set(&mut self.workspace, workspace);
     }
 
     /// Refuses trigger variables the agent does not allow.
@@ -108,6 +151,7 @@ impl SettingsRecord {
             settings_json: self.settings_json.clone(),
             has_trigger_secret: self.trigger_secret.is_some(),
             trigger_env: self.trigger_env.clone(),
+            workspace: self.workspace,
         }
     }
 }
@@ -141,6 +185,8 @@ pub struct SettingsPatch {
     /// Names of the environment variables a signed trigger may set, at most 64
     /// (not `SWITCHBOARD_*`); empty by default.
     pub trigger_env: Option<Vec<String>>,
+    /// `shared` or `worktree` (needs a git repository with a commit as `project_path`).
+    pub workspace: Option<WorkspaceKind>,
 }
 
 impl SettingsPatch {

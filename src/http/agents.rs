@@ -4,11 +4,13 @@ use actix_web::{delete, get, post, put, web, HttpResponse};
 use uuid::Uuid;
 
 use super::json::{Json, PageQuery};
+use super::workspaces::{self, DiscardQuery};
 use super::{blocking, AppState};
 use crate::actors::registry::{KeepAgent, TerminateAgent};
 use crate::db::{agents as store, instances};
 use crate::domain::agent::{Agent, AgentPatch, NewAgent};
 use crate::domain::instance::Instance;
+use crate::domain::settings::WorkspaceKind;
 use crate::error::{AppError, ErrorBody};
 
 fn agent_id(raw: &str) -> Result<Uuid, AppError> {
@@ -17,6 +19,18 @@ fn agent_id(raw: &str) -> Result<Uuid, AppError> {
 
 fn not_found(id: impl std::fmt::Display) -> AppError {
     AppError::NotFound(format!("agent {id} not found"))
+}
+
+/// A `worktree` agent needs a git repository with a commit as its project. Blocking.
+fn check_repository(project_path: &str, kind: WorkspaceKind) -> Result<(), AppError> {
+    if kind != WorkspaceKind::Worktree {
+        return Ok(());
+    }
+    match crate::workspace::resolve(std::path::Path::new(project_path), None) {
+        Ok(_) => Ok(()),
+        Err(e @ crate::workspace::WorkspaceError::Git(_)) => Err(AppError::internal(e)),
+        Err(e) => Err(AppError::invalid("settings.workspace", format!("\"worktree\" needs a git repository: {e}"))),
+    }
 }
 
 /// List agents, newest first.
@@ -41,6 +55,7 @@ pub async fn list(state: web::Data<AppState>, query: web::Query<PageQuery>) -> R
 pub async fn create(state: web::Data<AppState>, body: Json<NewAgent>) -> Result<HttpResponse, AppError> {
     let agent = blocking(&state.db.agents, move |conn| {
         let (record, settings) = body.0.validate()?;
+        check_repository(&record.project_path, settings.workspace)?;
         Ok(store::insert(conn, &record, &settings)?.public())
     })
     .await?;
@@ -73,6 +88,10 @@ pub async fn update(
     let id = agent_id(&id)?;
     let agent = blocking(&state.db.agents, move |conn| {
         let change = body.0.validate()?;
+        let current = store::get(conn, id)?.ok_or_else(|| not_found(id))?;
+        let path = change.project_path.as_deref().unwrap_or(&current.record.project_path);
+        let kind = change.settings.as_ref().and_then(|s| s.workspace).unwrap_or(current.settings.workspace);
+        check_repository(path, kind)?;
         store::update(conn, id, change)?.ok_or_else(|| not_found(id))
     })
     .await?;
@@ -80,15 +99,44 @@ pub async fn update(
 }
 
 /// Delete an agent; its running instances are terminated first, then its
-/// instances and messages go with it.
-#[utoipa::path(operation_id = "delete_agent", tag = "agents", params(("id" = Uuid, Path)), responses(
+/// instances and messages go with it, and their worktrees and branches when
+/// nothing would be lost (or `discard=true`).
+#[utoipa::path(operation_id = "delete_agent", tag = "agents", params(("id" = Uuid, Path), DiscardQuery), responses(
     (status = 204, description = "Deleted"),
-    (status = 404, description = "No such agent", body = ErrorBody)))]
+    (status = 404, description = "No such agent", body = ErrorBody),
+    (status = 409, description = "workspace_dirty: worktrees of its instances hold work that would be lost", body = ErrorBody)))]
 #[delete("/api/agents/{id}")]
-pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<DiscardQuery>,
+) -> Result<HttpResponse, AppError> {
     let id = agent_id(&id)?;
-    blocking(&state.db.agents, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
+    let discard = query.discard.unwrap_or(false);
+    let with_worktrees = move |conn: &mut rusqlite::Connection| -> Result<_, AppError> {
+        store::get(conn, id)?.ok_or_else(|| not_found(id))?;
+        let all = instances::list_of_agent(conn, id)?;
+        Ok(all.into_iter().filter(|i| i.workspace.is_some()).collect::<Vec<_>>())
+    };
+    let before = blocking(&state.db.agents, with_worktrees).await?;
+    workspaces::refuse_if_dirty(before, discard).await?;
     state.registry.send(TerminateAgent(id)).await.map_err(AppError::internal)?;
+    // Checked again once they ended; refused now, the agent is kept (its instances stay ended).
+    let ended = match blocking(&state.db.agents, with_worktrees).await {
+        Ok(ended) => ended,
+        Err(e) => {
+            state.registry.do_send(KeepAgent(id));
+            return Err(e);
+        }
+    };
+    if let Err(e) = workspaces::refuse_if_dirty(ended.clone(), discard).await {
+        state.registry.do_send(KeepAgent(id));
+        return Err(e);
+    }
+    if let Err(e) = workspaces::remove(ended).await {
+        state.registry.do_send(KeepAgent(id));
+        return Err(e);
+    }
     let shared = state.shared.clone();
     let deleted = blocking(&state.db.agents, move |conn| {
         let instances = instances::ids_of_agent(conn, id)?;

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::json::{page, uuid_param, Json};
+use super::workspaces::{self, DiscardQuery};
 use super::{blocking, AppState};
 use crate::actors::instance::{Ending, Input, InstanceActor, Resize};
 use crate::actors::registry::{Create, QueuePositions, Terminate};
@@ -19,6 +20,7 @@ use crate::domain::input::InputRequest;
 use crate::domain::instance::EndReason;
 use crate::domain::instance::{Instance, InstanceStatus, DEFAULT_COLS, DEFAULT_ROWS};
 use crate::domain::message::MAX_CONTENT_BYTES;
+use crate::domain::settings::WorkspaceKind;
 use crate::domain::state::is_final;
 use crate::error::{AppError, ErrorBody};
 
@@ -38,6 +40,9 @@ pub struct NewInstanceRequest {
     pub env: Option<BTreeMap<String, String>>,
     /// Queue when no slot is free (default true); false answers 429 instead.
     pub queue: Option<bool>,
+    /// For agents whose `workspace` is `worktree`: the ref the instance's branch
+    /// starts from (a branch, tag or commit; default the project's `HEAD`).
+    pub base: Option<String>,
 }
 
 /// Body of `PUT /api/instances/:id`.
@@ -152,6 +157,7 @@ pub(super) async fn start(
             return Err(AppError::invalid("prompt", format!("must be at most {MAX_CONTENT_BYTES} bytes without NUL")));
         }
     }
+    let base = check_workspace(&agent, req.base).await?;
     if let Some(task_id) = req.task_id {
         blocking(&state.db.tasks, move |conn| {
             tasks::get(conn, task_id)?
@@ -168,8 +174,41 @@ pub(super) async fn start(
         env,
         queue: req.queue.unwrap_or(true),
         receipt,
+        base,
     };
     Ok(state.registry.send(request).await.map_err(AppError::internal)??)
+}
+
+/// Checks that a `worktree` agent's repository and base can make a worktree (so a
+/// queued instance is refused now, not when it starts); returns the base.
+async fn check_workspace(agent: &StoredAgent, base: Option<String>) -> Result<Option<String>, AppError> {
+    if let Some(base) = &base {
+        let bad = base.is_empty()
+            || base.len() > 255
+            || base.starts_with('-')
+            || base.chars().any(|c| c.is_control() || c.is_whitespace());
+        if bad {
+            return Err(AppError::invalid("base", "must be a branch, tag or commit name (no spaces, no leading -)"));
+        }
+    }
+    if agent.settings.workspace != WorkspaceKind::Worktree {
+        if base.is_some() {
+            return Err(AppError::invalid("base", "applies only to agents whose settings.workspace is \"worktree\""));
+        }
+        return Ok(None);
+    }
+    let (project, asked) = (agent.record.project_path.clone(), base.clone());
+    let resolved = actix_web::rt::task::spawn_blocking(move || {
+        crate::workspace::resolve(std::path::Path::new(&project), asked.as_deref())
+    })
+    .await
+    .map_err(AppError::internal)?;
+    match resolved {
+        Ok(_) => Ok(base),
+        Err(e @ crate::workspace::WorkspaceError::UnknownBase(_)) => Err(AppError::invalid("base", e.to_string())),
+        Err(e @ crate::workspace::WorkspaceError::Git(_)) => Err(AppError::internal(e)),
+        Err(e) => Err(AppError::invalid("project_path", format!("settings.workspace is \"worktree\": {e}"))),
+    }
 }
 
 /// List instances, newest first.
@@ -232,13 +271,22 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(load(&state, id).await?))
 }
 
-/// Delete an instance (terminated first if it runs), its messages and its files.
-#[utoipa::path(operation_id = "delete_instance", tag = "instances", params(("id" = Uuid, Path)), responses(
+/// Delete an instance (terminated first if it runs), its messages and its files,
+/// and its worktree and branch when nothing would be lost (or `discard=true`).
+#[utoipa::path(operation_id = "delete_instance", tag = "instances", params(("id" = Uuid, Path), DiscardQuery), responses(
     (status = 204, description = "Deleted"),
-    (status = 404, description = "No such instance", body = ErrorBody)))]
+    (status = 404, description = "No such instance", body = ErrorBody),
+    (status = 409, description = "workspace_dirty: its worktree holds uncommitted files or commits no other branch has", body = ErrorBody)))]
 #[delete("/api/instances/{id}")]
-pub async fn remove(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub async fn remove(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<DiscardQuery>,
+) -> Result<HttpResponse, AppError> {
     let id = instance_id(&id)?;
+    let discard = query.discard.unwrap_or(false);
+    let before = load(&state, id).await?;
+    workspaces::refuse_if_dirty(vec![before], discard).await?;
     if let Some(ended) = state.shared.directory.end(id, Ending::Terminate(EndReason::Deleted)) {
         ended.await;
     } else {
@@ -251,6 +299,10 @@ pub async fn remove(state: web::Data<AppState>, id: web::Path<String>) -> Result
                 .map_err(AppError::internal)?;
         }
     }
+    // Checked again once it ended: it may have written more meanwhile.
+    let ended = load(&state, id).await?;
+    workspaces::refuse_if_dirty(vec![ended.clone()], discard).await?;
+    workspaces::remove(vec![ended]).await?;
     let shared = state.shared.clone();
     blocking(&state.db.agents, move |conn| {
         store::delete(conn, id)?;

@@ -17,6 +17,7 @@ pub mod system;
 pub mod tasks;
 pub mod triggers;
 pub mod webhooks;
+pub mod workspaces;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,7 +106,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(webhooks::delete)
         .service(webhooks::deliveries)
         .service(webhooks::redeliver)
-        .service(triggers::trigger);
+        .service(triggers::trigger)
+        .service(workspaces::changes)
+        .service(workspaces::orphans)
+        .service(workspaces::delete_orphan);
 }
 
 /// Runs blocking database work on the blocking thread pool with a pooled connection.

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, instances, messages, output, sse, stream, system, tasks, triggers, webhooks};
+use super::{agents, instances, messages, output, sse, stream, system, tasks, triggers, webhooks, workspaces};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -20,6 +20,7 @@ use super::{agents, instances, messages, output, sse, stream, system, tasks, tri
         sse::subscribe, stream::stream, tasks::run,
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::deliveries, webhooks::redeliver, triggers::trigger,
+        workspaces::changes, workspaces::orphans, workspaces::delete_orphan,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerToken),

@@ -43,6 +43,8 @@ pub struct TriggerRequest {
     /// Extra environment variables for this instance only: only those named in the
     /// agent's `settings.trigger_env` (422 for any other).
     pub env: Option<BTreeMap<String, String>>,
+    /// For `worktree` agents: the ref the instance's branch starts from.
+    pub base: Option<String>,
 }
 
 /// The same fields in a foreign payload (GitHub's): other keys are ignored.
@@ -149,15 +151,20 @@ pub async fn trigger(
         TriggerRequest::default()
     } else if foreign {
         let p: ForeignPayload = parse(&body.0)?;
-        TriggerRequest { prompt: p.prompt, task_id: p.task_id, env: p.env }
+        TriggerRequest { prompt: p.prompt, task_id: p.task_id, env: p.env, base: None }
     } else {
         parse(&body.0)?
     };
     if let Some(env) = &fields.env {
         agent.settings.check_trigger_env(env.keys())?;
     }
-    let request =
-        NewInstanceRequest { prompt: fields.prompt, task_id: fields.task_id, env: fields.env, ..Default::default() };
+    let request = NewInstanceRequest {
+        prompt: fields.prompt,
+        task_id: fields.task_id,
+        env: fields.env,
+        base: fields.base,
+        ..Default::default()
+    };
     match start(&state, agent, request, delivery.clone()).await {
         Ok(instance) => Ok(accepted(&req, instance.id, false)),
         // A concurrent repeat committed its receipt first (the receipts' primary

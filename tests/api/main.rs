@@ -25,3 +25,4 @@ mod storage;
 mod streams;
 mod tasks;
 mod webhooks;
+mod workspaces;

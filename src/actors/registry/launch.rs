@@ -18,11 +18,13 @@ use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
 use crate::db::instances::{self, NewInstance, Transition};
 use crate::db::{self, agents, messages, DbError};
-use crate::domain::instance::{EndReason, Instance, InstanceStatus};
+use crate::domain::instance::{EndReason, Instance, InstanceStatus, Workspace};
 use crate::domain::message::Message;
 use crate::domain::now;
+use crate::domain::settings::WorkspaceKind;
 use crate::domain::state::{self, Event};
 use crate::terminal::pty::{self, SpawnSpec};
+use crate::workspace;
 
 use crate::domain::settings::DEFAULT_IDLE_MS;
 
@@ -68,6 +70,14 @@ pub(super) async fn create(
         task_id: msg.task_id,
         env: msg.env.clone(),
         receipt: msg.receipt.clone(),
+        workspace: (msg.agent.settings.workspace == WorkspaceKind::Worktree).then(|| Workspace {
+            kind: "worktree".to_owned(),
+            path: shared.worktrees.join(id.to_string()).display().to_string(),
+            branch: workspace::branch_name(&msg.agent.record.name, id),
+            base_ref: msg.base.clone().unwrap_or_else(|| "HEAD".to_owned()),
+            base_commit: None,
+            repository: msg.agent.record.project_path.clone(),
+        }),
     };
     let prompt = msg.prompt;
     let (instance, held) = db::run(&shared.db.agents, move |conn| -> Result<_, DbError> {
@@ -143,6 +153,43 @@ async fn start(
             return false;
         }
     };
+    // A worktree is made when the instance starts (not when it is queued), from
+    // its base as it is then.
+    let mut instance = instance.clone();
+    if let Some(planned) = instance.workspace.clone().filter(|ws| ws.base_commit.is_none()) {
+        let id = instance.id;
+        let made = db::run(&shared.db.agents, move |conn| -> Result<_, DbError> {
+            match workspace::create(&planned) {
+                Ok(ws) => {
+                    instances::set_workspace(conn, id, &ws)?;
+                    Ok(Ok(ws))
+                }
+                Err(e) => Ok(Err(e)),
+            }
+        })
+        .await;
+        match made {
+            Ok(Ok(ws)) => instance.workspace = Some(ws),
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                    Ok(Ok(_)) => String::new(),
+                };
+                tracing::warn!(instance = %id, error = %why, "cannot make the instance's worktree");
+                let job = shared.clone();
+                let reason = format!("spawn_failed: workspace: {why}");
+                let stored = db::run(&shared.db.agents, move |conn| fail_unstarted(&job, conn, id, &reason)).await;
+                if stored.is_err() {
+                    tracing::error!(instance = %id, "cannot store that the instance failed to start");
+                }
+                shared.tokens.revoke(id);
+                registry.do_send(super::Finished { id, agent_id: agent.id });
+                return false;
+            }
+        }
+    }
+    let instance = &instance;
     let (started, outcome) = oneshot::channel();
     let settings = &agent.settings;
     let known: std::collections::HashSet<Uuid> = held.iter().map(|m| m.id).collect();
@@ -191,7 +238,7 @@ fn spec(
     full.insert("SWITCHBOARD_INSTANCE_TOKEN".into(), token.to_owned());
     SpawnSpec {
         argv: agent.record.command.clone(),
-        cwd: instance.project_path.clone().into(),
+        cwd: instance.workspace.as_ref().map_or_else(|| instance.project_path.clone(), |ws| ws.path.clone()).into(),
         env: full,
         rows: instance.rows,
         cols: instance.cols,

@@ -1,0 +1,451 @@
+//! Workspaces: a git worktree per instance, made, read and removed with the `git`
+//! program (worktrees share the repository's object store, so nothing is copied).
+//!
+//! Every function here is blocking and runs `git`: call them off the async
+//! workers. Nothing here touches the user's own checkout beyond what `git
+//! worktree` itself records in the repository: the changes of a worktree are read
+//! through a temporary index, never the worktree's own.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+pub use crate::domain::instance::Workspace;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Longest diff returned; a longer one is cut and marked `truncated`.
+pub const MAX_DIFF_BYTES: u64 = 2 * 1024 * 1024;
+
+/// Why a workspace could not be made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("{0} is not a git repository")]
+    NotARepository(String),
+    #[error("the repository at {0} has no commits yet; commit something first")]
+    NoCommits(String),
+    #[error("base {0:?} is not a commit in the repository")]
+    UnknownBase(String),
+    #[error("git failed: {0}")]
+    Git(String),
+}
+
+fn git(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir);
+    // Never ask anyone anything, never page, never read the caller's locale.
+    cmd.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C").env_remove("GIT_INDEX_FILE").env_remove("GIT_DIR");
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a git command; its stdout, or its stderr as the error.
+fn run(mut cmd: Command) -> Result<String, WorkspaceError> {
+    let out = cmd.output().map_err(|e| WorkspaceError::Git(format!("cannot run git: {e}")))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+    } else {
+        Err(WorkspaceError::Git(String::from_utf8_lossy(&out.stderr).trim().to_owned()))
+    }
+}
+
+/// The commit `base` (or `HEAD`) names in the repository at `project`.
+///
+/// # Errors
+/// Not a repository, no commits, or a base that names no commit.
+pub fn resolve(project: &Path, base: Option<&str>) -> Result<String, WorkspaceError> {
+    let shown = project.display().to_string();
+    let mut top = git(project);
+    top.args(["rev-parse", "--show-toplevel"]);
+    if !project.is_dir() || run(top).is_err() {
+        return Err(WorkspaceError::NotARepository(shown));
+    }
+    let mut head = git(project);
+    head.args(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]);
+    if run(head).is_err() {
+        return Err(WorkspaceError::NoCommits(shown));
+    }
+    let base = base.unwrap_or("HEAD");
+    let mut commit = git(project);
+    commit.args(["rev-parse", "--verify", "--quiet", "--end-of-options", &format!("{base}^{{commit}}")]);
+    run(commit).map_err(|_| WorkspaceError::UnknownBase(base.to_owned()))
+}
+
+/// The branch name for an instance of `agent` (its name made safe for a ref).
+#[must_use]
+pub fn branch_name(agent: &str, instance: Uuid) -> String {
+    let mut safe: String =
+        agent.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '-' }).collect();
+    safe = safe.trim_matches('-').to_owned();
+    if safe.is_empty() {
+        safe = "agent".to_owned();
+    }
+    let short = &instance.simple().to_string()[..8];
+    format!("switchboard/{safe}/{short}")
+}
+
+/// Makes the worktree of `planned` at its path, on a new branch from `base`
+/// (resolved now); returns it with `base_commit` set.
+///
+/// # Errors
+/// The base no longer resolves, or git refuses (e.g. the branch exists).
+pub fn create(planned: &Workspace) -> Result<Workspace, WorkspaceError> {
+    let project = Path::new(&planned.repository);
+    let commit = resolve(project, Some(&planned.base_ref))?;
+    if let Some(parent) = Path::new(&planned.path).parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| WorkspaceError::Git(format!("cannot make {}: {e}", parent.display())))?;
+    }
+    let mut add = git(project);
+    add.args(["worktree", "add", "--quiet", "-b", &planned.branch, &planned.path, &commit]);
+    run(add)?;
+    Ok(Workspace { base_commit: Some(commit), ..planned.clone() })
+}
+
+/// One changed file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ChangedFile {
+    pub path: String,
+    /// `added`, `modified`, `deleted`, `renamed`, `copied` or `type_changed`.
+    pub status: String,
+    /// Lines added; null for a binary file.
+    pub additions: Option<u64>,
+    /// Lines deleted; null for a binary file.
+    pub deletions: Option<u64>,
+    pub binary: bool,
+}
+
+/// Everything an instance changed relative to its base.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Changes {
+    pub base_commit: String,
+    pub head_commit: String,
+    pub branch: String,
+    pub files: Vec<ChangedFile>,
+    /// The unified diff (binary files named, not inlined).
+    pub diff: String,
+    /// The diff was longer than the cap and was cut.
+    pub truncated: bool,
+}
+
+/// A git command that sees the worktree through a temporary index holding every
+/// file in it (tracked, edited and untracked alike, `.gitignore` respected).
+struct Snapshot {
+    dir: PathBuf,
+    /// Removed when the snapshot is dropped.
+    index: PathBuf,
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.index);
+    }
+}
+
+impl Snapshot {
+    fn take(dir: &Path) -> Result<Self, WorkspaceError> {
+        let index = std::env::temp_dir().join(format!("switchboard-index-{}", Uuid::new_v4()));
+        let snapshot = Snapshot { dir: dir.to_owned(), index };
+        let mut read = snapshot.git();
+        read.args(["read-tree", "HEAD"]);
+        run(read)?;
+        let mut add = snapshot.git();
+        add.args(["add", "--all", "--", "."]);
+        run(add)?;
+        Ok(snapshot)
+    }
+
+    fn git(&self) -> Command {
+        let mut cmd = git(&self.dir);
+        cmd.env("GIT_INDEX_FILE", &self.index);
+        cmd
+    }
+}
+
+/// The changes in the worktree at `ws.path` since `ws.base_commit`: its commits,
+/// its uncommitted edits and its untracked files.
+///
+/// # Errors
+/// The worktree is gone or git fails.
+pub fn changes(ws: &Workspace) -> Result<Changes, WorkspaceError> {
+    let dir = Path::new(&ws.path);
+    if !dir.is_dir() {
+        return Err(WorkspaceError::Git(format!("the worktree {} no longer exists", ws.path)));
+    }
+    let base = ws.base_commit.clone().ok_or_else(|| WorkspaceError::Git("the worktree was not made yet".into()))?;
+    let mut head = git(dir);
+    head.args(["rev-parse", "HEAD"]);
+    let head_commit = run(head)?;
+    let snapshot = Snapshot::take(dir)?;
+    let mut numstat = snapshot.git();
+    numstat.args(["diff", "--cached", "--no-renames", "--numstat", "-z", &base]);
+    let counts = run(numstat)?;
+    let mut names = snapshot.git();
+    names.args(["diff", "--cached", "--no-renames", "--name-status", "-z", &base]);
+    let statuses = run(names)?;
+    let mut files = parse_name_status(&statuses);
+    for (path, added, deleted) in parse_numstat(&counts) {
+        if let Some(file) = files.iter_mut().find(|f| f.path == path) {
+            file.binary = added.is_none();
+            (file.additions, file.deletions) = (added, deleted);
+        }
+    }
+    let mut patch = snapshot.git();
+    patch.args(["diff", "--cached", "--no-renames", "--no-color", "--no-ext-diff", &base]);
+    let (diff, truncated) = capped(patch, MAX_DIFF_BYTES)?;
+    Ok(Changes { base_commit: base, head_commit, branch: ws.branch.clone(), files, diff, truncated })
+}
+
+/// Runs `cmd`, keeping at most `cap` bytes of its output.
+fn capped(mut cmd: Command, cap: u64) -> Result<(String, bool), WorkspaceError> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| WorkspaceError::Git(format!("cannot run git: {e}")))?;
+    let mut kept = Vec::new();
+    let mut truncated = false;
+    if let Some(out) = child.stdout.take() {
+        let mut out = out.take(cap + 1);
+        out.read_to_end(&mut kept).map_err(|e| WorkspaceError::Git(e.to_string()))?;
+        if kept.len() as u64 > cap {
+            truncated = true;
+            kept.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+            // Stop git rather than read the rest.
+            let _ = child.kill();
+        }
+    }
+    let status = child.wait().map_err(|e| WorkspaceError::Git(e.to_string()))?;
+    if !status.success() && !truncated {
+        return Err(WorkspaceError::Git(format!("git diff failed ({status})")));
+    }
+    Ok((String::from_utf8_lossy(&kept).into_owned(), truncated))
+}
+
+fn parse_name_status(text: &str) -> Vec<ChangedFile> {
+    let mut parts = text.split('\0').filter(|p| !p.is_empty());
+    let mut files = Vec::new();
+    while let (Some(code), Some(path)) = (parts.next(), parts.next()) {
+        let status = match code.chars().next() {
+            Some('A') => "added",
+            Some('D') => "deleted",
+            Some('R') => "renamed",
+            Some('C') => "copied",
+            Some('T') => "type_changed",
+            _ => "modified",
+        };
+        files.push(ChangedFile {
+            path: path.to_owned(),
+            status: status.to_owned(),
+            additions: Some(0),
+            deletions: Some(0),
+            binary: false,
+        });
+    }
+    files
+}
+
+fn parse_numstat(text: &str) -> Vec<(String, Option<u64>, Option<u64>)> {
+    text.split('\0')
+        .filter(|p| !p.is_empty())
+        .filter_map(|entry| {
+            let mut fields = entry.splitn(3, '\t');
+            let (added, deleted, path) = (fields.next()?, fields.next()?, fields.next()?);
+            Some((path.to_owned(), added.parse().ok(), deleted.parse().ok()))
+        })
+        .collect()
+}
+
+/// What removing the worktree would lose: uncommitted and untracked files, and
+/// commits on its branch that no other branch holds. Empty: nothing.
+///
+/// # Errors
+/// Git fails on a worktree that exists.
+pub fn unsaved(ws: &Workspace) -> Result<Vec<String>, WorkspaceError> {
+    let mut lost = Vec::new();
+    let dir = Path::new(&ws.path);
+    if dir.is_dir() {
+        let mut status = git(dir);
+        status.args(["status", "--porcelain=v1", "-z", "--untracked-files=all"]);
+        for entry in run(status)?.split('\0').filter(|e| e.len() > 3) {
+            lost.push(format!("{} (uncommitted)", &entry[3..]));
+        }
+    }
+    let project = Path::new(&ws.repository);
+    let branch = format!("refs/heads/{}", ws.branch);
+    let mut exists = git(project);
+    exists.args(["rev-parse", "--verify", "--quiet", &branch]);
+    if run(exists).is_ok() {
+        let mut commits = git(project);
+        commits.args(["log", "--format=%h %s", &branch, "--not", &format!("--exclude={}", ws.branch), "--branches"]);
+        for line in run(commits)?.lines().filter(|l| !l.is_empty()) {
+            lost.push(format!("commit {line}"));
+        }
+    }
+    Ok(lost)
+}
+
+/// Removes the worktree and its branch (whatever they hold).
+///
+/// # Errors
+/// Git refuses to remove them.
+pub fn remove(ws: &Workspace) -> Result<(), WorkspaceError> {
+    let project = Path::new(&ws.repository);
+    if Path::new(&ws.path).exists() {
+        let mut worktree = git(project);
+        worktree.args(["worktree", "remove", "--force", "--force", &ws.path]);
+        if let Err(e) = run(worktree) {
+            // Not (or no longer) registered: the directory is ours all the same.
+            std::fs::remove_dir_all(&ws.path).map_err(|io| WorkspaceError::Git(format!("{e}; {io}")))?;
+        }
+    }
+    prune(project);
+    let mut branch = git(project);
+    branch.args(["branch", "-D", "--quiet", &ws.branch]);
+    match run(branch) {
+        Ok(_) => Ok(()),
+        Err(WorkspaceError::Git(e)) if e.contains("not found") => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The repository a worktree directory belongs to, read from its `.git` file.
+#[must_use]
+pub fn repository_of(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(".git")).ok()?;
+    let gitdir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+    // <repository>/.git/worktrees/<name>
+    let dot_git = gitdir.parent()?.parent()?;
+    Some(dot_git.parent().unwrap_or(dot_git).display().to_string())
+}
+
+/// The branch checked out in a worktree directory.
+#[must_use]
+pub fn branch_of(dir: &Path) -> Option<String> {
+    let mut head = git(dir);
+    head.args(["symbolic-ref", "--quiet", "--short", "HEAD"]);
+    run(head).ok().filter(|b| !b.is_empty())
+}
+
+/// Removes a worktree directory (unregistering it from its repository when git
+/// still knows it); its branch is kept.
+///
+/// # Errors
+/// The directory cannot be removed.
+pub fn remove_directory(dir: &Path) -> Result<(), WorkspaceError> {
+    if let Some(repository) = repository_of(dir) {
+        let mut worktree = git(Path::new(&repository));
+        worktree.args(["worktree", "remove", "--force", "--force"]).arg(dir);
+        if run(worktree).is_ok() {
+            return Ok(());
+        }
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| WorkspaceError::Git(format!("cannot remove {}: {e}", dir.display())))?;
+    if let Some(repository) = repository_of(dir) {
+        prune(Path::new(&repository));
+    }
+    Ok(())
+}
+
+/// Forgets worktrees of `project` whose directories are gone (`git worktree prune`).
+pub fn prune(project: &Path) {
+    let mut prune = git(project);
+    prune.args(["worktree", "prune"]);
+    if let Err(e) = run(prune) {
+        tracing::warn!(repository = %project.display(), error = %e, "git worktree prune failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(dir: &Path, script: &str) {
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .expect("sh")
+            .success();
+        assert!(ok, "{script}");
+    }
+
+    fn repo() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        sh(dir.path(), "git init -q -b main . && echo one > a.txt && git add a.txt && git commit -qm first");
+        dir
+    }
+
+    fn planned(project: &Path, wt: &Path) -> Workspace {
+        Workspace {
+            kind: "worktree".into(),
+            path: wt.join("w").display().to_string(),
+            branch: branch_name("my agent!", Uuid::new_v4()),
+            base_ref: "HEAD".into(),
+            base_commit: None,
+            repository: project.display().to_string(),
+        }
+    }
+
+    #[test]
+    fn refusals_name_what_is_wrong() {
+        let plain = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(resolve(plain.path(), None), Err(WorkspaceError::NotARepository(_))));
+        sh(plain.path(), "git init -q .");
+        assert!(matches!(resolve(plain.path(), None), Err(WorkspaceError::NoCommits(_))));
+        let repo = repo();
+        assert!(matches!(resolve(repo.path(), Some("nope")), Err(WorkspaceError::UnknownBase(_))));
+        assert!(matches!(resolve(repo.path(), Some("--output=/tmp/x")), Err(WorkspaceError::UnknownBase(_))));
+        assert_eq!(resolve(repo.path(), Some("main")).ok().map(|c| c.len()), Some(40));
+    }
+
+    #[test]
+    fn changes_list_commits_edits_untracked_and_binary_files_and_removal_is_clean() {
+        let repo = repo();
+        let wts = tempfile::tempdir().expect("tempdir");
+        let ws = create(&planned(repo.path(), wts.path())).expect("create");
+        assert!(ws.branch.starts_with("switchboard/my-agent/"), "{}", ws.branch);
+        let wt = Path::new(&ws.path);
+        assert!(unsaved(&ws).expect("unsaved").is_empty(), "a fresh worktree loses nothing");
+        sh(wt, "echo two > b.txt && git add b.txt && git commit -qm second && echo more >> a.txt && echo new > c.txt && printf '\\0\\1\\2' > d.bin");
+        let changes = changes(&ws).expect("changes");
+        let by = |p: &str| changes.files.iter().find(|f| f.path == p).cloned().expect(p);
+        assert_eq!(by("b.txt").status, "added");
+        assert_eq!(by("a.txt").status, "modified");
+        assert_eq!((by("a.txt").additions, by("a.txt").deletions), (Some(1), Some(0)));
+        assert_eq!(by("c.txt").status, "added");
+        assert!(by("d.bin").binary);
+        assert!(changes.diff.contains("+more") && changes.diff.contains("Binary files"), "{}", changes.diff);
+        assert_ne!(changes.head_commit, changes.base_commit);
+        let lost = unsaved(&ws).expect("unsaved");
+        assert!(lost.iter().any(|l| l.starts_with("commit ") && l.ends_with("second")), "{lost:?}");
+        assert!(lost.iter().any(|l| l.starts_with("a.txt")), "{lost:?}");
+        remove(&ws).expect("remove");
+        assert!(!wt.exists());
+        let mut list = git(repo.path());
+        list.args(["worktree", "list"]);
+        assert!(!run(list).expect("list").contains(&ws.path));
+        let mut branches = git(repo.path());
+        branches.args(["branch", "--list", "switchboard/*"]);
+        assert_eq!(run(branches).expect("branches"), "");
+    }
+
+    #[test]
+    fn a_diff_past_the_cap_is_cut_and_marked() {
+        let repo = repo();
+        let (diff, truncated) = capped(
+            {
+                let mut c = git(repo.path());
+                c.args(["log", "-p"]);
+                c
+            },
+            10,
+        )
+        .expect("capped");
+        assert!(truncated && diff.len() == 10);
+    }
+}
