@@ -6,6 +6,7 @@ import { h, short, when, said, quote, visible, withoutPasteMarkers } from "./dom
 import { api } from "./api.js";
 import { FINAL, MAX_TABS, badge, state, agentName, attribution } from "./state.js";
 import { refresh } from "./router.js";
+import { ChangesPanel, deleteWithWork } from "./changes.js";
 
 // ---------------------------------------------------------------- instance tabs
 
@@ -111,15 +112,21 @@ export class InstanceView {
     this.input.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.reply(); }
     });
-    this.root = h("section", { class: "instance-view", hidden: true, dataset: { instance: id } },
-      h("div", { class: "view-head" }, this.title, this.badgeSlot, h("span", { class: "spacer" }), this.actions),
-      this.banner, this.note,
-      h("div", { class: "view" },
+    this.branch = h("span", { class: "meta branch" });
+    this.changes = new ChangesPanel(id);
+    this.showing = "terminal";
+    this.switcher = h("div", { class: "switcher", role: "tablist", hidden: true },
+      h("button", { type: "button", class: "ghost", role: "tab", dataset: { show: "terminal" }, onclick: () => this.showPanel("terminal") }, "Terminal"),
+      h("button", { type: "button", class: "ghost", role: "tab", dataset: { show: "changes" }, onclick: () => this.showPanel("changes") }, "Changes"));
+    this.main = h("div", { class: "view" },
         h("div", { class: "term-wrap" }, this.termEl),
         h("div", { class: "side card" }, h("h2", {}, "Messages"), this.list,
           h("form", { class: "reply", onsubmit: (e) => { e.preventDefault(); this.reply(); } }, this.input,
             h("div", { class: "actions" }, h("button", {}, "Send"),
-              h("span", { class: "hint" }, "Typed at once if it waits, otherwise held until it does."))))));
+              h("span", { class: "hint" }, "Typed at once if it waits, otherwise held until it does.")))));
+    this.root = h("section", { class: "instance-view", hidden: true, dataset: { instance: id } },
+      h("div", { class: "view-head" }, this.title, this.badgeSlot, this.branch, this.switcher, h("span", { class: "spacer" }), this.actions),
+      this.banner, this.note, this.main, this.changes.root);
     this.snapshots = 0;
     this.statusChanged();
   }
@@ -202,9 +209,24 @@ export class InstanceView {
     this.sending = false;
   }
 
+  // Terminal or Changes (instances with a worktree only).
+  showPanel(which) {
+    this.showing = which;
+    this.main.hidden = which !== "terminal";
+    this.changes.root.hidden = which !== "changes";
+    for (const b of this.switcher.querySelectorAll("button")) b.setAttribute("aria-selected", b.dataset.show === which ? "true" : "false");
+    if (which === "changes") this.changes.load();
+    else this.refit();
+  }
+
   statusChanged() {
     const instance = this.instance;
     if (!instance) { this.title.textContent = `Instance ${short(this.id)}`; return; }
+    const ws = instance.workspace;
+    this.switcher.hidden = !ws;
+    this.branch.replaceChildren(...(ws ? ["⎇ ", said(ws.branch)] : []));
+    // Refreshed when it goes quiet (waits or ends), while the tab is on screen.
+    if (ws && this.showing === "changes" && instance.status !== this.lastStatus && instance.status !== "active") this.changes.load();
     this.title.replaceChildren(said(agentName(instance.agent_id)), ` · ${short(this.id)}`);
     this.badgeSlot.replaceChildren(badge(instance));
     this.banner.hidden = instance.status !== "awaiting_input";
@@ -294,9 +316,12 @@ export async function terminate(id) {
 }
 
 export async function removeInstance(id) {
-  if (!confirm("Delete this instance, its transcript and its messages?")) return;
+  const worktree = state.instances.get(id)?.workspace;
+  const asked = worktree ? "Delete this instance, its transcript, its messages, and its worktree and branch?"
+    : "Delete this instance, its transcript and its messages?";
+  if (!confirm(asked)) return;
   try {
-    await api("DELETE", `/api/instances/${id}`);
+    if (!await deleteWithWork(`/api/instances/${id}`, "this instance")) return;
     state.instances.delete(id);
     closeTab(id);
     refresh();

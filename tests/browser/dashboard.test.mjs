@@ -4,7 +4,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, statSync, openSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -551,6 +551,47 @@ test("a hostile clipboard cannot end the terminal's paste and type the rest as k
   await call("PUT", `/api/instances/${instance.id}`, { status: "terminated" });
 });
 
+test("an instance with a worktree shows its branch and its changes, and deleting its work asks first", async () => {
+  step = "workspaces";
+  const repo = project("repo-changes");
+  const git = (...args) => execFileSync("git", ["-C", repo, ...args], {
+    env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" },
+  }).toString();
+  git("init", "-q", "-b", "main");
+  execFileSync("sh", ["-c", "printf 'one\\ntwo\\n' > notes.txt"], { cwd: repo });
+  git("add", "notes.txt");
+  git("commit", "-qm", "first");
+  const agent = await call("POST", "/api/agents", {
+    name: "changer", project_path: repo, command: ["sh", "-c", "printf 'one\\nTWO\\n' > notes.txt; echo fresh > added.txt"],
+    settings: { workspace: "worktree" },
+  });
+  const instance = await call("POST", `/api/agents/${agent.id}/instances`, {});
+  await waitUntil(async () => (await call("GET", `/api/instances/${instance.id}`)).status === "completed", "the edit to finish");
+  await page.evaluate((id) => { location.hash = `#/i/${id}`; }, instance.id);
+  const view = page.locator(`.instance-view[data-instance="${instance.id}"]`);
+  await view.locator(".branch", { hasText: "switchboard/changer/" }).waitFor();
+  await view.locator("button[data-show='changes']").click();
+  const panel = page.locator(`[data-changes="${instance.id}"]`);
+  await panel.locator(".diff .line.add", { hasText: "+TWO" }).waitFor();
+  await panel.locator(".diff .line.del", { hasText: "-two" }).waitFor();
+  await panel.locator(".diff .line.add", { hasText: "+fresh" }).waitFor();
+  await panel.locator("tr[data-file='notes.txt'] .add", { hasText: "+1" }).waitFor();
+  await panel.locator("tr[data-file='added.txt'] .status", { hasText: "added" }).waitFor();
+  assert.equal(await view.locator(".term").isVisible(), false, "the terminal steps aside for the diff");
+
+  const asked = [];
+  const answer = (dialog) => { asked.push(dialog.message()); dialog.accept(); };
+  page.on("dialog", answer);
+  await view.locator("button:has-text('Delete')").click();
+  await waitUntil(async () => (await fetch(`${base}/api/instances/${instance.id}`, { headers: { Authorization: `Bearer ${token}` } })).status === 404,
+    "the instance to be deleted");
+  page.off("dialog", answer);
+  assert.equal(asked.length, 2, `asked once, then shown what would be lost: ${JSON.stringify(asked)}`);
+  assert.match(asked[1], /notes\.txt/);
+  assert.match(asked[1], /added\.txt/);
+  assert.equal(git("worktree", "list").includes(instance.workspace.path), false, "the worktree went with it");
+});
+
 test("API answers are neither cached nor sniffed", async () => {
   for (const [path, auth] of [["/api/tasks", true], ["/api/tasks", false]]) {
     const res = await fetch(base + path, { headers: auth ? { Authorization: `Bearer ${token}` } : {} });
@@ -560,11 +601,13 @@ test("API answers are neither cached nor sniffed", async () => {
 });
 
 test("no errors in the console", () => {
-  // Expected and therefore allowed: the 422 of the deliberate validation error, and
-  // failed connections while the server was down on purpose.
+  // Expected and therefore allowed: the 422 of the deliberate validation error, the
+  // 409 that lists the work a deletion would lose, and failed connections while the
+  // server was down on purpose.
   for (const p of problems) console.log(`console (${p.step}${p.outage ? ", server down" : ""}): ${p.text}`);
   const unexpected = problems.filter((p) => !(
     (["agent form", "tasks and webhooks", "sign-in link"].includes(p.step) && /status of (422|401)/.test(p.text))
+    || (p.step === "workspaces" && /status of 409/.test(p.text))
     || (p.outage && /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|net::ERR_|status of 50[23]/.test(p.text))));
   assert.deepEqual(unexpected, []);
 });

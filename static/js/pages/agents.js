@@ -1,6 +1,7 @@
 // Agents: the list, and the form that creates or edits one.
 
 import { h, said, showFieldError, lines } from "../dom.js";
+import { deleteWithWork } from "../changes.js";
 import { api } from "../api.js";
 import { state } from "../state.js";
 
@@ -34,6 +35,10 @@ export function agentsPage(editId) {
   const idle = h("input", { type: "number", dataset: { field: "settings.idle_ms" }, value: s.idle_ms ?? "", placeholder: "400" });
   const patterns = h("textarea", { dataset: { field: "settings.prompt_patterns" } });
   patterns.value = (s.prompt_patterns ?? []).join("\n");
+  const workspace = h("select", { dataset: { field: "settings.workspace" } },
+    h("option", { value: "shared" }, "Shared: every instance in the project directory"),
+    h("option", { value: "worktree" }, "Worktree: each instance in a git worktree of its own"));
+  workspace.value = s.workspace ?? "shared";
   const secret = h("input", { type: "password", autocomplete: "new-password", dataset: { field: "settings.trigger_secret" },
     placeholder: s.has_trigger_secret ? "set (leave empty to keep)" : "none" });
   const form = h("form", { class: "card", novalidate: true },
@@ -45,6 +50,7 @@ export function agentsPage(editId) {
     field("Environment", "env", env, "One variable a row; values are used exactly as written"),
     h("label", { class: "inline" }, autoStart, "Start one instance whenever the server starts"),
     field("Instances at once", "max", max),
+    field("Workspace", "workspace", workspace, "Worktree needs a git repository; each instance gets a branch"),
     field("Quiet time before it counts as waiting (ms)", "idle", idle, "Empty for the default (400)"),
     field("Prompt patterns", "patterns", patterns, "Regular expressions for the last screen line, one per line"),
     field("Trigger secret", "secret", secret, "For POST /api/hooks/agents/NAME; 16+ characters"),
@@ -66,6 +72,7 @@ export function agentsPage(editId) {
     const settings = {
       auto_start: autoStart.checked, max_concurrent_instances: Number(max.value || 1),
       idle_ms: idle.value === "" ? null : Number(idle.value), prompt_patterns: lines(patterns.value),
+      workspace: workspace.value,
     };
     if (secret.value) settings.trigger_secret = secret.value;
     const body = { name: name.value.trim(), project_path: path.value.trim(), description: description.value,
@@ -95,7 +102,7 @@ export function agentsPage(editId) {
 async function deleteAgent(agent) {
   if (!confirm(`Delete ${agent.name}? Its running instances are terminated; its instances and messages go with it.`)) return;
   try {
-    await api("DELETE", `/api/agents/${agent.id}`);
+    if (!await deleteWithWork(`/api/agents/${agent.id}`, `${agent.name}'s instances`)) return;
     location.hash = "#/agents";
   } catch (e) { alert(e.message); }
 }
