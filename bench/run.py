@@ -103,8 +103,8 @@ class Server(Measured):
             raise RuntimeError(f"{method} {path}: {r.status} {text[:200]!r}")
         return json.loads(text) if text else None
 
-    def agent(self, name, command, **settings):
-        body = {"name": name, "project_path": self.data, "command": command,
+    def agent(self, name, command, project=None, **settings):
+        body = {"name": name, "project_path": project or self.data, "command": command,
                 "settings": {"max_concurrent_instances": 1000, **settings}}
         return self.call("POST", "/api/agents", body)["id"]
 
@@ -383,6 +383,63 @@ def write_rate(srv, rows, seconds=10, clients=16):
     rows.append(("sqlite", f"messages stored per second, {clients} clients", f"{sum(counts) / seconds:.0f} /s", ""))
 
 
+def du_kib(path):
+    return int(subprocess.run(["du", "-sk", path], capture_output=True, text=True, check=True).stdout.split()[0])
+
+
+def workspaces(srv, rows, tmp, files=20000, n=10):
+    """A repository of 20,000 small files (a mid-sized project); each instance of a
+    worktree agent gets `git worktree add` when it starts. Measured: create → active
+    (the worktree made, the program running) against the same for a shared agent,
+    and the disk one worktree takes (its checkout plus git's bookkeeping for it)."""
+    repo = os.path.join(tmp, "repo")
+    for d in range(files // 100):
+        os.makedirs(os.path.join(repo, f"src/m{d}"), exist_ok=True)
+        for f in range(100):
+            with open(os.path.join(repo, f"src/m{d}/f{f}.txt"), "w") as out:
+                out.write(f"module {d} file {f}\n" * 20)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com",
+           "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.com"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "files"]):
+        subprocess.run(["git", "-C", repo, *args], check=True, env=env)
+    repo_kib = du_kib(repo) - du_kib(os.path.join(repo, ".git"))
+    spares = os.path.join(srv.data, "worktrees", ".spare")
+    def started(agent, spare):
+        times, ids = [], []
+        for _ in range(n):
+            if spare:  # starts further apart than one checkout: the spare is ready
+                deadline = time.time() + 120
+                while not os.path.isdir(os.path.join(spares, agent)) and time.time() < deadline:
+                    time.sleep(0.05)
+            t = time.perf_counter()
+            iid = srv.call("POST", f"/api/agents/{agent}/instances", {})["id"]
+            while srv.call("GET", f"/api/instances/{iid}")["status"] != "completed":
+                time.sleep(0.002)
+            times.append((time.perf_counter() - t) * 1000)
+            ids.append(iid)
+        return times, ids
+    shared, _ = started(srv.agent("ws-shared", ["true"], project=repo), False)
+    worktree, ids = started(srv.agent("ws-worktree", ["true"], project=repo, workspace="worktree"), True)
+    # Without a spare (starts back to back): the whole checkout, as the server runs it.
+    cold = []
+    for i in range(3):
+        t = time.perf_counter()
+        subprocess.run(["git", "-C", repo, "-c", "checkout.workers=0", "worktree", "add", "-q", "-b", f"cold{i}",
+                        os.path.join(tmp, f"cold{i}"), "HEAD"], check=True)
+        cold.append((time.perf_counter() - t) * 1000)
+    one = srv.call("GET", f"/api/instances/{ids[0]}")["workspace"]["path"]
+    with open(os.path.join(one, ".git")) as f:
+        admin = f.read().split("gitdir:", 1)[1].strip()  # git's bookkeeping for it (its index)
+    disk = du_kib(one) + (du_kib(admin) if os.path.isdir(admin) else 0)
+    extra = [w - s for w, s in zip(sorted(worktree), sorted(shared))]
+    rows.append(("workspace", f"create → ended, worktree agent on {files:,} files, spare ready, p50 / max",
+                 f"{pct(worktree, 50):.0f} / {max(worktree):.0f} ms (+{pct(extra, 50):.0f} ms over shared)", "< 1 s", "worktree_create"))
+    rows.append(("workspace", "… no spare ready (a full checkout), median of 3",
+                 f"{statistics.median(cold):.0f} ms", "", "worktree_cold"))
+    rows.append(("workspace", f"disk per worktree (the checkout is {repo_kib / 1024:.1f} MiB of files)",
+                 f"{disk / 1024:.1f} MiB", "", "worktree_disk"))
+
+
 def startup(rows, tmp):
     data = os.path.join(tmp, "big")
     srv = Server(data)
@@ -475,6 +532,8 @@ def main():
                 detection(srv, rows)
             if want("sqlite"):
                 write_rate(srv, rows)
+            if want("workspace"):
+                workspaces(srv, rows, tmp)
         finally:
             srv.stop()
         if want("startup"):

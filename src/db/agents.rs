@@ -163,6 +163,16 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<StoredAgent>, DbError> 
     fetch(conn, &id.to_string())
 }
 
+/// Every agent's id.
+///
+/// # Errors
+/// SQLite failures.
+pub fn ids(conn: &Connection) -> Result<Vec<Uuid>, DbError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM agents")?;
+    let rows = stmt.query_map([], |r| super::instances::uuid_column(r, 0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The name of the agent with this id (as stored), if it still exists.
 ///
 /// # Errors

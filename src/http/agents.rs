@@ -56,9 +56,11 @@ pub async fn create(state: web::Data<AppState>, body: Json<NewAgent>) -> Result<
     let agent = blocking(&state.db.agents, move |conn| {
         let (record, settings) = body.0.validate()?;
         check_repository(&record.project_path, settings.workspace)?;
-        Ok(store::insert(conn, &record, &settings)?.public())
+        Ok(store::insert(conn, &record, &settings)?)
     })
     .await?;
+    workspaces::keep_spare(&state.shared, &agent);
+    let agent = agent.public();
     Ok(HttpResponse::Created().json(agent))
 }
 
@@ -95,6 +97,7 @@ pub async fn update(
         store::update(conn, id, change)?.ok_or_else(|| not_found(id))
     })
     .await?;
+    workspaces::keep_spare(&state.shared, &agent);
     Ok(HttpResponse::Ok().json(agent.public()))
 }
 
@@ -142,6 +145,12 @@ pub async fn delete(
         let instances = instances::ids_of_agent(conn, id)?;
         if !store::delete(conn, id)? {
             return Err(not_found(id));
+        }
+        let spare = crate::workspace::spare_path(&shared.worktrees, id);
+        if spare.exists() {
+            if let Err(e) = crate::workspace::remove_directory(&spare) {
+                tracing::warn!(agent = %id, error = %e, "cannot remove the agent's spare worktree");
+            }
         }
         for instance in instances {
             if let Err(e) = shared.remove_files(instance) {

@@ -147,28 +147,52 @@ pub struct Orphan {
     pub branch: Option<String>,
 }
 
-fn orphan_paths(root: &Path, owned: &std::collections::HashSet<String>) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
-    let mut found: Vec<PathBuf> = entries
+/// What owns worktree directories: instances (by id) and agents (their spares).
+#[derive(Default)]
+struct Owners {
+    instances: std::collections::HashSet<String>,
+    agents: std::collections::HashSet<String>,
+}
+
+fn subdirectories(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter(|e| !owned.contains(&e.file_name().to_string_lossy().into_owned()))
-        .map(|e| e.path())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect()
+}
+
+/// Orphans as (name, path): an instance's directory whose instance is gone, and
+/// an agent's spare (`spare-<agent-id>`) whose agent is gone.
+fn orphan_paths(root: &Path, owners: &Owners) -> Vec<(String, PathBuf)> {
+    let mut found: Vec<(String, PathBuf)> = subdirectories(root)
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with('.') && !owners.instances.contains(name))
         .collect();
+    found.extend(
+        subdirectories(&root.join(".spare"))
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with('.') && !owners.agents.contains(name))
+            .map(|(name, path)| (format!("spare-{name}"), path)),
+    );
     found.sort();
     found
 }
 
-fn describe(path: &Path) -> Orphan {
+fn describe(name: String, path: &Path) -> Orphan {
     let repository = workspace::repository_of(path);
     let branch = workspace::branch_of(path);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Orphan { name, path: path.display().to_string(), repository, branch }
 }
 
-async fn owned(state: &AppState) -> Result<std::collections::HashSet<String>, AppError> {
-    blocking(&state.db.agents, |conn| Ok(store::workspaces(conn)?.into_iter().map(|(id, _)| id.to_string()).collect()))
-        .await
+async fn owned(state: &AppState) -> Result<Owners, AppError> {
+    blocking(&state.db.agents, |conn| {
+        let instances = store::workspaces(conn)?.into_iter().map(|(id, _)| id.to_string()).collect();
+        let agents = crate::db::agents::ids(conn)?.into_iter().map(|id| id.to_string()).collect();
+        Ok(Owners { instances, agents })
+    })
+    .await
 }
 
 /// Worktree directories under `worktrees_dir` whose instance no longer exists.
@@ -178,7 +202,9 @@ async fn owned(state: &AppState) -> Result<std::collections::HashSet<String>, Ap
 pub async fn orphans(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let owned = owned(&state).await?;
     let root = state.shared.worktrees.clone();
-    let found = git(move || orphan_paths(&root, &owned).iter().map(|p| describe(p)).collect::<Vec<_>>()).await?;
+    let found =
+        git(move || orphan_paths(&root, &owned).into_iter().map(|(name, p)| describe(name, &p)).collect::<Vec<_>>())
+            .await?;
     Ok(HttpResponse::Ok().json(found))
 }
 
@@ -193,8 +219,7 @@ pub async fn delete_orphan(state: web::Data<AppState>, name: web::Path<String>) 
     let root = state.shared.worktrees.clone();
     let gone = AppError::NotFound(format!("no orphaned worktree named {name:?}"));
     let removed = git(move || {
-        let Some(path) = orphan_paths(&root, &owned).into_iter().find(|p| p.file_name().is_some_and(|n| *n == *name))
-        else {
+        let Some((_, path)) = orphan_paths(&root, &owned).into_iter().find(|(n, _)| *n == name) else {
             return Ok(false);
         };
         workspace::remove_directory(&path).map(|()| true)
@@ -206,6 +231,28 @@ pub async fn delete_orphan(state: web::Data<AppState>, name: web::Path<String>) 
     } else {
         Err(gone)
     }
+}
+
+/// Makes the agent's spare worktree in the background (a worktree agent), or
+/// removes it (any other), so its next instance starts without a full checkout.
+pub(super) fn keep_spare(shared: &crate::actors::Shared, agent: &crate::db::agents::StoredAgent) {
+    let spare = workspace::spare_path(&shared.worktrees, agent.id);
+    let repository = PathBuf::from(&agent.record.project_path);
+    let wanted = agent.settings.workspace == crate::domain::settings::WorkspaceKind::Worktree;
+    actix_web::rt::task::spawn_blocking(move || {
+        // A spare of another repository (the project moved) is of no use.
+        let stale = workspace::repository_of(&spare).is_some_and(|r| Path::new(&r) != repository);
+        if spare.exists() && (!wanted || stale) {
+            if let Err(e) = workspace::remove_directory(&spare) {
+                tracing::warn!(error = %e, "cannot remove a spare worktree");
+            }
+        }
+        if wanted {
+            if let Err(e) = workspace::make_spare(&repository, &spare) {
+                tracing::warn!(error = %e, "cannot make a spare worktree");
+            }
+        }
+    });
 }
 
 /// `git worktree prune` in every repository with instance worktrees (at start-up).

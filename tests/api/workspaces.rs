@@ -160,13 +160,18 @@ fn deleting_never_loses_work_unless_told_to() {
 
     // A clean instance leaves nothing behind.
     let clean = agent(&app, "clean", &repo, "cat shared.txt");
+    // A spare worktree is made ahead, so a start does not wait for a checkout.
+    let spare = app.data_dir().join("worktrees").join(".spare").join(&clean);
+    eventually(WAIT, "the agent's spare worktree", || spare.join("shared.txt").exists().then_some(()));
     let id = app.instance(&clean, json!({}))["id"].as_str().expect("id").to_owned();
     let instance = ended(&app, &id);
     let (path, branch) =
         (instance["workspace"]["path"].as_str().expect("path"), instance["workspace"]["branch"].as_str().expect("b"));
     assert!(Path::new(path).exists());
+    eventually(WAIT, "a new spare after the start took it", || spare.join("shared.txt").exists().then_some(()));
     assert_eq!(app.delete(&format!("/api/agents/{clean}")).status, 204);
     assert!(!Path::new(path).exists());
+    assert!(!spare.exists(), "the agent's spare goes with it");
     assert!(!git(&repo, &["worktree", "list"]).contains(path));
     assert_eq!(git(&repo, &["branch", "--list", branch]), "");
 }

@@ -158,8 +158,10 @@ async fn start(
     let mut instance = instance.clone();
     if let Some(planned) = instance.workspace.clone().filter(|ws| ws.base_commit.is_none()) {
         let id = instance.id;
+        let spare = workspace::spare_path(&shared.worktrees, agent.id);
+        let replenish = (std::path::PathBuf::from(&planned.repository), spare.clone());
         let made = db::run(&shared.db.agents, move |conn| -> Result<_, DbError> {
-            match workspace::create(&planned) {
+            match workspace::create(&planned, Some(&spare)) {
                 Ok(ws) => {
                     instances::set_workspace(conn, id, &ws)?;
                     Ok(Ok(ws))
@@ -168,6 +170,12 @@ async fn start(
             }
         })
         .await;
+        // The next instance takes a fresh spare; it is made meanwhile, off this start.
+        actix_web::rt::task::spawn_blocking(move || {
+            if let Err(e) = workspace::make_spare(&replenish.0, &replenish.1) {
+                tracing::warn!(error = %e, "cannot make a spare worktree");
+            }
+        });
         match made {
             Ok(Ok(ws)) => instance.workspace = Some(ws),
             failed => {
