@@ -21,7 +21,8 @@ pub enum Stopped {
 
 /// Reads the events after a cursor that match a filter, oldest first, and waits
 /// for commits when it has read them all. Its cursor moves only when a batch is
-/// returned, so dropping [`Follow::next`] half way (in a `select!`) loses nothing.
+/// returned, so dropping a read half way loses nothing; in a `select!` beside
+/// other work, race [`Follow::committed`] (which reads nothing) and read after it.
 pub struct Follow {
     pool: Pool,
     committed: watch::Receiver<u64>,
@@ -29,7 +30,7 @@ pub struct Follow {
     filter: Filter,
     cursor: i64,
     /// Whether the log may hold events after the cursor that were not read yet.
-    unread: bool,
+    behind: bool,
 }
 
 impl Follow {
@@ -40,7 +41,7 @@ impl Follow {
         filter: Filter,
         cursor: i64,
     ) -> Self {
-        Follow { pool, committed, stopping, filter, cursor, unread: true }
+        Follow { pool, committed, stopping, filter, cursor, behind: true }
     }
 
     /// The last event returned (or the starting point).
@@ -56,22 +57,34 @@ impl Follow {
     /// The server stops, or the log cannot be read.
     pub async fn next(&mut self) -> Result<Vec<Event>, Stopped> {
         loop {
+            self.committed().await?;
+            let batch = self.unread().await?;
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+        }
+    }
+
+    /// Waits until the log may hold events after the cursor (at once if it may
+    /// already). It reads nothing, so it can be raced in a `select!` at no cost;
+    /// read with [`Follow::unread`] after it.
+    ///
+    /// # Errors
+    /// The server stops.
+    pub async fn committed(&mut self) -> Result<(), Stopped> {
+        loop {
             if *self.stopping.borrow_and_update() {
                 return Err(Stopped::Stopping);
             }
-            if self.unread {
-                // Marked seen before reading: a commit during the read wakes the wait below.
-                let batch = self.unread().await?;
-                if !batch.is_empty() {
-                    return Ok(batch);
-                }
+            if self.behind {
+                return Ok(());
             }
             tokio::select! {
                 changed = self.committed.changed() => {
                     if changed.is_err() {
                         return Err(Stopped::Stopping);
                     }
-                    self.unread = true;
+                    self.behind = true;
                 }
                 _ = self.stopping.changed() => {}
             }
@@ -87,9 +100,10 @@ impl Follow {
         if *self.stopping.borrow_and_update() {
             return Err(Stopped::Stopping);
         }
+        // Marked seen before reading: a commit during the read sets `behind` again.
         self.committed.borrow_and_update();
         let batch = self.read().await?;
-        self.unread = batch.len() == BATCH as usize;
+        self.behind = batch.len() == BATCH as usize;
         if let Some(last) = batch.last() {
             self.cursor = last.seq;
         }

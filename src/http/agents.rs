@@ -21,16 +21,24 @@ fn not_found(id: impl std::fmt::Display) -> AppError {
     AppError::NotFound(format!("agent {id} not found"))
 }
 
-/// A `worktree` agent needs a git repository with a commit as its project. Blocking.
-fn check_repository(project_path: &str, kind: WorkspaceKind) -> Result<(), AppError> {
+/// A `worktree` agent needs a git repository with a commit as its project (git
+/// runs off the async workers, with no database connection held).
+async fn check_repository(project_path: &str, kind: WorkspaceKind) -> Result<(), AppError> {
     if kind != WorkspaceKind::Worktree {
         return Ok(());
     }
-    match crate::workspace::resolve(std::path::Path::new(project_path), None) {
+    let path = std::path::PathBuf::from(project_path);
+    match workspaces::git(move || crate::workspace::resolve(&path, None)).await? {
         Ok(_) => Ok(()),
         Err(e @ crate::workspace::WorkspaceError::Git(_)) => Err(AppError::internal(e)),
         Err(e) => Err(AppError::invalid("settings.workspace", format!("\"worktree\" needs a git repository: {e}"))),
     }
+}
+
+/// The agent's spare worktree follows its settings, in the background.
+fn keep_spare(state: &AppState, agent: &store::StoredAgent) {
+    let wanted = agent.settings.workspace == WorkspaceKind::Worktree;
+    workspaces::keep_spare(&state.shared, agent.id, &agent.record.project_path, wanted);
 }
 
 /// List agents, newest first.
@@ -53,13 +61,10 @@ pub async fn list(state: web::Data<AppState>, query: web::Query<PageQuery>) -> R
     (status = 422, description = "Invalid field", body = ErrorBody)))]
 #[post("/api/agents")]
 pub async fn create(state: web::Data<AppState>, body: Json<NewAgent>) -> Result<HttpResponse, AppError> {
-    let agent = blocking(&state.db.agents, move |conn| {
-        let (record, settings) = body.0.validate()?;
-        check_repository(&record.project_path, settings.workspace)?;
-        Ok(store::insert(conn, &record, &settings)?)
-    })
-    .await?;
-    workspaces::keep_spare(&state.shared, &agent);
+    let (record, settings) = body.0.validate()?;
+    check_repository(&record.project_path, settings.workspace).await?;
+    let agent = blocking(&state.db.agents, move |conn| Ok(store::insert(conn, &record, &settings)?)).await?;
+    keep_spare(&state, &agent);
     let agent = agent.public();
     Ok(HttpResponse::Created().json(agent))
 }
@@ -88,16 +93,14 @@ pub async fn update(
     body: Json<AgentPatch>,
 ) -> Result<HttpResponse, AppError> {
     let id = agent_id(&id)?;
-    let agent = blocking(&state.db.agents, move |conn| {
-        let change = body.0.validate()?;
-        let current = store::get(conn, id)?.ok_or_else(|| not_found(id))?;
-        let path = change.project_path.as_deref().unwrap_or(&current.record.project_path);
-        let kind = change.settings.as_ref().and_then(|s| s.workspace).unwrap_or(current.settings.workspace);
-        check_repository(path, kind)?;
-        store::update(conn, id, change)?.ok_or_else(|| not_found(id))
-    })
-    .await?;
-    workspaces::keep_spare(&state.shared, &agent);
+    let change = body.0.validate()?;
+    let current = blocking(&state.db.agents, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
+    let path = change.project_path.as_deref().unwrap_or(&current.record.project_path);
+    let kind = change.settings.as_ref().and_then(|s| s.workspace).unwrap_or(current.settings.workspace);
+    check_repository(path, kind).await?;
+    let agent =
+        blocking(&state.db.agents, move |conn| store::update(conn, id, change)?.ok_or_else(|| not_found(id))).await?;
+    keep_spare(&state, &agent);
     Ok(HttpResponse::Ok().json(agent.public()))
 }
 
@@ -146,12 +149,6 @@ pub async fn delete(
         if !store::delete(conn, id)? {
             return Err(not_found(id));
         }
-        let spare = crate::workspace::spare_path(&shared.worktrees, id);
-        if spare.exists() {
-            if let Err(e) = crate::workspace::remove_directory(&spare) {
-                tracing::warn!(agent = %id, error = %e, "cannot remove the agent's spare worktree");
-            }
-        }
         for instance in instances {
             if let Err(e) = shared.remove_files(instance) {
                 tracing::warn!(%instance, error = %e, "cannot remove an instance's files");
@@ -164,6 +161,13 @@ pub async fn delete(
         state.registry.do_send(KeepAgent(id));
     }
     deleted?;
+    let spare = crate::workspace::spare_path(&state.shared.worktrees, id);
+    let removed =
+        workspaces::git(move || if spare.exists() { crate::workspace::remove_directory(&spare) } else { Ok(()) })
+            .await?;
+    if let Err(e) = removed {
+        tracing::warn!(agent = %id, error = %e, "cannot remove the agent's spare worktree");
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -198,11 +198,8 @@ async fn check_workspace(agent: &StoredAgent, base: Option<String>) -> Result<Op
         return Ok(None);
     }
     let (project, asked) = (agent.record.project_path.clone(), base.clone());
-    let resolved = actix_web::rt::task::spawn_blocking(move || {
-        crate::workspace::resolve(std::path::Path::new(&project), asked.as_deref())
-    })
-    .await
-    .map_err(AppError::internal)?;
+    let resolved =
+        workspaces::git(move || crate::workspace::resolve(std::path::Path::new(&project), asked.as_deref())).await?;
     match resolved {
         Ok(_) => Ok(base),
         Err(e @ crate::workspace::WorkspaceError::UnknownBase(_)) => Err(AppError::invalid("base", e.to_string())),

@@ -178,17 +178,20 @@ impl Viewer {
         }
         loop {
             let tx = self.tx.clone();
+            // Only the wait for a commit is raced with the output; the read after it
+            // is not, so a steady flood of output cannot keep cancelling it.
             let step = tokio::select! {
                 chunk = recv(&mut self.chunks) => Step::Output(chunk),
-                batch = log.next() => Step::Events(batch),
+                committed = log.committed() => Step::Events(committed),
                 () = tx.closed() => return Err(Gone),
             };
             match step {
                 Step::Output(Some(chunk)) => self.output(chunk).await?,
                 Step::Output(None) => self.reattach().await?,
-                // The server stops, or the log cannot be read: the client resumes.
+                // The server stops: the client resumes.
                 Step::Events(Err(_)) => return Err(Gone),
-                Step::Events(Ok(batch)) => {
+                Step::Events(Ok(())) => {
+                    let batch = log.unread().await.map_err(|_| Gone)?;
                     if let Some(end) = self.send_events(batch).await? {
                         return self.finish(end).await;
                     }
@@ -346,7 +349,7 @@ impl Viewer {
 
 enum Step {
     Output(Option<Chunk>),
-    Events(Result<Vec<Event>, Stopped>),
+    Events(Result<(), Stopped>),
 }
 
 async fn recv(chunks: &mut Option<mpsc::Receiver<Chunk>>) -> Option<Chunk> {

@@ -9,6 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::instances::{instance_id, load};
 use super::{blocking, AppState};
+use uuid::Uuid;
+
 use crate::db::instances as store;
 use crate::domain::instance::{Instance, Workspace};
 use crate::error::{AppError, ErrorBody, LostWork};
@@ -31,7 +33,7 @@ pub struct DiscardQuery {
 }
 
 /// Runs git off the async workers.
-async fn git<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+pub(super) async fn git<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
     actix_web::rt::task::spawn_blocking(work).await.map_err(AppError::internal)
 }
 
@@ -234,25 +236,12 @@ pub async fn delete_orphan(state: web::Data<AppState>, name: web::Path<String>) 
 }
 
 /// Makes the agent's spare worktree in the background (a worktree agent), or
-/// removes it (any other), so its next instance starts without a full checkout.
-pub(super) fn keep_spare(shared: &crate::actors::Shared, agent: &crate::db::agents::StoredAgent) {
-    let spare = workspace::spare_path(&shared.worktrees, agent.id);
-    let repository = PathBuf::from(&agent.record.project_path);
-    let wanted = agent.settings.workspace == crate::domain::settings::WorkspaceKind::Worktree;
-    actix_web::rt::task::spawn_blocking(move || {
-        // A spare of another repository (the project moved) is of no use.
-        let stale = workspace::repository_of(&spare).is_some_and(|r| Path::new(&r) != repository);
-        if spare.exists() && (!wanted || stale) {
-            if let Err(e) = workspace::remove_directory(&spare) {
-                tracing::warn!(error = %e, "cannot remove a spare worktree");
-            }
-        }
-        if wanted {
-            if let Err(e) = workspace::make_spare(&repository, &spare) {
-                tracing::warn!(error = %e, "cannot make a spare worktree");
-            }
-        }
-    });
+/// removes it (any other, or a deleted one), so its next instance starts without
+/// a full checkout.
+pub(super) fn keep_spare(shared: &crate::actors::Shared, agent: Uuid, project_path: &str, wanted: bool) {
+    let spare = workspace::spare_path(&shared.worktrees, agent);
+    let repository = PathBuf::from(project_path);
+    actix_web::rt::task::spawn_blocking(move || workspace::keep_spare(&spare, &repository, wanted));
 }
 
 /// `git worktree prune` in every repository with instance worktrees (at start-up).

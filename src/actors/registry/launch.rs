@@ -127,6 +127,27 @@ pub(super) async fn start_queued(
     }
 }
 
+/// Makes an instance's worktree (taking its agent's spare when there is one) and
+/// records it; then a new spare is made in the background. Git runs with no
+/// database connection held: a full checkout can take seconds.
+async fn make_workspace(shared: &Arc<Shared>, agent: Uuid, id: Uuid, planned: Workspace) -> Result<Workspace, String> {
+    let spare = workspace::spare_path(&shared.worktrees, agent);
+    let repository = std::path::PathBuf::from(&planned.repository);
+    let taken = spare.clone();
+    let made = actix_web::rt::task::spawn_blocking(move || workspace::create(&planned, Some(&taken))).await;
+    actix_web::rt::task::spawn_blocking(move || workspace::keep_spare(&spare, &repository, true));
+    let ws = match made {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let stored = ws.clone();
+    db::run(&shared.db.agents, move |conn| instances::set_workspace(conn, id, &stored))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
 /// Starts the actor and waits until its first transition (started or failed) is stored.
 async fn start(
     shared: &Arc<Shared>,
@@ -158,32 +179,10 @@ async fn start(
     let mut instance = instance.clone();
     if let Some(planned) = instance.workspace.clone().filter(|ws| ws.base_commit.is_none()) {
         let id = instance.id;
-        let spare = workspace::spare_path(&shared.worktrees, agent.id);
-        let replenish = (std::path::PathBuf::from(&planned.repository), spare.clone());
-        let made = db::run(&shared.db.agents, move |conn| -> Result<_, DbError> {
-            match workspace::create(&planned, Some(&spare)) {
-                Ok(ws) => {
-                    instances::set_workspace(conn, id, &ws)?;
-                    Ok(Ok(ws))
-                }
-                Err(e) => Ok(Err(e)),
-            }
-        })
-        .await;
-        // The next instance takes a fresh spare; it is made meanwhile, off this start.
-        actix_web::rt::task::spawn_blocking(move || {
-            if let Err(e) = workspace::make_spare(&replenish.0, &replenish.1) {
-                tracing::warn!(error = %e, "cannot make a spare worktree");
-            }
-        });
+        let made = make_workspace(shared, agent.id, id, planned).await;
         match made {
-            Ok(Ok(ws)) => instance.workspace = Some(ws),
-            failed => {
-                let why = match failed {
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => e.to_string(),
-                    Ok(Ok(_)) => String::new(),
-                };
+            Ok(ws) => instance.workspace = Some(ws),
+            Err(why) => {
                 tracing::warn!(instance = %id, error = %why, "cannot make the instance's worktree");
                 let job = shared.clone();
                 let reason = format!("spawn_failed: workspace: {why}");
