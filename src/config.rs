@@ -94,6 +94,8 @@ struct FileSettings {
     events: FileEvents,
     #[serde(default)]
     webhooks: FileWebhooks,
+    #[serde(default)]
+    limits: crate::domain::settings::Limits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,6 +161,8 @@ pub struct Settings {
     pub webhook_retry_schedule: Vec<Duration>,
     /// How long a webhook receiver has to answer.
     pub webhook_timeout: Duration,
+    /// Limits for agents that set none (`[limits]`).
+    pub limits: crate::domain::settings::Limits,
 }
 
 /// Why the settings could not be resolved.
@@ -218,12 +222,14 @@ impl Settings {
                 "webhooks.timeout",
                 file.webhooks.timeout.as_deref().unwrap_or(DEFAULT_WEBHOOK_TIMEOUT),
             )?,
+            limits: file.limits,
         };
         settings.check()?;
         Ok(settings)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        self.limits.validate("limits").map_err(|e| ConfigError::Invalid(format!("{}: {}", e.field, e.message)))?;
         if self.max_concurrent_instances == 0 {
             return Err(ConfigError::Invalid("max_concurrent_instances must be at least 1".into()));
         }

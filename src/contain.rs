@@ -17,9 +17,15 @@
 //! namespace, and exits as soon as the command does. It dies with the helper
 //! (`PR_SET_PDEATHSIG`), and the helper dies with the server, so a SIGKILLed server
 //! leaves nothing behind either. Init reports on the report pipe once the command
-//! runs (`ok pid_namespace`, or `ok none` where the kernel refused a namespace) or
-//! why it could not start (`err ERRNO`), so the server's spawn still fails for a
-//! missing program.
+//! runs (`ok pid_namespace|none landlock|none`: whether the kernel gave a
+//! namespace and a sandbox) or why it could not start (`err ERRNO`, or `deny
+//! REASON` for a required sandbox the kernel cannot give), so the server's spawn
+//! still fails for a missing program.
+//!
+//! Before all that, with `--plan JSON` ([`crate::isolation::HelperPlan`]), the
+//! helper joins the instance's cgroups (so everything it starts is in them from the
+//! first instruction), sets the rlimits, and applies the sandbox after entering
+//! the namespace.
 #![allow(unsafe_code)] // fork(2): the helper is single-threaded (it runs before any runtime starts).
 
 use std::ffi::{CString, OsString};
@@ -33,6 +39,9 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
+
+pub use crate::isolation::Granted;
+use crate::isolation::HelperPlan;
 
 /// The hidden first argument that makes the binary this helper.
 pub const SUBCOMMAND: &str = "__contain";
@@ -57,17 +66,32 @@ impl Containment {
     }
 }
 
-/// Parses init's report: the containment once the command runs, or the error
-/// that kept it from starting.
+/// Parses init's report: what the kernel granted once the command runs, or the
+/// error that kept it from starting.
 ///
 /// # Errors
-/// The command could not be started (its errno), or the report is garbled.
-pub fn parse_report(report: &str) -> std::io::Result<Containment> {
-    match report.trim().split_once(' ') {
-        Some(("ok", "pid_namespace")) => Ok(Containment::PidNamespace),
-        Some(("ok", "none")) => Ok(Containment::None),
-        Some(("err", errno)) => Err(std::io::Error::from_raw_os_error(errno.parse().unwrap_or(Errno::EIO as i32))),
-        _ => Err(std::io::Error::other(format!("the instance's helper reported {report:?}"))),
+/// The command could not be started (its errno, or the reason a required sandbox
+/// is missing), or the report is garbled.
+pub fn parse_report(report: &str) -> std::io::Result<Granted> {
+    let garbled = || std::io::Error::other(format!("the instance's helper reported {report:?}"));
+    let mut words = report.trim().splitn(3, ' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some("ok"), Some(ns), sandbox) => Ok(Granted {
+            pid_namespace: match ns {
+                "pid_namespace" => true,
+                "none" => false,
+                _ => return Err(garbled()),
+            },
+            sandbox: sandbox == Some("landlock"),
+        }),
+        (Some("err"), Some(errno), None) => {
+            Err(std::io::Error::from_raw_os_error(errno.parse().unwrap_or(Errno::EIO as i32)))
+        }
+        (Some("deny"), Some(first), rest) => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("sandbox_unavailable: {first}{}", rest.map(|r| format!(" {r}")).unwrap_or_default()),
+        )),
+        _ => Err(garbled()),
     }
 }
 
@@ -101,12 +125,22 @@ pub fn main_if_requested(args: &[OsString]) -> Option<ExitCode> {
 enum Never {}
 
 fn helper(args: &[OsString]) -> Result<Never, String> {
-    let (report_fd, argv) = match args {
-        [flag, fd, dashes, argv @ ..] if flag == "--report-fd" && dashes == "--" && !argv.is_empty() => {
+    let usage = || format!("usage: switchboard {SUBCOMMAND} --report-fd N [--plan JSON] -- PROGRAM [ARGS…]");
+    let (report_fd, rest) = match args {
+        [flag, fd, rest @ ..] if flag == "--report-fd" => {
             let fd: RawFd = fd.to_str().and_then(|f| f.parse().ok()).ok_or("bad --report-fd")?;
-            (fd, argv)
+            (fd, rest)
         }
-        _ => return Err(format!("usage: switchboard {SUBCOMMAND} --report-fd N -- PROGRAM [ARGS…]")),
+        _ => return Err(usage()),
+    };
+    let (plan, argv) = match rest {
+        [flag, plan, dashes, argv @ ..] if flag == "--plan" && dashes == "--" && !argv.is_empty() => {
+            let plan: HelperPlan =
+                serde_json::from_str(plan.to_str().ok_or("bad --plan")?).map_err(|e| format!("bad --plan: {e}"))?;
+            (plan, argv)
+        }
+        [dashes, argv @ ..] if dashes == "--" && !argv.is_empty() => (HelperPlan::default(), argv),
+        _ => return Err(usage()),
     };
     // SAFETY: the server passed this descriptor, open, for this helper alone.
     let report = unsafe { OwnedFd::from_raw_fd(report_fd) };
@@ -118,14 +152,35 @@ fn helper(args: &[OsString]) -> Result<Never, String> {
         // SAFETY: SIG_IGN installs no handler code.
         unsafe { signal::signal(sig, SigHandler::SigIgn) }.map_err(|e| e.to_string())?;
     }
+    // The cgroups first, so that everything started from here is held and counted.
+    for file in &plan.cgroups {
+        std::fs::write(file, nix::unistd::getpid().to_string())
+            .map_err(|e| format!("cannot join the cgroup {}: {e}", file.display()))?;
+    }
+    set_rlimits(&plan);
     let containment = enter_namespace();
+    let sandboxed = match &plan.sandbox {
+        None => false,
+        Some(sandbox) => match crate::isolation::sandbox::apply(sandbox) {
+            Ok(true) => true,
+            outcome if sandbox.required => {
+                let why = outcome.err().unwrap_or_else(|| "this kernel has no Landlock".to_owned());
+                report_and_exit(report, &format!("deny {why}"));
+            }
+            Ok(false) => false,
+            Err(e) => {
+                eprintln!("switchboard: the sandbox could not be applied, running without it: {e}");
+                false
+            }
+        },
+    };
     let (status_read, status_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
     let helper = nix::unistd::getpid();
     // SAFETY: this process is single-threaded (the helper runs before any runtime).
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop(status_read);
-            init(helper, containment, &argv, report, status_write)
+            init(helper, containment, sandboxed, &argv, report, status_write)
         }
         ForkResult::Parent { child } => {
             drop((report, status_write));
@@ -133,6 +188,21 @@ fn helper(args: &[OsString]) -> Result<Never, String> {
             let mut text = String::new();
             let _ = std::fs::File::from(status_read).read_to_string(&mut text);
             end_like(parse_status(&text).unwrap_or(own))
+        }
+    }
+}
+
+/// Sets the per-process limits of the plan (inherited by everything started).
+fn set_rlimits(plan: &HelperPlan) {
+    use nix::sys::resource::{setrlimit, Resource};
+    if let Some(n) = plan.open_files {
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, n, n) {
+            eprintln!("switchboard: cannot limit open files to {n}: {e}");
+        }
+    }
+    if let Some(bytes) = plan.data_bytes {
+        if let Err(e) = setrlimit(Resource::RLIMIT_DATA, bytes, bytes) {
+            eprintln!("switchboard: cannot limit memory to {bytes} bytes: {e}");
         }
     }
 }
@@ -159,7 +229,14 @@ fn enter_namespace() -> Containment {
 
 /// The namespace's first process: starts the command, reaps, passes on SIGHUP and
 /// SIGTERM, and exits when the command does (taking the namespace with it).
-fn init(helper: Pid, containment: Containment, argv: &[CString], report: OwnedFd, status: OwnedFd) -> ! {
+fn init(
+    helper: Pid,
+    containment: Containment,
+    sandboxed: bool,
+    argv: &[CString],
+    report: OwnedFd,
+    status: OwnedFd,
+) -> ! {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if helper_gone(helper, containment, &status) {
         // The helper died before the death signal was armed: do not outlive it.
@@ -190,7 +267,8 @@ fn init(helper: Pid, containment: Containment, argv: &[CString], report: OwnedFd
         report_and_exit(report, &format!("err {}", i32::from_ne_bytes(bytes)));
     }
     let mut report = std::fs::File::from(report);
-    let _ = report.write_all(format!("ok {}\n", containment.as_str()).as_bytes());
+    let sandbox = if sandboxed { "landlock" } else { "none" };
+    let _ = report.write_all(format!("ok {} {sandbox}\n", containment.as_str()).as_bytes());
     drop(report);
     loop {
         let Ok(sig) = waited.wait() else { continue };
@@ -312,8 +390,12 @@ mod tests {
 
     #[test]
     fn reports_and_statuses_parse() {
-        assert_eq!(parse_report("ok pid_namespace\n").ok(), Some(Containment::PidNamespace));
-        assert_eq!(parse_report("ok none\n").ok(), Some(Containment::None));
+        let granted = |pid_namespace, sandbox| Some(Granted { pid_namespace, sandbox });
+        assert_eq!(parse_report("ok pid_namespace none\n").ok(), granted(true, false));
+        assert_eq!(parse_report("ok none landlock\n").ok(), granted(false, true));
+        assert_eq!(parse_report("ok pid_namespace\n").ok(), granted(true, false));
+        let denied = parse_report("deny this kernel has no Landlock\n").expect_err("denied");
+        assert_eq!(denied.to_string(), "sandbox_unavailable: this kernel has no Landlock");
         assert_eq!(parse_report("err 2\n").expect_err("missing").kind(), std::io::ErrorKind::NotFound);
         assert!(parse_report("").is_err());
         assert_eq!(parse_status("e 3\n"), Some(WaitStatus::Exited(Pid::from_raw(0), 3)));

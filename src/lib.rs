@@ -19,7 +19,9 @@
 //! - [`terminal`]: spawning and signalling processes ([`terminal::pty`]), reading
 //!   output, the terminal model ([`terminal::screen`]), transcripts, and knowing
 //!   from the kernel when a program waits ([`terminal::waiting`]).
-//! - [`contain`]: the helper that holds each instance in a PID namespace of its own.
+//! - [`contain`]: the helper each instance starts under: it joins the instance's cgroups,
+//!   enters a PID namespace of its own and applies the sandbox.
+//! - [`isolation`]: cgroups (containment, limits, usage) and the Landlock sandbox.
 //! - [`workspace`]: a git worktree per instance, its changes, and removing it safely.
 //!
 //! Events and the outside world:
@@ -43,6 +45,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod http;
+pub mod isolation;
 pub mod login_link;
 pub mod metrics;
 pub mod sessions;

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use prometheus_client::encoding::{text::encode, EncodeLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
@@ -23,11 +24,30 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+/// Labels of per-agent totals: the agent's name (agents are few; instances are not
+/// labelled, so the number of series stays bounded).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgentLabels {
+    pub agent: String,
+}
+
+/// What the running instances of one agent use together.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AgentUsage {
+    pub memory_bytes: u64,
+    pub cpu_seconds: f64,
+    pub pids: u64,
+    pub instances: u64,
+}
+
 /// The service's metrics.
 pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram>,
+    memory: Family<AgentLabels, Gauge>,
+    cpu: Family<AgentLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pids: Family<AgentLabels, Gauge>,
 }
 
 impl Metrics {
@@ -42,7 +62,26 @@ impl Metrics {
         });
         registry.register("http_request_duration_seconds", "Time to answer HTTP requests", durations.clone());
         registry.register("build", "Build information", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
-        Metrics { registry: Mutex::new(registry), requests, durations }
+        let memory = Family::<AgentLabels, Gauge>::default();
+        registry.register("agent_memory_bytes", "Memory of an agent's running instances together", memory.clone());
+        let cpu = Family::<AgentLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register("agent_cpu_seconds", "CPU time used so far by an agent's running instances", cpu.clone());
+        let pids = Family::<AgentLabels, Gauge>::default();
+        registry.register("agent_processes", "Processes of an agent's running instances", pids.clone());
+        Metrics { registry: Mutex::new(registry), requests, durations, memory, cpu, pids }
+    }
+
+    /// Replaces the per-agent usage totals (read when scraped).
+    pub fn set_agent_usage(&self, totals: &[(String, AgentUsage)]) {
+        self.memory.clear();
+        self.cpu.clear();
+        self.pids.clear();
+        for (agent, usage) in totals {
+            let labels = AgentLabels { agent: agent.clone() };
+            self.memory.get_or_create(&labels).set(i64::try_from(usage.memory_bytes).unwrap_or(i64::MAX));
+            self.cpu.get_or_create(&labels).set(usage.cpu_seconds);
+            self.pids.get_or_create(&labels).set(i64::try_from(usage.pids).unwrap_or(i64::MAX));
+        }
     }
 
     /// Counts one answered request.

@@ -104,6 +104,9 @@ impl Application {
             Ok(limit) => tracing::debug!(limit, "open files limit"),
             Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
         }
+        let data_dir = std::fs::canonicalize(&settings.data_dir).unwrap_or_else(|_| settings.data_dir.clone());
+        let cgroups =
+            web::block(crate::isolation::Cgroups::detect).await.map_err(|e| StartupError::Task(e.to_string()))?;
         let shared = Arc::new(Shared {
             db: db.clone(),
             transcripts: settings.data_dir.join("transcripts"),
@@ -117,6 +120,12 @@ impl Application {
             message_wake: tokio::sync::broadcast::channel(1024).0,
             bus: crate::events::Bus::new(db.clone()),
             sessions: crate::terminal::pty::Sessions::default(),
+            cgroups,
+            tmp_root: data_dir.join("tmp"),
+            data_dir,
+            default_limits: settings.limits,
+            port: local_addr.port(),
+            running: crate::actors::Running::default(),
         });
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let instances: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
@@ -226,6 +235,8 @@ impl Application {
         }
         let db = self.db;
         web::block(move || db.checkpoint()).await.map_err(std::io::Error::other)?;
+        let shared = self.shared.clone();
+        let _ = web::block(move || shared.cgroups.release()).await;
         tracing::info!("stopped");
         Ok(())
     }

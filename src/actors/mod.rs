@@ -42,6 +42,52 @@ pub struct Shared {
     pub bus: Bus,
     /// The sessions of running instances.
     pub sessions: crate::terminal::pty::Sessions,
+    /// Where instance cgroups can be made.
+    pub cgroups: crate::isolation::Cgroups,
+    /// The data directory, absolute (hidden from sandboxed instances).
+    pub data_dir: PathBuf,
+    /// `DATA_DIR/tmp`: sandboxed instances' private temporary directories.
+    pub tmp_root: PathBuf,
+    /// Limits for agents that set none (`[limits]`).
+    pub default_limits: crate::domain::settings::Limits,
+    /// The port this server listens on (a sandbox without network may reach it).
+    pub port: u16,
+    /// What running instances use: their cgroup or their helper's pid.
+    pub running: Running,
+}
+
+/// Running instances' cgroups (or helper pids, without one), for their usage.
+#[derive(Default)]
+pub struct Running(RwLock<HashMap<Uuid, Held>>);
+
+/// A running instance's cgroup, its helper's pid, and its agent.
+type Held = (Option<Arc<crate::isolation::InstanceCgroup>>, i32, Uuid);
+
+impl Running {
+    fn insert(&self, id: Uuid, cgroup: Option<Arc<crate::isolation::InstanceCgroup>>, pid: i32, agent: Uuid) {
+        self.0.write().unwrap_or_else(PoisonError::into_inner).insert(id, (cgroup, pid, agent));
+    }
+
+    fn remove(&self, id: Uuid) {
+        self.0.write().unwrap_or_else(PoisonError::into_inner).remove(&id);
+    }
+
+    /// What a running instance uses now (`None` when it does not run). Blocking:
+    /// a few small reads of `/sys/fs/cgroup` or `/proc`.
+    #[must_use]
+    pub fn usage(&self, id: Uuid) -> Option<crate::isolation::Usage> {
+        let (cgroup, pid, _) = self.0.read().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()?;
+        Some(match cgroup {
+            Some(cgroup) => cgroup.usage(),
+            None => crate::isolation::usage_from_proc(pid),
+        })
+    }
+
+    /// The running instances, with their agents.
+    #[must_use]
+    pub fn ids(&self) -> Vec<(Uuid, Uuid)> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).iter().map(|(id, held)| (*id, held.2)).collect()
+    }
 }
 
 impl Shared {
@@ -51,7 +97,8 @@ impl Shared {
         self.transcripts.join(format!("{id}.log"))
     }
 
-    /// Removes an instance's files (transcript and last screen). Blocking.
+    /// Removes an instance's files (transcript, last screen and private temporary
+    /// directory). Blocking.
     ///
     /// # Errors
     /// A file that exists but cannot be removed.
@@ -62,6 +109,7 @@ impl Shared {
                 _ => {}
             }
         }
+        crate::isolation::remove_tmpdir(&self.tmp_root, id);
         Ok(())
     }
 

@@ -46,7 +46,7 @@ const SELECT: &str = "SELECT a.id, a.name, a.project_path, a.description, a.comm
         COALESCE(s.auto_start, 0), COALESCE(s.notification_enabled, 1),
         COALESCE(s.max_concurrent_instances, 1), COALESCE(s.prompt_patterns, '[]'),
         s.idle_ms, COALESCE(s.settings_json, '{}'), s.trigger_secret, COALESCE(s.trigger_env, '[]'),
-        COALESCE(s.workspace, 'shared')
+        COALESCE(s.workspace, 'shared'), COALESCE(s.limits, '{}'), COALESCE(s.sandbox, '{}')
      FROM agents a LEFT JOIN agent_settings s ON s.agent_id = a.id";
 
 fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
@@ -80,6 +80,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<StoredAgent> {
             trigger_secret: row.get(14)?,
             trigger_env: json(row, 15)?,
             workspace: super::enum_column(row, 16, WorkspaceKind::parse)?,
+            limits: json(row, 17)?,
+            sandbox: json(row, 18)?,
         },
     })
 }
@@ -101,11 +103,12 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 fn save_settings(conn: &Connection, id: &str, s: &SettingsRecord) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO agent_settings (agent_id, auto_start, notification_enabled, max_concurrent_instances,
-                prompt_patterns, idle_ms, settings_json, trigger_secret, trigger_env, workspace)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                prompt_patterns, idle_ms, settings_json, trigger_secret, trigger_env, workspace, limits, sandbox)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (agent_id) DO UPDATE SET auto_start = ?2, notification_enabled = ?3,
                 max_concurrent_instances = ?4, prompt_patterns = ?5, idle_ms = ?6,
-                settings_json = ?7, trigger_secret = ?8, trigger_env = ?9, workspace = ?10",
+                settings_json = ?7, trigger_secret = ?8, trigger_env = ?9, workspace = ?10,
+                limits = ?11, sandbox = ?12",
         params![
             id,
             s.auto_start,
@@ -116,7 +119,9 @@ fn save_settings(conn: &Connection, id: &str, s: &SettingsRecord) -> Result<(), 
             to_json(&s.settings_json),
             s.trigger_secret,
             to_json(&s.trigger_env),
-            s.workspace.as_str()
+            s.workspace.as_str(),
+            to_json(&s.limits),
+            to_json(&s.sandbox)
         ],
     )?;
     Ok(())
@@ -170,6 +175,16 @@ pub fn get(conn: &Connection, id: Uuid) -> Result<Option<StoredAgent>, DbError> 
 pub fn ids(conn: &Connection) -> Result<Vec<Uuid>, DbError> {
     let mut stmt = conn.prepare_cached("SELECT id FROM agents")?;
     let rows = stmt.query_map([], |r| super::instances::uuid_column(r, 0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every agent's name, by id.
+///
+/// # Errors
+/// SQLite failures.
+pub fn names(conn: &Connection) -> Result<std::collections::HashMap<Uuid, String>, DbError> {
+    let mut stmt = conn.prepare_cached("SELECT id, name FROM agents")?;
+    let rows = stmt.query_map([], |r| Ok((super::instances::uuid_column(r, 0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -12,10 +12,11 @@ use crate::domain::instance::{Instance, InstanceStatus, Workspace};
 use crate::domain::message::{Message, Sender};
 use crate::domain::now;
 use crate::domain::state::is_final;
+use crate::isolation::Isolation;
 
 const COLUMNS: &str = "id, agent_id, status, started_at, completed_at, pty_session_id, project_path,
      last_activity_at, exit_code, exit_signal, status_reason, task_id, pid, cols, rows, prompt, containment,
-     workspace";
+     workspace, isolation, usage";
 
 /// Parses a UUID stored as text.
 ///
@@ -46,16 +47,37 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Instance> {
         cols: row.get(13)?,
         rows: row.get(14)?,
         prompt: row.get(15)?,
-        containment: row.get(16)?,
+        isolation: isolation_column(row, 18, 16)?,
+        usage: json_column(row, 19)?,
         workspace: workspace_column(row, 17)?,
     })
 }
 
 fn workspace_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Workspace>> {
+    json_column(row, index)
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<T>> {
     let Some(text) = row.get::<_, Option<String>>(index)? else { return Ok(None) };
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// The stored isolation; rows written before it was recorded say only whether a
+/// PID namespace held the instance (`containment`).
+fn isolation_column(row: &Row<'_>, index: usize, legacy: usize) -> rusqlite::Result<Option<Isolation>> {
+    if let Some(isolation) = json_column(row, index)? {
+        return Ok(Some(isolation));
+    }
+    let old: Option<String> = row.get(legacy)?;
+    Ok(old.map(|old| Isolation {
+        containment: if old == "pid_namespace" { "pidns" } else { "session" }.to_owned(),
+        limits: "none".to_owned(),
+        sandbox: "none".to_owned(),
+        applied: crate::domain::settings::Limits::default(),
+        unenforced: Vec::new(),
+    }))
 }
 
 /// The stored form of a workspace (with its repository, which clients are not shown).
@@ -214,8 +236,10 @@ pub struct Transition {
     /// Set when the process started.
     pub pid: Option<i32>,
     pub pty: Option<String>,
-    /// Set when the process started: how its processes are held.
-    pub containment: Option<&'static str>,
+    /// Set when the process started: how it is isolated (JSON).
+    pub isolation: Option<String>,
+    /// Set when it ended: what it used (JSON).
+    pub usage: Option<String>,
     /// For `awaiting_input`: what the program asks.
     pub prompt: Option<String>,
     /// The transcript length when it happened.
@@ -236,7 +260,7 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
                 started_at = COALESCE(?4, started_at), completed_at = COALESCE(?5, completed_at),
                 exit_code = COALESCE(?6, exit_code), exit_signal = COALESCE(?7, exit_signal),
                 pid = COALESCE(?8, pid), pty_session_id = COALESCE(?9, pty_session_id), prompt = ?11,
-                containment = COALESCE(?12, containment)
+                isolation = COALESCE(?12, isolation), usage = COALESCE(?13, usage)
          WHERE id = ?10",
         params![
             t.to.as_str(),
@@ -250,7 +274,8 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
             t.pty,
             t.id.to_string(),
             if t.to == InstanceStatus::AwaitingInput { t.prompt.as_deref() } else { None },
-            t.containment
+            t.isolation,
+            t.usage
         ],
     )?;
     let workspace = tx

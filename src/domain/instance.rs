@@ -133,10 +133,12 @@ pub struct Instance {
     pub rows: u16,
     /// While `awaiting_input`: what the program asks (as in its `instance.status` event).
     pub prompt: Option<String>,
-    /// How its processes are held, once started: `pid_namespace` (a PID namespace
-    /// of its own: nothing it starts outlives it) or `none` (the kernel refused one:
-    /// its session and environment marker only).
-    pub containment: Option<String>,
+    /// How it is isolated, once started: containment, limits and sandbox, each
+    /// as the kernel granted it.
+    pub isolation: Option<crate::isolation::Isolation>,
+    /// What its processes use: now while it runs, at its end once ended (null
+    /// before it started, and for instances that ended before this was recorded).
+    pub usage: Option<crate::isolation::Usage>,
     /// Its git worktree, when its agent's `workspace` is `worktree`; null when it
     /// runs in the agent's `project_path`.
     pub workspace: Option<Workspace>,

@@ -50,6 +50,118 @@ impl WorkspaceKind {
     }
 }
 
+/// Resource limits on an instance's whole process tree; each is optional (`null`:
+/// the server's default from `[limits]`, or none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Memory of all its processes together, in MiB (16–1048576).
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    /// CPU time as a share of one core, in percent (1–100000; 200 = two cores).
+    #[serde(default)]
+    pub cpu_percent: Option<u32>,
+    /// Processes and threads at once (8–1000000).
+    #[serde(default)]
+    pub pids: Option<u32>,
+    /// Open files per process (16–1048576).
+    #[serde(default)]
+    pub open_files: Option<u64>,
+}
+
+impl Limits {
+    /// These limits, with `defaults` where none is set.
+    #[must_use]
+    pub fn or(self, defaults: Limits) -> Limits {
+        Limits {
+            memory_mb: self.memory_mb.or(defaults.memory_mb),
+            cpu_percent: self.cpu_percent.or(defaults.cpu_percent),
+            pids: self.pids.or(defaults.pids),
+            open_files: self.open_files.or(defaults.open_files),
+        }
+    }
+
+    /// Whether none is set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
+
+    /// Checks each given limit's range; `field` prefixes the names in errors.
+    ///
+    /// # Errors
+    /// The first limit out of range.
+    pub fn validate(&self, field: &str) -> Result<(), Invalid> {
+        let check = |name: &str, value: Option<u64>, low: u64, high: u64| match value {
+            Some(v) if !(low..=high).contains(&v) => {
+                Err(Invalid::new(format!("{field}.{name}"), format!("must be from {low} to {high}, or null")))
+            }
+            _ => Ok(()),
+        };
+        check("memory_mb", self.memory_mb, 16, 1 << 20)?;
+        check("cpu_percent", self.cpu_percent.map(u64::from), 1, 100_000)?;
+        check("pids", self.pids.map(u64::from), 8, 1_000_000)?;
+        check("open_files", self.open_files, 16, 1 << 20)
+    }
+}
+
+/// Most extra writable paths a sandbox may declare.
+pub const MAX_WRITABLE: usize = 64;
+
+/// The filesystem and network sandbox of an agent's instances (Landlock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sandbox {
+    /// Off by default.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Extra paths the instance may write besides its workspace and private
+    /// temporary directory: absolute, or `~/…` for the instance's `HOME`.
+    #[serde(default)]
+    pub writable: Vec<String>,
+    /// `false` refuses TCP connections and binds, except connections to this server.
+    #[serde(default = "yes")]
+    pub network: bool,
+    /// `true`: an instance does not start where the kernel cannot sandbox it.
+    #[serde(default)]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox { enabled: false, writable: Vec::new(), network: true, required: false }
+    }
+}
+
+impl Sandbox {
+    /// Checks the writable paths.
+    ///
+    /// # Errors
+    /// Too many paths, or one that is neither absolute nor `~/…`.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.writable.len() > MAX_WRITABLE {
+            return Err(Invalid::new("settings.sandbox.writable", format!("at most {MAX_WRITABLE} paths")));
+        }
+        for (i, path) in self.writable.iter().enumerate() {
+            let field = || format!("settings.sandbox.writable[{i}]");
+            if path.contains('\0') || path.len() > 4096 {
+                return Err(Invalid::new(field(), "must be a path without NUL bytes, at most 4096 bytes"));
+            }
+            if !(path.starts_with('/') || path.starts_with("~/")) {
+                return Err(Invalid::new(field(), format!("{path:?} must be absolute or start with ~/")));
+            }
+            if path.split('/').any(|part| part == "..") {
+                return Err(Invalid::new(field(), format!("{path:?} must not contain ..")));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// An agent's settings as clients see them (the trigger secret is write-only).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AgentSettings {
@@ -68,6 +180,10 @@ pub struct AgentSettings {
     /// `shared` (the default: instances run in `project_path`) or `worktree` (each
     /// in a git worktree of its own).
     pub workspace: WorkspaceKind,
+    /// Resource limits on each instance's process tree (unset ones: the server's defaults).
+    pub limits: Limits,
+    /// The filesystem and network sandbox.
+    pub sandbox: Sandbox,
 }
 
 /// The stored settings, trigger secret included.
@@ -82,6 +198,8 @@ pub struct SettingsRecord {
     pub trigger_secret: Option<String>,
     pub trigger_env: Vec<String>,
     pub workspace: WorkspaceKind,
+    pub limits: Limits,
+    pub sandbox: Sandbox,
 }
 
 impl Default for SettingsRecord {
@@ -96,6 +214,8 @@ impl Default for SettingsRecord {
             trigger_secret: None,
             trigger_env: Vec::new(),
             workspace: WorkspaceKind::Shared,
+            limits: Limits::default(),
+            sandbox: Sandbox::default(),
         }
     }
 }
@@ -113,6 +233,8 @@ impl SettingsRecord {
             trigger_secret,
             trigger_env,
             workspace,
+            limits,
+            sandbox,
         } = patch;
         set(&mut self.auto_start, auto_start);
         set(&mut self.notification_enabled, notification_enabled);
@@ -123,6 +245,8 @@ impl SettingsRecord {
         set(&mut self.trigger_secret, trigger_secret);
         set(&mut self.trigger_env, trigger_env);
         set(&mut self.workspace, workspace);
+        set(&mut self.limits, limits);
+        set(&mut self.sandbox, sandbox);
     }
 
     /// Refuses trigger variables the agent does not allow.
@@ -152,6 +276,8 @@ impl SettingsRecord {
             has_trigger_secret: self.trigger_secret.is_some(),
             trigger_env: self.trigger_env.clone(),
             workspace: self.workspace,
+            limits: self.limits,
+            sandbox: self.sandbox.clone(),
         }
     }
 }
@@ -187,6 +313,11 @@ pub struct SettingsPatch {
     pub trigger_env: Option<Vec<String>>,
     /// `shared` or `worktree` (needs a git repository with a commit as `project_path`).
     pub workspace: Option<WorkspaceKind>,
+    /// Replaces the limits as a whole: `{memory_mb, cpu_percent, pids, open_files}`,
+    /// each optional.
+    pub limits: Option<Limits>,
+    /// Replaces the sandbox as a whole: `{enabled, writable, network, required}`.
+    pub sandbox: Option<Sandbox>,
 }
 
 impl SettingsPatch {
@@ -210,6 +341,12 @@ impl SettingsPatch {
         }
         if let Some(names) = &self.trigger_env {
             validate_trigger_env(names)?;
+        }
+        if let Some(limits) = &self.limits {
+            limits.validate("settings.limits")?;
+        }
+        if let Some(sandbox) = &self.sandbox {
+            sandbox.validate()?;
         }
         if let Some(Some(secret)) = &self.trigger_secret {
             let n = secret.chars().count();

@@ -102,12 +102,25 @@ pub(super) async fn load(state: &AppState, id: Uuid) -> Result<Instance, AppErro
     Ok(instance)
 }
 
-/// Fills in the queue positions of queued (`idle`) instances.
+/// Fills in the queue positions of queued (`idle`) instances, and what running
+/// ones use now.
 async fn with_positions(state: &AppState, instances: &mut [Instance]) -> Result<(), AppError> {
     if instances.iter().any(|i| i.status == InstanceStatus::Idle) {
         let positions = state.registry.send(QueuePositions).await.map_err(AppError::internal)?;
-        for instance in instances {
+        for instance in instances.iter_mut() {
             instance.queue_position = positions.get(&instance.id).copied();
+        }
+    }
+    let live: Vec<Uuid> = instances.iter().filter(|i| !is_final(i.status) && i.pid.is_some()).map(|i| i.id).collect();
+    if !live.is_empty() {
+        let shared = state.shared.clone();
+        let usage = web::block(move || live.into_iter().map(|id| (id, shared.running.usage(id))).collect::<Vec<_>>())
+            .await
+            .map_err(AppError::internal)?;
+        for (id, usage) in usage {
+            if let Some(instance) = instances.iter_mut().find(|i| i.id == id) {
+                instance.usage = usage.or(instance.usage);
+            }
         }
     }
     Ok(())

@@ -31,6 +31,26 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(operation_id = "metrics", tag = "service", security(()), responses((status = 200, description = "Metrics", content_type = "text/plain")))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let shared = state.shared.clone();
+    let totals = crate::db::run(&state.db.agents, move |conn| -> Result<_, crate::db::DbError> {
+        let names = crate::db::agents::names(conn)?;
+        let mut totals: std::collections::BTreeMap<String, crate::metrics::AgentUsage> =
+            names.values().map(|name| (name.clone(), crate::metrics::AgentUsage::default())).collect();
+        for (id, agent) in shared.running.ids() {
+            let (Some(name), Some(usage)) = (names.get(&agent), shared.running.usage(id)) else { continue };
+            let total = totals.entry(name.clone()).or_default();
+            total.memory_bytes += usage.memory_bytes;
+            total.cpu_seconds += usage.cpu_seconds;
+            total.pids += usage.pids;
+            total.instances += 1;
+        }
+        Ok(totals.into_iter().collect::<Vec<_>>())
+    })
+    .await;
+    match totals {
+        Ok(totals) => state.metrics.set_agent_usage(&totals),
+        Err(e) => tracing::warn!(error = %e, "cannot total the agents' usage"),
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render())

@@ -36,6 +36,61 @@ fn parse_stat(text: &str) -> Option<Stat> {
     Some(Stat { pid, state, ppid, pgrp, session, tpgid })
 }
 
+/// Resident memory of a process, in bytes (`/proc/PID/statm`).
+#[must_use]
+pub fn resident_bytes(pid: i32) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
+fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(4096)
+}
+
+/// CPU time a process used so far (user and system), in clock ticks.
+#[must_use]
+pub fn cpu_ticks(pid: i32) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = text.rsplit_once(')')?;
+    // After the command: state is field 3; utime and stime are fields 14 and 15.
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Clock ticks per second (for [`cpu_ticks`]).
+#[must_use]
+pub fn ticks_per_second() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(100)
+}
+
+/// A process and all its descendants (`/proc/PID/task/TID/children`).
+#[must_use]
+pub fn tree(pid: i32) -> Vec<i32> {
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() && found.len() < 100_000 {
+        let parent = found[i];
+        for tid in threads(parent) {
+            if let Ok(text) = fs::read_to_string(format!("/proc/{parent}/task/{tid}/children")) {
+                found.extend(text.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
 /// Every process id now in `/proc`.
 #[must_use]
 pub fn pids() -> Vec<i32> {

@@ -35,6 +35,9 @@ pub struct SpawnSpec {
     pub env: BTreeMap<String, String>,
     pub rows: u16,
     pub cols: u16,
+    /// What the containment helper sets up before the command (cgroups, rlimits,
+    /// sandbox); the terminal is added to the sandbox here.
+    pub isolation: crate::isolation::HelperPlan,
 }
 
 /// Longest wait for the containment helper to say the command runs.
@@ -69,16 +72,16 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
     // keeps it across its exec (the hook clears the flag there).
     let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let report_fd = report_write.as_raw_fd();
-    let command = pty_process::Command::new("/proc/self/exe")
+    let mut plan = spec.isolation.clone();
+    plan.allow_terminal(&pts_name);
+    let mut command = pty_process::Command::new("/proc/self/exe")
         .arg(crate::contain::SUBCOMMAND)
         .arg("--report-fd")
-        .arg(report_fd.to_string())
-        .arg("--")
-        .arg(program)
-        .args(args)
-        .current_dir(&spec.cwd)
-        .env_clear()
-        .envs(&spec.env);
+        .arg(report_fd.to_string());
+    if plan != crate::isolation::HelperPlan::default() {
+        command = command.arg("--plan").arg(serde_json::to_string(&plan).map_err(io::Error::other)?);
+    }
+    let command = command.arg("--").arg(program).args(args).current_dir(&spec.cwd).env_clear().envs(&spec.env);
     let umask = crate::files::child_umask();
     // SAFETY: the hook runs between fork and exec and only calls prctl, getppid,
     // kill, fcntl and umask, which are async-signal-safe.
@@ -110,7 +113,7 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
 ///
 /// # Errors
 /// The command could not be started (its errno), or the helper said nothing in time.
-pub fn read_report(report: std::os::fd::OwnedFd, pid: i32) -> io::Result<crate::contain::Containment> {
+pub fn read_report(report: std::os::fd::OwnedFd, pid: i32) -> io::Result<crate::contain::Granted> {
     let result = read_line(report).and_then(|r| crate::contain::parse_report(&r));
     if result.is_err() {
         // The helper exits by itself after reporting an error, but make sure.

@@ -19,7 +19,9 @@ fn an_agent_gets_defaults_and_inline_settings() {
         agent["settings"],
         json!({"auto_start": true, "notification_enabled": true, "max_concurrent_instances": 1,
                "prompt_patterns": ["\\$ $"], "idle_ms": 800, "settings_json": {}, "has_trigger_secret": false,
-               "trigger_env": [], "workspace": "shared"})
+               "trigger_env": [], "workspace": "shared",
+               "limits": {"memory_mb": null, "cpu_percent": null, "pids": null, "open_files": null},
+               "sandbox": {"enabled": false, "writable": [], "network": true, "required": false}})
     );
     let id = agent["id"].as_str().expect("id");
     assert_eq!(uuid::Uuid::parse_str(id).expect("uuid").get_version_num(), 4);

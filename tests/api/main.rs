@@ -12,6 +12,7 @@ mod events;
 mod helpers;
 mod hooks;
 mod instances;
+mod isolation;
 mod messages;
 mod openapi;
 mod probes;

@@ -31,9 +31,13 @@ impl InstanceActor {
         let marker = self.id.to_string();
         let grace = self.shared.grace;
         let others = self.shared.sessions.others(pid);
+        let cgroup = self.prepared.cgroup.clone();
         ctx.spawn(
             actix_web::rt::task::spawn_blocking(move || {
-                let rest = pty::instance_processes(Some(pid), &marker, &others);
+                let rest = match cgroup {
+                    Some(cgroup) => cgroup.processes(),
+                    None => pty::instance_processes(Some(pid), &marker, &others),
+                };
                 pty::signal_each(&rest, Signal::SIGHUP);
                 pty::signal_each(&rest, Signal::SIGTERM);
             })
@@ -90,20 +94,46 @@ impl InstanceActor {
         screen.extend_from_slice(&self.screen.snapshot());
         let screen_file = self.shared.final_screen(self.id);
         let others = session.map(|s| self.shared.sessions.others(s)).unwrap_or_default();
+        let cgroup = self.prepared.cgroup.take();
         let sweep = actix_web::rt::task::spawn_blocking(move || {
             if let Err(e) = std::fs::write(&screen_file, screen) {
                 tracing::warn!(error = %e, "cannot keep the last screen");
             }
-            sweep(session, &marker, grace, &others);
+            match cgroup {
+                Some(cgroup) => {
+                    sweep_cgroup(&cgroup, grace);
+                    let ended = (cgroup.oom_kills(), Some(cgroup.usage()));
+                    cgroup.remove();
+                    ended
+                }
+                None => {
+                    sweep(session, &marker, grace, &others);
+                    (0, None)
+                }
+            }
         });
-        ctx.wait(sweep.into_actor(self).map(move |_, act, ctx| act.store_end(exit, ending, ctx)));
+        ctx.wait(sweep.into_actor(self).map(move |ended, act, ctx| {
+            let (oom_kills, usage) = ended.unwrap_or((0, None));
+            act.store_end(exit, ending, oom_kills, usage, ctx);
+        }));
     }
 
-    fn store_end(&mut self, exit: Exit, ending: Option<Ending>, ctx: &mut Context<Self>) {
+    fn store_end(
+        &mut self,
+        exit: Exit,
+        ending: Option<Ending>,
+        oom_kills: u64,
+        usage: Option<crate::isolation::Usage>,
+        ctx: &mut Context<Self>,
+    ) {
         let Exit { code, signal } = exit;
         let (event, reason) = match ending {
             Some(how @ Ending::Terminate(_)) => (Event::Terminate, how.reason().as_str().to_owned()),
             Some(how @ Ending::Complete) => (Event::Complete, how.reason().as_str().to_owned()),
+            // The kernel ended a process of it for its memory limit, and it failed.
+            None if oom_kills > 0 && (code != Some(0) || signal.is_some()) => {
+                (Event::Exit { code, signal }, "memory_limit".to_owned())
+            }
             None => match (code, signal) {
                 (Some(0), _) => (Event::Exit { code, signal }, "exited".to_owned()),
                 (Some(c), _) => (Event::Exit { code, signal }, format!("exited with code {c}")),
@@ -111,7 +141,7 @@ impl InstanceActor {
                 (None, None) => (Event::Exit { code, signal }, "exit status unknown".to_owned()),
             },
         };
-        if !self.transition(event, reason, None, ctx) {
+        if !self.transition_with(event, reason, None, usage, ctx) {
             self.stop_when_written(ctx);
         }
     }
@@ -124,6 +154,25 @@ impl InstanceActor {
             }
             ctx.stop();
         }
+    }
+}
+
+/// Ends what is left in the instance's cgroup: SIGHUP and SIGTERM, then, after a
+/// short while, the whole cgroup at once.
+fn sweep_cgroup(cgroup: &crate::isolation::InstanceCgroup, grace: Duration) {
+    let deadline = Instant::now() + grace.min(Duration::from_millis(500));
+    loop {
+        let rest = cgroup.processes();
+        if rest.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            cgroup.kill();
+            return;
+        }
+        pty::signal_each(&rest, Signal::SIGHUP);
+        pty::signal_each(&rest, Signal::SIGTERM);
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

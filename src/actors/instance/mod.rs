@@ -76,6 +76,8 @@ pub struct Launch {
     pub shared: Arc<Shared>,
     /// Told once the process runs (or could not start).
     pub started: oneshot::Sender<Result<(), String>>,
+    /// Its cgroup and sandbox, prepared.
+    pub isolation: crate::isolation::Prepared,
 }
 
 /// How the program exited: its code, or the signal that killed it.
@@ -120,7 +122,10 @@ pub struct InstanceActor {
     started: Option<oneshot::Sender<Result<(), String>>>,
     /// The program's terminal, once it was started.
     terminal: Option<Terminal>,
-    containment: Option<crate::contain::Containment>,
+    /// Its cgroup and the rest of what was prepared for its isolation.
+    prepared: crate::isolation::Prepared,
+    /// How it is isolated, once the helper reported (stored with the start).
+    isolation: Option<crate::isolation::Isolation>,
     output: Output,
     screen: Screen,
     waiting: Waiting,
@@ -138,7 +143,8 @@ impl InstanceActor {
     /// Starts the actor on `arbiter` (whose thread must live as long as the server).
     pub fn launch(arbiter: &ArbiterHandle, launch: Launch) -> Addr<Self> {
         InstanceActor::start_in_arbiter(arbiter, move |_| {
-            let Launch { id, agent_id, spec, idle, patterns, held, task_id, registry, shared, started } = launch;
+            let Launch { id, agent_id, spec, idle, patterns, held, task_id, registry, shared, started, isolation } =
+                launch;
             let screen = Screen::new(spec.rows, spec.cols);
             InstanceActor {
                 id,
@@ -150,7 +156,8 @@ impl InstanceActor {
                 registry,
                 started: Some(started),
                 terminal: None,
-                containment: None,
+                prepared: isolation,
+                isolation: None,
                 output: Output::new(),
                 screen,
                 waiting: Waiting::new(idle, patterns),
@@ -185,7 +192,11 @@ impl InstanceActor {
     }
 
     fn spawn_failed(&mut self, program: &str, e: &std::io::Error, ctx: &mut Context<Self>) {
-        let reason = format!("spawn_failed: {program}: {e}");
+        let reason = match e.kind() {
+            // A sandbox the agent requires and the kernel cannot give.
+            std::io::ErrorKind::Unsupported => e.to_string(),
+            _ => format!("spawn_failed: {program}: {e}"),
+        };
         tracing::warn!(instance = %self.id, %reason, "could not start");
         if self.terminal.is_none() {
             // Nothing runs: the failure is the final status.
@@ -196,6 +207,18 @@ impl InstanceActor {
 
     /// Applies `event` through the state machine; stores it (in order) before announcing.
     fn transition(&mut self, event: Event, reason: String, prompt: Option<String>, ctx: &mut Context<Self>) -> bool {
+        self.transition_with(event, reason, prompt, None, ctx)
+    }
+
+    /// [`Self::transition`], with what the instance used (for its end).
+    fn transition_with(
+        &mut self,
+        event: Event,
+        reason: String,
+        prompt: Option<String>,
+        usage: Option<crate::isolation::Usage>,
+        ctx: &mut Context<Self>,
+    ) -> bool {
         let Ok(to) = state::next(self.status, event) else { return false };
         // The transition's offset marks where the output stood: all of it is sent first.
         self.flush_output(ctx);
@@ -217,7 +240,12 @@ impl InstanceActor {
             exit_signal,
             pid: self.terminal.as_ref().filter(|_| started).map(|t| t.pid),
             pty: self.terminal.as_ref().filter(|_| started).map(|t| t.pts.clone()),
-            containment: self.containment.filter(|_| started).map(crate::contain::Containment::as_str),
+            isolation: self
+                .isolation
+                .as_ref()
+                .filter(|_| started)
+                .and_then(|isolation| serde_json::to_string(isolation).ok()),
+            usage: usage.and_then(|usage| serde_json::to_string(&usage).ok()),
             prompt,
             offset: Some(self.output.len),
         };
@@ -243,8 +271,9 @@ impl Actor for InstanceActor {
         let wait = actix_web::rt::task::spawn_blocking(move || pty::read_report(report, pid));
         ctx.wait(wait.into_actor(self).map(move |outcome, act, ctx| {
             match outcome.map_err(std::io::Error::other).and_then(|r| r) {
-                Ok(containment) => {
-                    act.containment = Some(containment);
+                Ok(granted) => {
+                    act.isolation = Some(act.prepared.report(granted));
+                    act.shared.running.insert(act.id, act.prepared.cgroup.clone(), pid, act.agent_id);
                     act.transition(Event::Start, "started".into(), None, ctx);
                     act.arm_check(act.waiting.idle, ctx);
                 }
@@ -256,6 +285,14 @@ impl Actor for InstanceActor {
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         if let Some(terminal) = &self.terminal {
             self.shared.sessions.remove(terminal.pid);
+        }
+        self.shared.running.remove(self.id);
+        if let Some(cgroup) = self.prepared.cgroup.take() {
+            // Normally removed when it ended; here after a start that failed.
+            actix_web::rt::task::spawn_blocking(move || {
+                cgroup.kill();
+                cgroup.remove();
+            });
         }
         self.shared.tokens.revoke(self.id);
         self.registry.do_send(Finished { id: self.id, agent_id: self.agent_id });

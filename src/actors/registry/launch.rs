@@ -197,13 +197,30 @@ async fn start(
         }
     }
     let instance = &instance;
+    let mut spec = spec(shared, agent, instance, env, &token);
+    let prepared = match isolate(shared, agent, instance, &mut spec).await {
+        Ok(prepared) => prepared,
+        Err(why) => {
+            tracing::warn!(instance = %instance.id, error = %why, "cannot prepare the instance's isolation");
+            let (job, id) = (shared.clone(), instance.id);
+            let reason = format!("spawn_failed: isolation: {why}");
+            let stored = db::run(&shared.db.agents, move |conn| fail_unstarted(&job, conn, id, &reason)).await;
+            if stored.is_err() {
+                tracing::error!(instance = %id, "cannot store that the instance failed to start");
+            }
+            shared.tokens.revoke(id);
+            registry.do_send(super::Finished { id, agent_id: agent.id });
+            return false;
+        }
+    };
     let (started, outcome) = oneshot::channel();
     let settings = &agent.settings;
     let known: std::collections::HashSet<Uuid> = held.iter().map(|m| m.id).collect();
     let launch = Launch {
         id: instance.id,
         agent_id: agent.id,
-        spec: spec(shared, agent, instance, env, &token),
+        spec,
+        isolation: prepared,
         idle: Duration::from_millis(u64::from(settings.idle_ms.unwrap_or(DEFAULT_IDLE_MS))),
         patterns: patterns(instance.id, &settings.prompt_patterns),
         held,
@@ -229,6 +246,46 @@ async fn start(
     matches!(outcome.await, Ok(Ok(())))
 }
 
+/// Makes the instance's cgroup and temporary directory and plans its sandbox
+/// (off the async threads), into `spec`.
+async fn isolate(
+    shared: &Arc<Shared>,
+    agent: &StoredAgent,
+    instance: &Instance,
+    spec: &mut SpawnSpec,
+) -> Result<crate::isolation::Prepared, String> {
+    let job = shared.clone();
+    let (id, limits, sandbox) =
+        (instance.id, agent.settings.limits.or(shared.default_limits), agent.settings.sandbox.clone());
+    let workspace = spec.cwd.clone();
+    let repository = instance.workspace.as_ref().map(|ws| std::path::PathBuf::from(&ws.repository));
+    let home = spec.env.get("HOME").map(std::path::PathBuf::from);
+    let made = actix_web::rt::task::spawn_blocking(move || {
+        let host = crate::isolation::Host {
+            cgroups: &job.cgroups,
+            data_dir: &job.data_dir,
+            tmp_root: &job.tmp_root,
+            server_port: job.port,
+        };
+        let of = crate::isolation::Instance {
+            id,
+            limits,
+            sandbox: &sandbox,
+            workspace: &workspace,
+            repository: repository.as_deref(),
+            home: home.as_deref(),
+        };
+        crate::isolation::prepare(&host, &of)
+    })
+    .await;
+    let mut prepared = made.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    spec.isolation = std::mem::take(&mut prepared.plan);
+    if let Some(dir) = &prepared.tmpdir {
+        spec.env.insert("TMPDIR".into(), dir.display().to_string());
+    }
+    Ok(prepared)
+}
+
 fn spec(
     shared: &Shared,
     agent: &StoredAgent,
@@ -249,6 +306,7 @@ fn spec(
         env: full,
         rows: instance.rows,
         cols: instance.cols,
+        isolation: crate::isolation::HelperPlan::default(),
     }
 }
 
@@ -308,7 +366,8 @@ fn end(
         exit_signal: None,
         pid: None,
         pty: None,
-        containment: None,
+        isolation: None,
+        usage: None,
         prompt: None,
         offset: None,
     };
