@@ -6,7 +6,7 @@
 // and terminals), router, and one module per page under pages/.
 
 import { api, onUnauthorized } from "/static/js/api.js";
-import { state, loadSnapshot } from "/static/js/state.js";
+import { state, loadSnapshot, pollUsage } from "/static/js/state.js";
 import { connect, updateNotifyButton } from "/static/js/live.js";
 import { tabs, tabStrip, views, currentTab, isShortcut } from "/static/js/instance.js";
 import { page, route } from "/static/js/router.js";
@@ -65,6 +65,7 @@ async function start() {
     document.getElementById("main").append(views);
     updateNotifyButton();
     connect();
+    pollUsage();
   }
   await loadSnapshot();
   route();

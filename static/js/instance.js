@@ -4,7 +4,7 @@ import { Terminal } from "/static/vendor/xterm/xterm.mjs";
 import { FitAddon } from "/static/vendor/xterm/addon-fit.mjs";
 import { h, short, when, said, quote, visible, withoutPasteMarkers } from "./dom.js";
 import { api } from "./api.js";
-import { FINAL, MAX_TABS, badge, state, agentName, attribution } from "./state.js";
+import { FINAL, MAX_TABS, badge, state, agentName, attribution, usage } from "./state.js";
 import { refresh } from "./router.js";
 import { ChangesPanel, deleteWithWork } from "./changes.js";
 
@@ -224,7 +224,8 @@ export class InstanceView {
     if (!instance) { this.title.textContent = `Instance ${short(this.id)}`; return; }
     const ws = instance.workspace;
     this.switcher.hidden = !ws;
-    this.branch.replaceChildren(...(ws ? ["⎇ ", said(ws.branch)] : []));
+    const used = usage(instance);
+    this.branch.replaceChildren(...(ws ? ["⎇ ", said(ws.branch)] : []), ...(used ? [ws ? " · " : "", used] : []));
     // Refreshed when it goes quiet (waits or ends), while the tab is on screen.
     if (ws && this.showing === "changes" && instance.status !== this.lastStatus && instance.status !== "active") this.changes.load();
     this.title.replaceChildren(said(agentName(instance.agent_id)), ` · ${short(this.id)}`);

@@ -20,6 +20,41 @@ export function badge(instance) {
   return h("span", { class: `badge ${instance.status}`, dataset: { status: instance.status } }, label);
 }
 
+// Where an instance's usage is shown, updated in place as it changes.
+export const usageSlot = (instance) => h("span", { class: "usage-slot", dataset: { usage: instance.id } }, usage(instance));
+
+// Memory and CPU of all an instance's processes, flagged near its memory limit.
+export function usage(instance) {
+  const u = instance.usage;
+  if (!u) return null;
+  const limit = instance.isolation?.applied?.memory_mb;
+  const mib = u.memory_bytes / 1048576;
+  const near = Boolean(limit) && !FINAL.has(instance.status) && mib >= 0.9 * limit;
+  const text = `${mib < 10 ? mib.toFixed(1) : Math.round(mib)} MiB${limit ? ` of ${limit}` : ""} · ${u.cpu_seconds.toFixed(1)} s CPU`;
+  return h("span", { class: `usage${near ? " near-limit" : ""}`, dataset: { near: String(near) },
+    title: near ? `Near its memory limit (${limit} MiB): at the limit the kernel ends its largest process`
+      : "Memory and CPU time of all its processes" }, near ? `⚠ ${text}` : text);
+}
+
+// Usage changes without events: read it again every few seconds while something runs.
+export function pollUsage(every = 5000) {
+  setInterval(async () => {
+    const live = ["active", "awaiting_input"];
+    if (document.hidden || ![...state.instances.values()].some((i) => live.includes(i.status))) return;
+    const lists = await Promise.all(live.map((s) => api("GET", `/api/instances?status=${s}&limit=1000`).catch(() => [])));
+    for (const fresh of lists.flat()) {
+      const known = state.instances.get(fresh.id);
+      if (known) Object.assign(known, { usage: fresh.usage, isolation: fresh.isolation });
+    }
+    // In place: redrawing the page would move what someone is reading or clicking.
+    for (const slot of document.querySelectorAll("[data-usage]")) {
+      const instance = state.instances.get(slot.dataset.usage);
+      if (instance && !FINAL.has(instance.status)) slot.replaceChildren(usage(instance) ?? "");
+    }
+    for (const view of tabs.views.values()) view.statusChanged();
+  }, every);
+}
+
 // ---------------------------------------------------------------- state
 
 export const state = {

@@ -362,11 +362,16 @@ test("an agent is edited through its form", async () => {
   await page.click("#add-env");
   await page.locator(".env-row").last().locator(".env-key").fill("MODE");
   await page.locator(".env-row").last().locator(".env-value").fill("review");
+  await page.fill("[data-field='settings.limits.memory_mb']", "512");
+  await page.fill("[data-field='settings.limits.pids']", "64");
+  await page.check("[data-field='settings.sandbox.enabled']");
   await page.click("button:has-text('Save')");
   await page.waitForFunction(() => location.hash === "#/");
   const saved = await call("GET", `/api/agents/${agent.id}`);
   assert.deepEqual(saved.command, ["sleep", "600"]);
   assert.deepEqual(saved.env, { MODE: "review" });
+  assert.deepEqual(saved.settings.limits, { memory_mb: 512, cpu_percent: null, pids: 64, open_files: null });
+  assert.equal(saved.settings.sandbox.enabled, true);
   await page.locator("article.agent", { hasText: "one-at-a-time" }).getByText("sleep 600").waitFor();
 });
 
@@ -590,6 +595,26 @@ test("an instance with a worktree shows its branch and its changes, and deleting
   assert.match(asked[1], /notes\.txt/);
   assert.match(asked[1], /added\.txt/);
   assert.equal(git("worktree", "list").includes(instance.workspace.path), false, "the worktree went with it");
+});
+
+test("each instance shows its memory and CPU, and one near its memory limit is flagged", async () => {
+  step = "usage";
+  const script = "import time\nb = bytearray(180 << 20)\nprint('holding', flush=True)\ntime.sleep(600)\n";
+  const agent = await call("POST", "/api/agents", { name: "hungry", project_path: project("hungry"),
+    command: ["/usr/bin/python3", "-c", script], settings: { limits: { memory_mb: 200 } } });
+  const calm = await call("POST", "/api/agents", { name: "calm", project_path: project("calm"), command: ["sleep", "600"] });
+  const hungry = await call("POST", `/api/agents/${agent.id}/instances`, {});
+  const quiet = await call("POST", `/api/agents/${calm.id}/instances`, {});
+  await page.goto(`${base}/#/`);
+  const near = page.locator(`li[data-instance="${hungry.id}"] .usage.near-limit`);
+  await near.waitFor({ timeout: 20000 });
+  assert.match(await near.textContent(), /MiB of 200/);
+  const fine = page.locator(`li[data-instance="${quiet.id}"] .usage`);
+  await fine.waitFor();
+  assert.equal(await fine.getAttribute("data-near"), "false");
+  assert.match(await fine.textContent(), /MiB · \d+\.\d s CPU/);
+  await call("PUT", `/api/instances/${hungry.id}`, { status: "terminated" });
+  await call("PUT", `/api/instances/${quiet.id}`, { status: "terminated" });
 });
 
 test("API answers are neither cached nor sniffed", async () => {

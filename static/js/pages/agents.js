@@ -5,6 +5,8 @@ import { deleteWithWork } from "../changes.js";
 import { api } from "../api.js";
 import { state } from "../state.js";
 
+const optionalNumber = (input) => (input.value === "" ? null : Number(input.value));
+
 export function agentsPage(editId) {
   const list = h("div");
   const agent = editId && editId !== "new" ? state.agents.get(editId) : null;
@@ -39,6 +41,18 @@ export function agentsPage(editId) {
     h("option", { value: "shared" }, "Shared: every instance in the project directory"),
     h("option", { value: "worktree" }, "Worktree: each instance in a git worktree of its own"));
   workspace.value = s.workspace ?? "shared";
+  const lim = s.limits ?? {};
+  const number = (name, value, placeholder) => h("input", { type: "number", min: 1, dataset: { field: `settings.limits.${name}` },
+    value: value ?? "", placeholder, "aria-label": placeholder });
+  const memory = number("memory_mb", lim.memory_mb, "memory MiB");
+  const cpu = number("cpu_percent", lim.cpu_percent, "CPU %");
+  const pids = number("pids", lim.pids, "processes");
+  const limits = h("div", { class: "limit-row" }, memory, cpu, pids);
+  const box = s.sandbox ?? { enabled: false, writable: [], network: true, required: false };
+  const sandboxed = h("input", { type: "checkbox", dataset: { field: "settings.sandbox.enabled" }, checked: box.enabled });
+  const network = h("input", { type: "checkbox", dataset: { field: "settings.sandbox.network" }, checked: box.network });
+  const writable = h("textarea", { dataset: { field: "settings.sandbox.writable" }, placeholder: "~/.claude" });
+  writable.value = (box.writable ?? []).join("\n");
   const secret = h("input", { type: "password", autocomplete: "new-password", dataset: { field: "settings.trigger_secret" },
     placeholder: s.has_trigger_secret ? "set (leave empty to keep)" : "none" });
   const form = h("form", { class: "card", novalidate: true },
@@ -51,6 +65,10 @@ export function agentsPage(editId) {
     h("label", { class: "inline" }, autoStart, "Start one instance whenever the server starts"),
     field("Instances at once", "max", max),
     field("Workspace", "workspace", workspace, "Worktree needs a git repository; each instance gets a branch"),
+    field("Limits", "limits", limits, "On all of an instance's processes together; empty for the server's default (none unless configured)"),
+    h("label", { class: "inline" }, sandboxed, "Sandbox: write only in its workspace and the paths below; never read the server's data"),
+    h("label", { class: "inline" }, network, "Network (without it: connections to this server only)"),
+    field("Writable paths (sandbox)", "writable", writable, "One per line, absolute or ~/…; e.g. the agent's own state directory"),
     field("Quiet time before it counts as waiting (ms)", "idle", idle, "Empty for the default (400)"),
     field("Prompt patterns", "patterns", patterns, "Regular expressions for the last screen line, one per line"),
     field("Trigger secret", "secret", secret, "For POST /api/hooks/agents/NAME; 16+ characters"),
@@ -73,6 +91,8 @@ export function agentsPage(editId) {
       auto_start: autoStart.checked, max_concurrent_instances: Number(max.value || 1),
       idle_ms: idle.value === "" ? null : Number(idle.value), prompt_patterns: lines(patterns.value),
       workspace: workspace.value,
+      limits: { ...lim, memory_mb: optionalNumber(memory), cpu_percent: optionalNumber(cpu), pids: optionalNumber(pids) },
+      sandbox: { ...box, enabled: sandboxed.checked, network: network.checked, writable: lines(writable.value) },
     };
     if (secret.value) settings.trigger_secret = secret.value;
     const body = { name: name.value.trim(), project_path: path.value.trim(), description: description.value,

@@ -1,7 +1,7 @@
 // The overview: what waits for you first, then every agent with its instances.
 
 import { h, short, said, quote, clampText } from "../dom.js";
-import { FINAL, badge, state, agentName, waiting, attribution } from "../state.js";
+import { FINAL, badge, state, agentName, waiting, attribution, usageSlot } from "../state.js";
 import { startInstance, terminate, removeInstance } from "../instance.js";
 
 export function overviewPage() {
@@ -49,6 +49,7 @@ function agentCard(agent) {
     h("ul", { class: "instances" }, [...live, ...ended].map((i) => h("li", { dataset: { instance: i.id } },
       badge(i), h("span", { class: "id" }, short(i.id)),
       h("span", { class: "grow one-line" }, said(clampText(i.status === "awaiting_input" ? (i.prompt || "") : (i.status_reason || ""), 1, 120).text)),
+      FINAL.has(i.status) ? null : usageSlot(i),
       h("span", { class: "actions" },
         h("a", { class: "button ghost", href: `#/i/${i.id}` }, "Open"),
         FINAL.has(i.status) ? h("button", { class: "danger", onclick: () => removeInstance(i.id) }, "Delete")
