@@ -9,7 +9,8 @@ Measured: density (server RSS per idle `bash` instance, idle CPU), lifecycle (cr
 terminate), switching (stream connect to snapshot), keystroke echo latency (idle and with
 100 instances producing output), throughput (PTY to SSE client, against a bare PTY
 reader), detection delay and false positives, SQLite message write rate under 16
-clients, and start-up with 100,000 stored messages and 10,000 instances.
+clients, worktree creation, what containment, limits and the sandbox cost per instance
+(create time and memory), and start-up with 100,000 stored messages and 10,000 instances.
 """
 import argparse
 import http.client
@@ -68,10 +69,16 @@ class Measured:
 
 
 class Server(Measured):
-    def __init__(self, data, max_instances=1200):
+    def __init__(self, data, max_instances=1200, config=None):
         self.data = data
+        extra = []
+        if config is not None:
+            path = data + ".toml"
+            with open(path, "w") as f:
+                f.write(config)
+            extra = ["--config", path]
         self.proc = subprocess.Popen(
-            [BIN, "--bind", "127.0.0.1:0", "--data-dir", data, "--token", TOKEN, "--max-instances", str(max_instances)],
+            [BIN, "--bind", "127.0.0.1:0", "--data-dir", data, "--token", TOKEN, "--max-instances", str(max_instances), *extra],
             stdout=subprocess.PIPE, stderr=open(os.path.join(data + ".log"), "a"), text=True)
         self.started = time.perf_counter()
         line = self.proc.stdout.readline()
@@ -440,6 +447,58 @@ def workspaces(srv, rows, tmp, files=20000, n=10):
                  f"{disk / 1024:.1f} MiB", "", "worktree_disk"))
 
 
+def used_kib():
+    """Memory in use on the machine (MemTotal - MemAvailable), and slab + per-CPU
+    kernel memory (where cgroups' own bookkeeping lives)."""
+    with open("/proc/meminfo") as f:
+        m = {l.split(":")[0]: int(l.split()[1]) for l in f}
+    return m["MemTotal"] - m["MemAvailable"], m["Slab"] + m.get("Percpu", 0)
+
+
+def isolation(rows, tmp, n=100, creates=50):
+    """What containment, limits and the sandbox cost per instance: create time (one at
+    a time, as in the lifecycle row) and the machine's memory per idle `bash`
+    instance (helper, namespace init and bash, plus the kernel's cgroup bookkeeping),
+    for the same agent under four settings."""
+    limits = {"memory_mb": 1024, "pids": 256, "cpu_percent": 100}
+    variants = [
+        ("PID namespace only ([isolation] cgroups = false)", "[isolation]\ncgroups = false\n", {}, "iso_none"),
+        ("+ a cgroup per instance (the default)", None, {}, "iso_cgroup"),
+        ("+ memory, pids and cpu limits", None, {"limits": limits}, "iso_limits"),
+        ("+ the Landlock sandbox", None, {"limits": limits, "sandbox": {"enabled": True}}, "iso_sandbox"),
+    ]
+    for k, (label, config, settings, key) in enumerate(variants):
+        srv = Server(os.path.join(tmp, f"iso{k}"), config=config)
+        try:
+            agent = srv.agent("iso", ["bash", "--norc", "-i"], **settings)
+            conn = srv.conn()
+            times, ids = [], []
+            for _ in range(creates):
+                t = time.perf_counter()
+                ids.append(srv.call("POST", f"/api/agents/{agent}/instances", {}, conn)["id"])
+                times.append((time.perf_counter() - t) * 1000)
+                time.sleep(0.05)
+            wait_status(srv, ids, "awaiting_input")
+            isolated = srv.call("GET", f"/api/instances/{ids[0]}")["isolation"]
+            for i in ids:
+                srv.call("PUT", f"/api/instances/{i}", {"status": "terminated"}, conn)
+            time.sleep(2)
+            before, kernel_before = used_kib()
+            ids = [srv.call("POST", f"/api/agents/{agent}/instances", {}, conn)["id"] for _ in range(n)]
+            wait_status(srv, ids, "awaiting_input")
+            time.sleep(2)
+            after, kernel_after = used_kib()
+            for i in ids:
+                srv.call("PUT", f"/api/instances/{i}", {"status": "terminated"}, conn)
+            shown = f"{isolated['containment']}, {isolated['limits']}, {isolated['sandbox']}"
+            rows.append(("isolation", f"{label}: create p50 / p99 ({shown})",
+                         f"{pct(times, 50):.1f} / {pct(times, 99):.1f} ms", "", key + "_create"))
+            rows.append(("isolation", f"… machine memory per idle bash instance at {n} (kernel slab + per-CPU)",
+                         f"{(after - before) / n:.0f} KiB ({(kernel_after - kernel_before) / n:.0f} KiB)", "", key + "_memory"))
+        finally:
+            srv.stop()
+
+
 def startup(rows, tmp):
     data = os.path.join(tmp, "big")
     srv = Server(data)
@@ -536,6 +595,8 @@ def main():
                 workspaces(srv, rows, tmp)
         finally:
             srv.stop()
+        if want("isolation"):
+            isolation(rows, tmp)
         if want("startup"):
             startup(rows, tmp)
     finally:

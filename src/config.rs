@@ -96,6 +96,14 @@ struct FileSettings {
     webhooks: FileWebhooks,
     #[serde(default)]
     limits: crate::domain::settings::Limits,
+    #[serde(default)]
+    isolation: FileIsolation,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIsolation {
+    cgroups: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,6 +171,8 @@ pub struct Settings {
     pub webhook_timeout: Duration,
     /// Limits for agents that set none (`[limits]`).
     pub limits: crate::domain::settings::Limits,
+    /// Whether instances get cgroups where the server can make them (`[isolation]`).
+    pub cgroups: bool,
 }
 
 /// Why the settings could not be resolved.
@@ -223,6 +233,7 @@ impl Settings {
                 file.webhooks.timeout.as_deref().unwrap_or(DEFAULT_WEBHOOK_TIMEOUT),
             )?,
             limits: file.limits,
+            cgroups: file.isolation.cgroups.unwrap_or(true),
         };
         settings.check()?;
         Ok(settings)

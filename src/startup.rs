@@ -105,8 +105,11 @@ impl Application {
             Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
         }
         let data_dir = std::fs::canonicalize(&settings.data_dir).unwrap_or_else(|_| settings.data_dir.clone());
-        let cgroups =
-            web::block(crate::isolation::Cgroups::detect).await.map_err(|e| StartupError::Task(e.to_string()))?;
+        let cgroups = if settings.cgroups {
+            web::block(crate::isolation::Cgroups::detect).await.map_err(|e| StartupError::Task(e.to_string()))?
+        } else {
+            crate::isolation::Cgroups::default()
+        };
         let shared = Arc::new(Shared {
             db: db.clone(),
             transcripts: settings.data_dir.join("transcripts"),

@@ -270,3 +270,90 @@ fn without_cgroups_memory_is_limited_per_process_and_said_so() {
     assert_eq!(isolation["unenforced"], json!(["pids"]), "never silently pretend: {isolation}");
     assert!(running["usage"]["memory_bytes"].as_u64().is_some_and(|m| m > 0), "usage from /proc: {running}");
 }
+
+#[test]
+fn a_sandboxed_instance_in_its_worktree_commits_while_the_data_directory_stays_closed() {
+    if skip(no_landlock()) {
+        return;
+    }
+    // The worktree lies inside the data directory (DATA_DIR/worktrees), which the
+    // sandbox hides: the instance's own worktree is opened to it, nothing else.
+    let app = TestApp::spawn_with(&[]);
+    let repo = crate::helpers::project_dir(&app, "repo");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(std::path::Path::new(&repo).join("a.txt"), "one\n").expect("write");
+    git(&["add", "a.txt"]);
+    git(&["commit", "-qm", "first"]);
+    let data = app.data_dir();
+    let script = format!(
+        "echo two > a.txt && git commit -qam second && echo committed; cat {}/token || echo token-refused; \
+         ls {}/worktrees >/dev/null 2>&1 || echo others-refused; echo probe-done; sleep 60",
+        data.display(),
+        data.display()
+    );
+    let r = app.post(
+        "/api/agents",
+        &json!({"name": "boxed-tree", "project_path": repo, "command": ["sh", "-c", script],
+                "env": {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.com",
+                        "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@example.com"},
+                "settings": {"workspace": "worktree", "sandbox": {"enabled": true}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = instance(&app, r.json()["id"].as_str().expect("id"));
+    let out = app.wait_output(&id, "probe-done", T);
+    assert!(out.contains("committed"), "{out}");
+    assert!(out.contains("token-refused") && out.contains("others-refused"), "{out}");
+    let branch = get(&app, &id)["workspace"]["branch"].as_str().expect("branch").to_owned();
+    assert_eq!(git(&["log", "-1", "--format=%s", &branch]).trim(), "second", "the commit is in the repository");
+}
+
+#[test]
+fn metrics_total_usage_per_agent_and_a_killed_servers_cgroups_are_swept() {
+    if skip(no_cgroups()) {
+        return;
+    }
+    let mut app = TestApp::spawn();
+    let agent = app.agent("metered", &["sleep", "600"], json!({"max_concurrent_instances": 2}));
+    let first = instance(&app, &agent);
+    let second = instance(&app, &agent);
+    for id in [&first, &second] {
+        eventually(T, "started", || get(&app, id)["usage"].is_object().then_some(()));
+    }
+    let metrics = app.get("/metrics").text;
+    let processes = metrics
+        .lines()
+        .find(|l| l.starts_with("switchboard_agent_processes{agent=\"metered\"}"))
+        .unwrap_or_else(|| panic!("no per-agent line: {metrics}"));
+    let n: u64 = processes.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a number");
+    assert!(n >= 2, "both instances' processes: {processes}");
+    assert!(metrics.contains("switchboard_agent_memory_bytes{agent=\"metered\"}"), "{metrics}");
+    assert!(!metrics.contains(&first), "no instance label: {metrics}");
+
+    // A server killed with SIGKILL leaves its cgroups; the next start sweeps them.
+    let old = app.pid();
+    app.kill9();
+    let leftover = |pid: i32| {
+        ["unified", "pids", "cpuacct"]
+            .iter()
+            .map(|h| std::path::PathBuf::from(format!("/sys/fs/cgroup/{h}/switchboard-{pid}")))
+            .filter(|p| p.exists())
+            .collect::<Vec<_>>()
+    };
+    let app = app.start_again();
+    eventually(T, "the killed server's cgroups swept", || leftover(old).is_empty().then_some(()));
+    assert!(app.get("/healthz").status == 200);
+}
