@@ -35,6 +35,40 @@ async fn check_repository(project_path: &str, kind: WorkspaceKind) -> Result<(),
     }
 }
 
+/// A sandbox must be able to hide the data directory: refuses a shared workspace or a
+/// writable path that holds it (Landlock cannot take rights away beneath a grant).
+fn check_sandbox(
+    state: &AppState,
+    project_path: &str,
+    kind: WorkspaceKind,
+    sandbox: &crate::domain::settings::Sandbox,
+) -> Result<(), AppError> {
+    use crate::isolation::sandbox::exposing;
+    if !sandbox.enabled {
+        return Ok(());
+    }
+    let data = state.shared.data_dir.as_path();
+    let held = |field: String, path: &str| {
+        AppError::invalid(
+            field,
+            format!(
+                "the server's data directory {} lies inside {path}, so a sandbox cannot hide it from the \
+                 instances; use \"workspace\": \"worktree\" or a narrower path, or move the data directory",
+                data.display()
+            ),
+        )
+    };
+    if kind == WorkspaceKind::Shared && exposing(data, [std::path::Path::new(project_path)]).is_some() {
+        return Err(held("settings.sandbox.enabled".into(), project_path));
+    }
+    for (i, path) in sandbox.writable.iter().enumerate() {
+        if path.starts_with('/') && exposing(data, [std::path::Path::new(path)]).is_some() {
+            return Err(held(format!("settings.sandbox.writable[{i}]"), path));
+        }
+    }
+    Ok(())
+}
+
 /// The agent's spare worktree follows its settings, in the background.
 fn keep_spare(state: &AppState, agent: &store::StoredAgent) {
     let wanted = agent.settings.workspace == WorkspaceKind::Worktree;
@@ -62,6 +96,7 @@ pub async fn list(state: web::Data<AppState>, query: web::Query<PageQuery>) -> R
 #[post("/api/agents")]
 pub async fn create(state: web::Data<AppState>, body: Json<NewAgent>) -> Result<HttpResponse, AppError> {
     let (record, settings) = body.0.validate()?;
+    check_sandbox(&state, &record.project_path, settings.workspace, &settings.sandbox)?;
     check_repository(&record.project_path, settings.workspace).await?;
     let agent = blocking(&state.db.agents, move |conn| Ok(store::insert(conn, &record, &settings)?)).await?;
     keep_spare(&state, &agent);
@@ -97,6 +132,8 @@ pub async fn update(
     let current = blocking(&state.db.agents, move |conn| store::get(conn, id)?.ok_or_else(|| not_found(id))).await?;
     let path = change.project_path.as_deref().unwrap_or(&current.record.project_path);
     let kind = change.settings.as_ref().and_then(|s| s.workspace).unwrap_or(current.settings.workspace);
+    let sandbox = change.settings.as_ref().and_then(|s| s.sandbox.as_ref()).unwrap_or(&current.settings.sandbox);
+    check_sandbox(&state, path, kind, sandbox)?;
     check_repository(path, kind).await?;
     let agent =
         blocking(&state.db.agents, move |conn| store::update(conn, id, change)?.ok_or_else(|| not_found(id))).await?;

@@ -163,7 +163,7 @@ pub fn prepare(host: &Host<'_>, instance: &Instance<'_>) -> std::io::Result<Prep
     let sandbox = if instance.sandbox.enabled {
         let dir = self::tmpdir(host.tmp_root, instance.id);
         std::fs::create_dir_all(&dir)?;
-        let plan = sandbox::plan(
+        let made = sandbox::plan(
             instance.sandbox,
             &sandbox::Where {
                 data_dir: host.data_dir,
@@ -175,6 +175,16 @@ pub fn prepare(host: &Host<'_>, instance: &Instance<'_>) -> std::io::Result<Prep
                 server_port: host.server_port,
             },
         );
+        let plan = match made {
+            Ok(plan) => plan,
+            Err(why) => {
+                let _ = std::fs::remove_dir(&dir);
+                if let Some(cgroup) = &cgroup {
+                    cgroup.remove();
+                }
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+            }
+        };
         tmpdir = Some(dir);
         Some(plan)
     } else {

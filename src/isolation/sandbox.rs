@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 /// What the helper applies.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Plan {
-    /// Trees readable (and executable).
-    pub read: Vec<PathBuf>,
+    /// Trees left unreadable: everything else is readable (and executable). The
+    /// helper lists the directories along the way itself, so the plan stays small
+    /// however many entries they hold.
+    pub hidden: Vec<PathBuf>,
     /// Trees (or files) writable.
     pub write: Vec<PathBuf>,
     /// Devices readable and writable (ioctl included).
@@ -92,11 +94,19 @@ pub struct Where<'a> {
     pub server_port: u16,
 }
 
-/// The plan for an agent's sandbox settings.
+/// The first of `granted` that holds `data_dir` (granting it would open the data
+/// directory too: Landlock adds rights, it cannot take any away beneath a grant).
 #[must_use]
-pub fn plan(settings: &crate::domain::settings::Sandbox, at: &Where<'_>) -> Plan {
+pub fn exposing<'a>(data_dir: &Path, granted: impl IntoIterator<Item = &'a Path>) -> Option<&'a Path> {
+    granted.into_iter().find(|g| data_dir.starts_with(g))
+}
+
+/// The plan for an agent's sandbox settings.
+///
+/// # Errors
+/// A path to be writable holds the data directory, which the sandbox must hide.
+pub fn plan(settings: &crate::domain::settings::Sandbox, at: &Where<'_>) -> Result<Plan, String> {
     let data_dir = std::fs::canonicalize(at.data_dir).unwrap_or_else(|_| normal(at.data_dir));
-    let hidden = vec![data_dir, PathBuf::from("/dev/pts")];
     let mut write = vec![at.workspace.to_owned(), at.tmpdir.to_owned()];
     if let Some(repo) = at.repository {
         let git = repo.join(".git");
@@ -112,15 +122,24 @@ pub fn plan(settings: &crate::domain::settings::Sandbox, at: &Where<'_>) -> Plan
         };
         write.push(full);
     }
+    let resolved: Vec<PathBuf> = write.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| normal(p))).collect();
+    if let Some(path) = exposing(&data_dir, resolved.iter().map(PathBuf::as_path)) {
+        return Err(format!(
+            "the server's data directory {} lies inside {}, which the instance would write to; \
+             the sandbox cannot hide it there (use a worktree workspace, or move the data directory)",
+            data_dir.display(),
+            path.display()
+        ));
+    }
     let mut devices: Vec<PathBuf> = DEVICES.iter().map(PathBuf::from).collect();
     devices.extend(at.pts.map(Path::to_owned));
-    Plan {
-        read: readable_except(&hidden),
+    Ok(Plan {
+        hidden: vec![data_dir, PathBuf::from("/dev/pts")],
         write,
         devices,
         connect_only: (!settings.network).then_some(at.server_port),
         required: settings.required,
-    }
+    })
 }
 
 /// Applies `plan` to this process and everything it starts. `Ok(true)`: enforced
@@ -146,8 +165,9 @@ pub fn apply(plan: &Plan) -> Result<bool, String> {
     let mut created = ruleset.create().map_err(|e| e.to_string())?;
     let read = AccessFs::from_read(fs);
     let file_rw = AccessFs::from_file(fs);
+    let readable = readable_except(&plan.hidden);
     let groups: [(&[PathBuf], landlock::BitFlags<AccessFs>); 3] =
-        [(&plan.read, read), (&plan.write, AccessFs::from_all(fs)), (&plan.devices, file_rw)];
+        [(&readable, read), (&plan.write, AccessFs::from_all(fs)), (&plan.devices, file_rw)];
     for (paths, access) in groups {
         for path in paths {
             let Ok(fd) = PathFd::new(path) else { continue };
@@ -182,6 +202,17 @@ mod tests {
         let mut all = Vec::new();
         grant_except(base, &[PathBuf::from("/elsewhere")], &mut all);
         assert_eq!(all, vec![base.to_owned()]);
+    }
+
+    #[test]
+    fn a_grant_holding_the_data_directory_is_found() {
+        let data = Path::new("/srv/project/data");
+        assert_eq!(
+            exposing(data, [Path::new("/srv/other"), Path::new("/srv/project")]),
+            Some(Path::new("/srv/project"))
+        );
+        assert_eq!(exposing(data, [Path::new("/srv/project/data/worktrees/x")]), None);
+        assert_eq!(exposing(data, [Path::new("/srv/project/database")]), None);
     }
 
     #[test]

@@ -206,6 +206,19 @@ fn a_sandboxed_instance_writes_only_where_it_may_and_cannot_read_the_data_direct
     assert_eq!(result("ls"), "refused", "{out}");
     assert!(!out.contains(&std::fs::read_to_string(data.join("token")).expect("token").trim().to_owned()));
     assert_eq!(instance["isolation"]["sandbox"], "landlock", "{instance}");
+    // A sandbox that would have to grant the data directory is refused, naming why.
+    let root = app.root.path().to_string_lossy().into_owned();
+    let holding = app.post(
+        "/api/agents",
+        &json!({"name": "too-wide", "project_path": root, "settings": {"sandbox": {"enabled": true}}}),
+    );
+    assert_eq!(holding.status, 422, "{}", holding.text);
+    assert_eq!(holding.json()["error"]["field"], "settings.sandbox.enabled", "{}", holding.text);
+    assert!(holding.text.contains("data directory"), "{}", holding.text);
+    let wide = app
+        .put(&format!("/api/agents/{agent}"), &json!({"settings": {"sandbox": {"enabled": true, "writable": [root]}}}));
+    assert_eq!(wide.status, 422, "{}", wide.text);
+    assert_eq!(wide.json()["error"]["field"], "settings.sandbox.writable[0]", "{}", wide.text);
     // The private temporary directory goes with the instance.
     let r = app.delete(&format!("/api/instances/{id}"));
     assert_eq!(r.status, 204, "{}", r.text);
