@@ -115,7 +115,7 @@ fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() + 1 {
+        if bytes[i] == b'\\' {
             if let Some(n) = field.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok()) {
                 out.push(n);
                 i += 4;
@@ -237,21 +237,6 @@ impl Cgroups {
     #[must_use]
     pub fn available(&self) -> bool {
         self.v2.is_some() || !self.v1.is_empty()
-    }
-
-    /// What this server can hold, for the system endpoint: (`cgroup-v2`/`cgroup-v1`
-    /// per limit, or `none`).
-    #[must_use]
-    pub fn holds(&self, limit: &str) -> &'static str {
-        let v2 = self.v2.as_ref().is_some_and(|(_, c)| c.iter().any(|c| c == v2_controller(limit)));
-        let v1 = self.v1.iter().any(|(c, _)| c.name() == v2_controller(limit));
-        if v2 {
-            "cgroup-v2"
-        } else if v1 {
-            "cgroup-v1"
-        } else {
-            "none"
-        }
     }
 
     /// Makes an instance's cgroups with its limits. Blocking (a few directory
