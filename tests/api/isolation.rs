@@ -293,20 +293,7 @@ fn a_sandboxed_instance_in_its_worktree_commits_while_the_data_directory_stays_c
     // sandbox hides: the instance's own worktree is opened to it, nothing else.
     let app = TestApp::spawn_with(&[]);
     let repo = crate::helpers::project_dir(&app, "repo");
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&repo)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .expect("git");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let git = |args: &[&str]| crate::workspaces::git(&repo, args);
     git(&["init", "-q", "-b", "main"]);
     std::fs::write(std::path::Path::new(&repo).join("a.txt"), "one\n").expect("write");
     git(&["add", "a.txt"]);

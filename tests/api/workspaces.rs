@@ -12,7 +12,7 @@ use crate::sse_client::SseClient;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn git(dir: &str, args: &[&str]) -> String {
+pub fn git(dir: &str, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)

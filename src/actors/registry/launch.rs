@@ -161,17 +161,9 @@ async fn start(
     let token = match shared.tokens.issue(instance.id) {
         Ok(token) => token,
         Err(e) => {
-            // No actor will run: store the failure and free the slot here, or the
-            // instance would stay idle and its slot counted for ever.
             tracing::error!(instance = %instance.id, error = %e, "cannot issue an instance token");
-            let (job, id) = (shared.clone(), instance.id);
             let reason = format!("spawn_failed: cannot issue an instance token: {e}");
-            let stored = db::run(&shared.db.agents, move |conn| fail_unstarted(&job, conn, id, &reason)).await;
-            if stored.is_err() {
-                tracing::error!(instance = %id, "cannot store that the instance failed to start");
-            }
-            registry.do_send(super::Finished { id: instance.id, agent_id: agent.id });
-            return false;
+            return not_started(shared, &registry, agent.id, instance.id, reason).await;
         }
     };
     // A worktree is made when the instance starts (not when it is queued), from
@@ -184,15 +176,8 @@ async fn start(
             Ok(ws) => instance.workspace = Some(ws),
             Err(why) => {
                 tracing::warn!(instance = %id, error = %why, "cannot make the instance's worktree");
-                let job = shared.clone();
                 let reason = format!("spawn_failed: workspace: {why}");
-                let stored = db::run(&shared.db.agents, move |conn| fail_unstarted(&job, conn, id, &reason)).await;
-                if stored.is_err() {
-                    tracing::error!(instance = %id, "cannot store that the instance failed to start");
-                }
-                shared.tokens.revoke(id);
-                registry.do_send(super::Finished { id, agent_id: agent.id });
-                return false;
+                return not_started(shared, &registry, agent.id, id, reason).await;
             }
         }
     }
@@ -202,15 +187,8 @@ async fn start(
         Ok(prepared) => prepared,
         Err(why) => {
             tracing::warn!(instance = %instance.id, error = %why, "cannot prepare the instance's isolation");
-            let (job, id) = (shared.clone(), instance.id);
             let reason = format!("spawn_failed: isolation: {why}");
-            let stored = db::run(&shared.db.agents, move |conn| fail_unstarted(&job, conn, id, &reason)).await;
-            if stored.is_err() {
-                tracing::error!(instance = %id, "cannot store that the instance failed to start");
-            }
-            shared.tokens.revoke(id);
-            registry.do_send(super::Finished { id, agent_id: agent.id });
-            return false;
+            return not_started(shared, &registry, agent.id, instance.id, reason).await;
         }
     };
     let (started, outcome) = oneshot::channel();
@@ -244,6 +222,19 @@ async fn start(
         Err(e) => tracing::warn!(instance = %id, error = %e, "cannot read the held messages again"),
     }
     matches!(outcome.await, Ok(Ok(())))
+}
+
+/// No actor will run: stores the failure and frees the slot here, or the instance
+/// would stay idle and its slot counted for ever. Always false (not started).
+async fn not_started(shared: &Arc<Shared>, registry: &Addr<Registry>, agent: Uuid, id: Uuid, reason: String) -> bool {
+    let job = shared.clone();
+    let stored = db::run(&shared.db.agents, move |conn| fail_unstarted(&job, conn, id, &reason)).await;
+    if stored.is_err() {
+        tracing::error!(instance = %id, "cannot store that the instance failed to start");
+    }
+    shared.tokens.revoke(id);
+    registry.do_send(super::Finished { id, agent_id: agent });
+    false
 }
 
 /// Makes the instance's cgroup and temporary directory and plans its sandbox
