@@ -37,6 +37,9 @@ pub enum Command {
     /// Print a fresh one-time sign-in link for the dashboard of the server running
     /// over this data directory (it works once, for 10 minutes).
     LoginLink(ServeArgs),
+    /// The terminal client's commands (ls, attach, new, send, logs, stop, wait, completions).
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 impl Cli {

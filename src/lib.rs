@@ -37,6 +37,7 @@
 
 pub mod actors;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod contain;
 pub mod db;

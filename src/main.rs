@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use actix_web::web;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use switchboard::config::{Cli, Command, Settings};
 use switchboard::startup::Application;
 use tracing_subscriber::EnvFilter;
@@ -16,14 +16,16 @@ fn main() -> ExitCode {
     if let Some(code) = switchboard::contain::main_if_requested(&raw) {
         return code;
     }
-    actix_web::rt::System::new().block_on(serve())
-}
-
-async fn serve() -> ExitCode {
     let (args, login_link) = match Cli::parse().into_command() {
         Command::Serve(args) => (args, false),
         Command::LoginLink(args) => (args, true),
+        // The terminal client: no runtime, no logging set-up, only the HTTP API.
+        Command::Client(command) => return switchboard::client::run(command, Cli::command()),
     };
+    actix_web::rt::System::new().block_on(serve(args, login_link))
+}
+
+async fn serve(args: switchboard::config::ServeArgs, login_link: bool) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

@@ -145,7 +145,11 @@ impl TestApp {
     /// Like [`TestApp::spawn_env`], with the binary run by `launcher`.
     pub fn spawn_launched(root: TempDir, launcher: &[&str], extra: Vec<String>, envs: &[(&str, &str)]) -> Self {
         let data = root.path().join("data");
-        let mut args = vec!["serve".to_owned(), "--bind".into(), "127.0.0.1:0".into(), "--data-dir".into()];
+        let mut args = vec!["serve".to_owned()];
+        if !extra.iter().any(|a| a == "--bind") {
+            args.extend(["--bind".into(), "127.0.0.1:0".into()]);
+        }
+        args.push("--data-dir".into());
         args.push(data.to_string_lossy().into_owned());
         args.extend(extra.iter().cloned());
         let (child, [listening, dashboard]) =
@@ -372,6 +376,15 @@ impl TestApp {
         let mut child = self.child.take().expect("running");
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// Starts the server again over the same data directory and on the same port
+    /// (after `stop` or `kill9`), as a restarted service would be.
+    pub fn start_again_on_same_port(mut self) -> TestApp {
+        let mut args = std::mem::take(&mut self.args);
+        args.extend(["--bind".to_owned(), format!("127.0.0.1:{}", self.port)]);
+        let root = std::mem::replace(&mut self.root, tempfile::tempdir().expect("tempdir"));
+        TestApp::spawn_in(root, args)
     }
 
     /// Starts the server again over the same data directory (after `stop` or `kill9`).

@@ -5,6 +5,7 @@
 
 mod agents;
 mod bounded;
+mod client;
 mod crash;
 mod dashboard;
 mod detection;
