@@ -274,7 +274,59 @@ def echo_latency(srv, label, samples=300):
     return f"{pct(times, 50):.2f} / {pct(times, 99):.2f} ms"
 
 
+def pty_echo(argv, samples=300, env=None):
+    """Keystroke → echo as seen on the master side of a PTY that runs `argv`: a user's
+    terminal. Returns the times in ms."""
+    import select
+    master, slave = os.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                            env={**os.environ, **(env or {})})
+    os.close(slave)
+    def read_until(*needles, timeout=20):
+        seen = b""
+        deadline = time.time() + timeout
+        while not any(n in seen for n in needles):
+            ready, _, _ = select.select([master], [], [], max(0, deadline - time.time()))
+            if not ready:
+                raise RuntimeError(f"no {needles!r} from {argv[0]}: {seen[-200:]!r}")
+            seen += os.read(master, 65536)
+        return seen
+    read_until(b"$ ", b"# ")  # the prompt (an ordinary user's, or root's)
+    times = []
+    for k in range(samples):
+        if k % 50 == 49:  # keep the line short: erase it and let the redraw pass
+            os.write(master, b"\x15")
+            time.sleep(0.05)
+            while select.select([master], [], [], 0.05)[0]:
+                os.read(master, 65536)
+        ch = b"abcdefghij"[k % 10:k % 10 + 1]
+        t = time.perf_counter()
+        os.write(master, ch)
+        read_until(ch)
+        times.append((time.perf_counter() - t) * 1000)
+    proc.kill()
+    proc.wait()
+    os.close(master)
+    return times
+
+
+def attach_latency(srv, rows):
+    """`switchboard attach` in a PTY, as a user runs it, against bash in a PTY of its
+    own (a local shell): the keystroke to its echo on the user's terminal."""
+    agent = srv.agent("attach-echo", ["bash", "--norc", "-i"])
+    iid = srv.call("POST", f"/api/agents/{agent}/instances", {})["id"]
+    wait_status(srv, [iid], "awaiting_input")
+    attached = pty_echo([BIN, "attach", iid, "--url", f"http://127.0.0.1:{srv.port}", "--token", TOKEN])
+    local = pty_echo(["bash", "--norc", "-i"], env={"PS1": "$ "})
+    rows.append(("latency", "keystroke → echo through `switchboard attach`, p50 / p99",
+                 f"{pct(attached, 50):.2f} / {pct(attached, 99):.2f} ms", "", "echo_attach"))
+    rows.append(("latency", "… a local shell in a PTY of its own, p50 / p99",
+                 f"{pct(local, 50):.2f} / {pct(local, 99):.2f} ms", "", "echo_local"))
+    srv.call("PUT", f"/api/instances/{iid}", {"status": "terminated"})
+
+
 def latency(srv, rows):
+    attach_latency(srv, rows)
     rows.append(("latency", "keystroke → echo on SSE, idle, p50 / p99", echo_latency(srv, "idle"), "< 1.0 / 1.5 ms", "echo_idle"))
     # Print without forking: `read -t` on a pipe that never has data is the pause.
     for pause in ("0.1", "0.01"):
