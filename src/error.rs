@@ -28,6 +28,10 @@ pub enum AppError {
     /// 409 `workspace_dirty`: deleting would lose work; `lost` names it, per instance.
     #[error("{message}")]
     WorkspaceDirty { message: String, lost: Vec<LostWork> },
+    /// 409 `moved_on`: a reply named a question the instance no longer waits on;
+    /// nothing was typed. Carries what it waits on now, if anything.
+    #[error("{message}")]
+    MovedOn { message: String, status: String, prompt: Option<String>, wait_id: Option<String> },
     /// A known path asked with a method it does not take; `allow` lists those it does.
     #[error("{message}")]
     MethodNotAllowed { message: String, allow: String },
@@ -74,6 +78,7 @@ impl AppError {
             }
             AppError::Unauthorized(_) => "unauthorized",
             AppError::WorkspaceDirty { .. } => "workspace_dirty",
+            AppError::MovedOn { .. } => "moved_on",
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::PayloadTooLarge(_) => "payload_too_large",
@@ -147,6 +152,18 @@ pub struct ErrorDetail {
     /// For `workspace_dirty`: what deleting would lose, per instance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost: Option<Vec<LostWork>>,
+    /// For `moved_on`: what the instance is now (`status`, and while it waits, the
+    /// `prompt` and `wait_id` of the question it waits on now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub now: Option<MovedTo>,
+}
+
+/// Where an instance moved on to, for a reply that came too late (`moved_on`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MovedTo {
+    pub status: String,
+    pub prompt: Option<String>,
+    pub wait_id: Option<String>,
 }
 
 /// Work that deleting an instance's worktree would lose.
@@ -159,25 +176,10 @@ pub struct LostWork {
     pub items: Vec<String>,
 }
 
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict { .. } | AppError::WorkspaceDirty { .. } => StatusCode::CONFLICT,
-            AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
+impl AppError {
+    /// The error as clients see it (the body's `error`).
+    #[must_use]
+    pub fn detail(&self) -> ErrorDetail {
         let (message, field) = match self {
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -190,7 +192,38 @@ impl ResponseError for AppError {
             AppError::WorkspaceDirty { lost, .. } => Some(lost.clone()),
             _ => None,
         };
-        let body = ErrorBody { error: ErrorDetail { code: self.code().to_owned(), message, field, lost } };
+        let now = match self {
+            AppError::MovedOn { status, prompt, wait_id, .. } => {
+                Some(MovedTo { status: status.clone(), prompt: prompt.clone(), wait_id: wait_id.clone() })
+            }
+            _ => None,
+        };
+        ErrorDetail { code: self.code().to_owned(), message, field, lost, now }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } | AppError::WorkspaceDirty { .. } | AppError::MovedOn { .. } => {
+                StatusCode::CONFLICT
+            }
+            AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = ErrorBody { error: self.detail() };
         let mut response = HttpResponse::build(self.status_code());
         response
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

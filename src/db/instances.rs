@@ -16,7 +16,7 @@ use crate::isolation::Isolation;
 
 const COLUMNS: &str = "id, agent_id, status, started_at, completed_at, pty_session_id, project_path,
      last_activity_at, exit_code, exit_signal, status_reason, task_id, pid, cols, rows, prompt, containment,
-     workspace, isolation, usage";
+     workspace, isolation, usage, wait_id";
 
 /// Parses a UUID stored as text.
 ///
@@ -49,6 +49,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Instance> {
         prompt: row.get(15)?,
         isolation: isolation_column(row, 18, 16)?,
         usage: json_column(row, 19)?,
+        wait_id: row.get(20)?,
         workspace: workspace_column(row, 17)?,
     })
 }
@@ -240,6 +241,8 @@ pub struct Transition {
     pub isolation: Option<String>,
     /// Set when it ended: what it used (JSON).
     pub usage: Option<String>,
+    /// For `awaiting_input`: the id of this wait (a new one each time it starts waiting).
+    pub wait_id: Option<String>,
     /// For `awaiting_input`: what the program asks.
     pub prompt: Option<String>,
     /// The transcript length when it happened.
@@ -260,7 +263,7 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
                 started_at = COALESCE(?4, started_at), completed_at = COALESCE(?5, completed_at),
                 exit_code = COALESCE(?6, exit_code), exit_signal = COALESCE(?7, exit_signal),
                 pid = COALESCE(?8, pid), pty_session_id = COALESCE(?9, pty_session_id), prompt = ?11,
-                isolation = COALESCE(?12, isolation), usage = COALESCE(?13, usage)
+                isolation = COALESCE(?12, isolation), usage = COALESCE(?13, usage), wait_id = ?14
          WHERE id = ?10",
         params![
             t.to.as_str(),
@@ -275,7 +278,8 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
             t.id.to_string(),
             if t.to == InstanceStatus::AwaitingInput { t.prompt.as_deref() } else { None },
             t.isolation,
-            t.usage
+            t.usage,
+            if t.to == InstanceStatus::AwaitingInput { t.wait_id.as_deref() } else { None }
         ],
     )?;
     let workspace = tx
@@ -294,6 +298,7 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
         exit_code: t.exit_code,
         prompt: t.prompt.clone(),
         at: t.at.clone(),
+        wait_id: if t.to == InstanceStatus::AwaitingInput { t.wait_id.clone() } else { None },
     };
     let event = NewEvent {
         payload: Payload::InstanceStatus(&change),

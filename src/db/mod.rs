@@ -41,6 +41,7 @@ pub const AGENTS_MIGRATIONS: &[&str] = &[
     include_str!("../../sql/agents/008_security.sql"),
     include_str!("../../sql/agents/009_workspaces.sql"),
     include_str!("../../sql/agents/010_isolation.sql"),
+    include_str!("../../sql/agents/011_wait_id.sql"),
 ];
 /// Schema of `tasks.db`, in order; index + 1 is the schema version.
 pub const TASKS_MIGRATIONS: &[&str] =

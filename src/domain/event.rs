@@ -83,6 +83,10 @@ pub struct StatusChange {
     /// The instance's worktree (null when it runs in the agent's `project_path`).
     #[serde(default)]
     pub workspace: Option<super::instance::Workspace>,
+    /// For `awaiting_input`: the id of this wait, which a reply may name
+    /// (`in_reply_to`); a new one each time it starts waiting.
+    #[serde(default)]
+    pub wait_id: Option<String>,
 }
 
 /// An event's payload as it is written: the variant decides the kind.
@@ -217,6 +221,7 @@ mod tests {
             prompt: Some("Deploy? [y/N]".into()),
             at: "2026-12-03T09:00:00.000Z".into(),
             workspace: None,
+            wait_id: Some(Uuid::new_v4().to_string()),
         };
         let payload = Payload::InstanceStatus(&change);
         assert_eq!(payload.kind(), EventKind::InstanceStatus);

@@ -133,6 +133,9 @@ pub struct Instance {
     pub rows: u16,
     /// While `awaiting_input`: what the program asks (as in its `instance.status` event).
     pub prompt: Option<String>,
+    /// While `awaiting_input`: the id of this wait, new each time it starts waiting;
+    /// a reply may name it (`in_reply_to`) so that it is never typed into a later question.
+    pub wait_id: Option<String>,
     /// How it is isolated, once started: containment, limits and sandbox, each
     /// as the kernel granted it.
     pub isolation: Option<crate::isolation::Isolation>,

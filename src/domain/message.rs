@@ -88,6 +88,11 @@ pub struct NewMessage {
     pub options: Vec<String>,
     #[serde(default)]
     pub deliver: Delivery,
+    /// A user's reply to one question: the instance's `wait_id` when the question was
+    /// read. If the instance no longer waits on it (a newer question, or not waiting),
+    /// nothing is typed and the answer is 409 with the current prompt and `wait_id`.
+    #[serde(default)]
+    pub in_reply_to: Option<String>,
 }
 
 impl NewMessage {
@@ -101,6 +106,9 @@ impl NewMessage {
     pub fn validate(&self, sender: Sender) -> Result<(), Invalid> {
         if self.content.is_empty() {
             return Err(Invalid::new("content", "must not be empty"));
+        }
+        if sender == Sender::Agent && self.in_reply_to.is_some() {
+            return Err(Invalid::new("in_reply_to", "only a user's reply answers a question"));
         }
         if self.content.len() > MAX_CONTENT_BYTES {
             return Err(Invalid::new("content", format!("must be at most {MAX_CONTENT_BYTES} bytes")));

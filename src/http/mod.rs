@@ -96,6 +96,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(messages::list)
         .service(messages::create)
         .service(messages::complete)
+        .service(messages::batch)
         .service(sse::subscribe)
         .service(stream::stream)
         .service(tasks::run)

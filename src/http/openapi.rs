@@ -16,7 +16,7 @@ use super::{agents, instances, messages, output, sse, stream, system, tasks, tri
         agents::list, agents::create, agents::get, agents::update, agents::delete, agents::list_instances,
         instances::create, instances::list, instances::show, instances::update, instances::remove,
         instances::input, instances::resize, output::output,
-        messages::list, messages::create, messages::complete,
+        messages::list, messages::create, messages::complete, messages::batch,
         sse::subscribe, stream::stream, tasks::run,
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::deliveries, webhooks::redeliver, triggers::trigger,

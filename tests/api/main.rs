@@ -19,6 +19,7 @@ mod openapi;
 mod probes;
 mod processes;
 mod receiver;
+mod replies;
 mod security;
 mod soak;
 mod sse_client;

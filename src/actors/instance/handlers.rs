@@ -42,6 +42,26 @@ pub struct Deliver {
     pub now: bool,
 }
 
+/// A user's reply to the question named by `in_reply_to` (a `wait_id`): typed now if
+/// the instance still waits on that question, stored as delivered; otherwise refused
+/// with what it is now, and nothing is typed or stored.
+#[derive(Message)]
+#[rtype(result = "Result<oneshot::Receiver<String>, MovedOn>")]
+pub struct Answer {
+    pub message: Message,
+    pub agent_id: uuid::Uuid,
+    pub in_reply_to: String,
+}
+
+/// What an instance is now, for a reply that named an earlier question.
+#[derive(Debug, Clone)]
+pub struct MovedOn {
+    pub status: InstanceStatus,
+    /// While it waits: the question it waits on now, and that wait's id.
+    pub prompt: Option<String>,
+    pub wait_id: Option<String>,
+}
+
 /// The agent asked the user something (`requires_user_input`).
 #[derive(Message)]
 #[rtype(result = "Result<(), InstanceError>")]
@@ -100,16 +120,37 @@ impl InstanceActor {
     /// Types a user message (content, then Enter; a bracketed paste when the
     /// program asked for it) and records the delivery.
     pub(super) fn type_message(&mut self, message: &Message, reply: Option<Reply>, ctx: &mut Context<Self>) {
+        self.type_and_store(message, None, reply, ctx);
+    }
+
+    /// Types a message; records it as delivered, inserting it first when it is not
+    /// stored yet (`new`: its agent). Whether it was typed.
+    fn type_and_store(
+        &mut self,
+        message: &Message,
+        new: Option<uuid::Uuid>,
+        reply: Option<Reply>,
+        ctx: &mut Context<Self>,
+    ) -> bool {
         let bytes = typed(&message.content, self.screen.bracketed_paste());
         if let Err(e) = self.running().and_then(|terminal| terminal.write(bytes)) {
             tracing::warn!(instance = %self.id, error = %e, "message not typed");
-            return;
+            return false;
         }
         self.typed.insert(message.id);
         let at = crate::domain::now();
-        self.enqueue(Write::Delivered { id: message.id, at }, reply, ctx);
+        let write = match new {
+            Some(agent) => {
+                let mut stored = message.clone();
+                stored.delivered_at = Some(at.clone());
+                Write::Answered { message: Box::new(stored), agent, at }
+            }
+            None => Write::Delivered { id: message.id, at },
+        };
+        self.enqueue(write, reply, ctx);
         self.transition(Event::Resume, "message_delivered".into(), None, ctx);
         self.input_typed(ctx);
+        true
     }
 
     /// Types the oldest held message if the program waits.
@@ -162,6 +203,25 @@ impl Handler<Deliver> for InstanceActor {
         } else {
             self.held.push_back(msg.message);
             Ok(None)
+        }
+    }
+}
+
+impl Handler<Answer> for InstanceActor {
+    type Result = Result<oneshot::Receiver<String>, MovedOn>;
+
+    fn handle(&mut self, msg: Answer, ctx: &mut Context<Self>) -> Self::Result {
+        let waiting = self.status == InstanceStatus::AwaitingInput && self.phase.is_running();
+        let now = self.wait_id.filter(|_| waiting).map(|w| w.to_string());
+        let moved = MovedOn { status: self.status, prompt: self.prompt.clone().filter(|_| waiting), wait_id: now };
+        if moved.wait_id.as_deref() != Some(msg.in_reply_to.as_str()) {
+            return Err(moved);
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.type_and_store(&msg.message, Some(msg.agent_id), Some(tx), ctx) {
+            Ok(rx)
+        } else {
+            Err(moved)
         }
     }
 }

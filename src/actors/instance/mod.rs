@@ -27,7 +27,7 @@ use regex::Regex;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-pub use handlers::{Asked, Chunk, Deliver, End, Input, InstanceError, Resize, Watch, Watched};
+pub use handlers::{Answer, Asked, Chunk, Deliver, End, Input, InstanceError, MovedOn, Resize, Watch, Watched};
 
 use super::registry::{Finished, Registry};
 use super::Shared;
@@ -126,6 +126,10 @@ pub struct InstanceActor {
     prepared: crate::isolation::Prepared,
     /// How it is isolated, once the helper reported (stored with the start).
     isolation: Option<crate::isolation::Isolation>,
+    /// While it waits: the id of this wait (a reply may name it), new each time.
+    wait_id: Option<Uuid>,
+    /// While it waits: what it asks.
+    prompt: Option<String>,
     output: Output,
     screen: Screen,
     waiting: Waiting,
@@ -158,6 +162,8 @@ impl InstanceActor {
                 terminal: None,
                 prepared: isolation,
                 isolation: None,
+                wait_id: None,
+                prompt: None,
                 output: Output::new(),
                 screen,
                 waiting: Waiting::new(idle, patterns),
@@ -224,6 +230,8 @@ impl InstanceActor {
         self.flush_output(ctx);
         let from = self.status;
         self.status = to;
+        self.wait_id = (to == InstanceStatus::AwaitingInput).then(Uuid::new_v4);
+        self.prompt = prompt.clone().filter(|_| to == InstanceStatus::AwaitingInput);
         let (exit_code, exit_signal) = match event {
             Event::Exit { code, signal } => (code, signal),
             _ => (None, None),
@@ -246,6 +254,7 @@ impl InstanceActor {
                 .filter(|_| started)
                 .and_then(|isolation| serde_json::to_string(isolation).ok()),
             usage: usage.and_then(|usage| serde_json::to_string(&usage).ok()),
+            wait_id: self.wait_id.map(|w| w.to_string()),
             prompt,
             offset: Some(self.output.len),
         };

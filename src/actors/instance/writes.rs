@@ -20,8 +20,20 @@ use crate::domain::state::is_final;
 #[derive(Debug, Clone)]
 pub(super) enum Write {
     Transition(instances::Transition),
-    Delivered { id: Uuid, at: String },
-    Size { cols: u16, rows: u16 },
+    Delivered {
+        id: Uuid,
+        at: String,
+    },
+    /// A reply typed before it was stored (`in_reply_to`): stored as delivered.
+    Answered {
+        message: Box<crate::domain::message::Message>,
+        agent: Uuid,
+        at: String,
+    },
+    Size {
+        cols: u16,
+        rows: u16,
+    },
 }
 
 /// Told when a delivery is stored: when it was typed.
@@ -58,6 +70,7 @@ impl Write {
                 Ok(())
             }
             Write::Delivered { id, at } => messages::mark_delivered(conn, *id, at),
+            Write::Answered { message, agent, .. } => messages::insert(conn, message, *agent),
             Write::Size { cols, rows } => instances::set_size(conn, instance, *cols, *rows),
         }
     }
@@ -126,7 +139,7 @@ impl InstanceActor {
                     self.deliver_held(ctx);
                 }
             }
-            Write::Delivered { at, .. } => {
+            Write::Delivered { at, .. } | Write::Answered { at, .. } => {
                 if let Some(reply) = reply {
                     let _ = reply.send(at);
                 }

@@ -359,6 +359,7 @@ fn end(
         pty: None,
         isolation: None,
         usage: None,
+        wait_id: None,
         prompt: None,
         offset: None,
     };
