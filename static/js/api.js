@@ -8,6 +8,7 @@ export class ApiError extends Error {
     this.code = error.code;
     this.field = error.field;
     this.lost = error.lost;
+    this.now = error.now;
   }
 }
 

@@ -59,8 +59,18 @@ export function notifyWaiting(instance) {
   const agent = state.agents.get(instance.agent_id);
   if (agent && agent.settings && agent.settings.notification_enabled === false) return;
   const asked = instance.prompt ? clampText(instance.prompt, 3, 200) : null;
-  const body = asked ? `${agentName(instance.agent_id)} asks: “${visible(asked.text)}${asked.clamped ? "…" : ""}”`
-    : "It is waiting for input.";
+  const who = `${agentName(instance.agent_id)} · ${instance.id.slice(0, 8)}`;
+  const body = asked ? `${who} asks: “${visible(asked.text)}${asked.clamped ? "…" : ""}”` : `${who} is waiting for input.`;
   const note = new Notification(`${agentName(instance.agent_id)} needs you`, { body, tag: instance.id });
-  note.onclick = () => { window.focus(); location.hash = `#/i/${instance.id}`; };
+  // Takes you there, with the reply box ready.
+  note.onclick = () => {
+    window.focus();
+    location.hash = `#/i/${instance.id}`;
+    const focus = (tries) => {
+      const box = document.querySelector(`.instance-view[data-instance="${instance.id}"] form.reply textarea`);
+      if (box && box.offsetParent) box.focus();
+      else if (tries > 0) setTimeout(() => focus(tries - 1), 50);
+    };
+    focus(40);
+  };
 }

@@ -55,7 +55,8 @@ export function refresh() {
     scheduled = false;
     const editing = current && document.activeElement && current.root.contains(document.activeElement)
       && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
-    if (current && !editing) current.update();
+    // A page that keeps what is being typed across redraws (the overview) is redrawn anyway.
+    if (current && (current.keepsFocus || !editing)) current.update();
     for (const view of tabs.views.values()) view.statusChanged();
     renderTabs();
     updateTitle();

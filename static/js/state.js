@@ -116,6 +116,7 @@ export function apply(type, data, live) {
       instance.status = data.status;
       instance.status_reason = data.reason;
       instance.prompt = data.status === "awaiting_input" ? data.prompt : null;
+      instance.wait_id = data.status === "awaiting_input" ? data.wait_id ?? null : null;
       if (data.exit_code !== null && data.exit_code !== undefined) instance.exit_code = data.exit_code;
       instance.last_activity_at = data.at;
       if (data.status !== "idle") instance.queue_position = null;
