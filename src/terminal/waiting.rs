@@ -48,9 +48,11 @@ mod nr {
 }
 
 /// Asks the kernel whether the program on the terminal `pts`, whose session
-/// leader is `leader`, waits for input.
+/// leader is `leader`, waits for input. `members` lists the instance's processes
+/// when they are known cheaply (its cgroup, or its helper's descendants); without
+/// them the whole of `/proc` is searched for the foreground group.
 #[must_use]
-pub fn kernel(leader: i32, pts: &str) -> Verdict {
+pub fn kernel(leader: i32, pts: &str, members: Option<&[i32]>) -> Verdict {
     let Some(tpgid) = procfs::stat(leader).map(|s| s.tpgid).filter(|g| *g > 0) else { return Verdict::Busy };
     // The group's leader first: usually it is the program at the prompt. Only when
     // it is not (a shell running `git commit` that runs an editor, all in one
@@ -64,7 +66,8 @@ pub fn kernel(leader: i32, pts: &str) -> Verdict {
             ThreadsState::Asleep => {}
         }
     }
-    let others = procfs::pids().into_iter().filter(|pid| Some(*pid) != group_leader);
+    let candidates = members.map_or_else(procfs::pids, <[i32]>::to_vec);
+    let others = candidates.into_iter().filter(|pid| Some(*pid) != group_leader);
     for pid in others.filter(|pid| procfs::stat(*pid).is_some_and(|s| s.pgrp == tpgid && s.state != 'Z')) {
         match threads_state(pid, pts) {
             ThreadsState::Running => return Verdict::Busy,

@@ -24,3 +24,21 @@ fn the_dashboard_works_in_a_real_browser() {
     println!("{report}");
     assert!(out.status.success(), "the browser tests failed:\n{report}");
 }
+
+/// The dashboard with a fleet (tests/browser/fleet.bench.mjs), briefly: 500 instances
+/// render, and status events reach the screen; the figures are printed, not asserted
+/// (the long run is `node tests/browser/fleet.bench.mjs --minutes 60`).
+#[test]
+fn the_dashboard_keeps_up_with_a_fleet() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let out = Command::new("node")
+        .args(["fleet.bench.mjs", "--minutes", "0.25", "--instances", "500"])
+        .current_dir(&dir)
+        .env("SWITCHBOARD_BIN", env!("CARGO_BIN_EXE_switchboard"))
+        .output()
+        .expect("node runs (install Node.js 20 or later)");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{report}");
+    assert!(out.status.success(), "the fleet run failed:\n{report}");
+    assert!(report.contains("event → status on screen"), "{report}");
+}

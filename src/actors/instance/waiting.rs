@@ -86,7 +86,14 @@ impl InstanceActor {
             return;
         }
         let Some(terminal) = &self.terminal else { return };
-        let reason = match detect::kernel(terminal.pid, &terminal.pts) {
+        // Its own processes (a cgroup lists them; else its helper's descendants: with
+        // a PID namespace, orphans are adopted inside it), not all of /proc: a
+        // hundred quiet instances must not read each other's processes.
+        let members = match &self.prepared.cgroup {
+            Some(cgroup) => cgroup.processes(),
+            None => crate::terminal::procfs::tree(terminal.pid),
+        };
+        let reason = match detect::kernel(terminal.pid, &terminal.pts, Some(&members)) {
             Verdict::Waiting(call) => Some(format!("kernel: {call} on the terminal")),
             Verdict::Busy => {
                 let patterns = &self.waiting.patterns;

@@ -30,7 +30,7 @@ export function overviewPage() {
     }
     const focus = focused(root);
     const parts = [waitingSection(), toolbar(agents)];
-    parts.push(view.mode === "list" ? listView() : h("div", { class: "agents" }, agents.map(agentCard)));
+    parts.push(view.mode === "list" ? listView() : h("div", { class: "agents" }, agents.map(cachedCard)));
     root.replaceChildren(...parts.filter(Boolean));
     refocus(root, focus);
   };
@@ -140,8 +140,22 @@ function listView() {
       listBody));
 }
 
-function agentCard(agent) {
+// Cards are rebuilt only when what they show changed: with hundreds of instances and
+// an event every few milliseconds, a redraw touches one card, not all of them.
+const cards = new Map();
+function cachedCard(agent) {
   const mine = [...state.instances.values()].filter((i) => i.agent_id === agent.id);
+  const key = JSON.stringify([agent.name, agent.command, agent.project_path,
+    mine.map((i) => [i.id, i.status, i.prompt, i.status_reason, i.exit_code, i.queue_position])]);
+  const cached = cards.get(agent.id);
+  if (cached && cached.key === key) return cached.el;
+  const el = agentCard(agent, mine);
+  cards.set(agent.id, { key, el });
+  if (cards.size > state.agents.size * 2) for (const id of cards.keys()) if (!state.agents.has(id)) cards.delete(id);
+  return el;
+}
+
+function agentCard(agent, mine) {
   const live = mine.filter((i) => !FINAL.has(i.status));
   const ended = mine.filter((i) => FINAL.has(i.status)).slice(0, 3);
   const rank = { awaiting_input: 0, active: 1, idle: 2 };
