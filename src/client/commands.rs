@@ -42,10 +42,13 @@ pub fn run(command: ClientCommand, mut cli: clap::Command) -> Result<ExitCode, F
             println!("{}", instance["id"].as_str().unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }
-        ClientCommand::Send { target, id, text, now } => {
+        ClientCommand::Send { target, id, text, now, in_reply_to } => {
             let client = Client::new(&target)?;
             let instance = client.instance(&id)?;
-            let body = json!({"content": text, "deliver": if now { "now" } else { "when_ready" }});
+            let mut body = json!({"content": text, "deliver": if now { "now" } else { "when_ready" }});
+            if let Some(wait) = in_reply_to {
+                body["in_reply_to"] = json!(wait);
+            }
             let path = format!("/api/instances/{}/messages", instance["id"].as_str().unwrap_or_default());
             let message = client.expect("POST", &path, Some(&body))?;
             let when = if message["delivered_at"].is_null() { "held until it waits" } else { "typed" };

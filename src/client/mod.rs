@@ -115,6 +115,10 @@ pub enum ClientCommand {
         /// Type it at once, waiting or not
         #[arg(long)]
         now: bool,
+        /// Only as the answer to this question (the instance's `wait_id`, as in `ls --json`):
+        /// refused, and nothing typed, if the instance waits on something else by then
+        #[arg(long, value_name = "WAIT_ID", conflicts_with = "now")]
+        in_reply_to: Option<String>,
     },
     /// Print an instance's transcript
     Logs {

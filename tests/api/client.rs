@@ -232,7 +232,12 @@ fn scripts_list_wait_send_and_read_logs() {
     assert!(!out.contains(&id[..8]), "{out}");
     let _ = asker;
 
-    let (code, _, err) = script(&app, &["send", &asking[..8], "y"]);
+    // An answer naming a question it no longer waits on is refused in one line.
+    let (code, _, err) = script(&app, &["send", &asking[..8], "y", "--in-reply-to", "not-this-one"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no longer waits on the question"), "{err}");
+    let wait_id = app.get(&format!("/api/instances/{asking}")).json()["wait_id"].as_str().expect("wait_id").to_owned();
+    let (code, _, err) = script(&app, &["send", &asking[..8], "y", "--in-reply-to", &wait_id]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = script(&app, &["wait", &asking, "--for", "completed", "--timeout", "10"]);
     assert_eq!(code, 0, "{err}");
