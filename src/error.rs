@@ -56,6 +56,30 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The error as clients see it (the body's `error`).
+    #[must_use]
+    pub fn detail(&self) -> ErrorDetail {
+        let (message, field) = match self {
+            AppError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                ("internal error; the server log has the detail".to_owned(), None)
+            }
+            AppError::Validation { field, message } => (format!("{field}: {message}"), Some(field.clone())),
+            other => (other.to_string(), None),
+        };
+        let lost = match self {
+            AppError::WorkspaceDirty { lost, .. } => Some(lost.clone()),
+            _ => None,
+        };
+        let now = match self {
+            AppError::MovedOn { status, prompt, wait_id, .. } => {
+                Some(MovedTo { status: status.clone(), prompt: prompt.clone(), wait_id: wait_id.clone() })
+            }
+            _ => None,
+        };
+        ErrorDetail { code: self.code().to_owned(), message, field, lost, now }
+    }
+
     /// A 422 naming `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         AppError::Validation { field: field.into(), message: message.into() }
@@ -174,32 +198,6 @@ pub struct LostWork {
     /// Uncommitted files (`path (uncommitted)`) and commits no other branch holds
     /// (`commit <hash> <subject>`).
     pub items: Vec<String>,
-}
-
-impl AppError {
-    /// The error as clients see it (the body's `error`).
-    #[must_use]
-    pub fn detail(&self) -> ErrorDetail {
-        let (message, field) = match self {
-            AppError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                ("internal error; the server log has the detail".to_owned(), None)
-            }
-            AppError::Validation { field, message } => (format!("{field}: {message}"), Some(field.clone())),
-            other => (other.to_string(), None),
-        };
-        let lost = match self {
-            AppError::WorkspaceDirty { lost, .. } => Some(lost.clone()),
-            _ => None,
-        };
-        let now = match self {
-            AppError::MovedOn { status, prompt, wait_id, .. } => {
-                Some(MovedTo { status: status.clone(), prompt: prompt.clone(), wait_id: wait_id.clone() })
-            }
-            _ => None,
-        };
-        ErrorDetail { code: self.code().to_owned(), message, field, lost, now }
-    }
 }
 
 impl ResponseError for AppError {

@@ -50,12 +50,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Instance> {
         isolation: isolation_column(row, 18, 16)?,
         usage: json_column(row, 19)?,
         wait_id: row.get(20)?,
-        workspace: workspace_column(row, 17)?,
+        workspace: json_column::<Workspace>(row, 17)?,
     })
-}
-
-fn workspace_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Workspace>> {
-    json_column(row, index)
 }
 
 fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<T>> {
@@ -108,7 +104,7 @@ pub fn set_workspace(conn: &Connection, id: Uuid, ws: &Workspace) -> Result<(), 
 /// SQLite failures.
 pub fn workspaces(conn: &Connection) -> Result<Vec<(Uuid, Workspace)>, DbError> {
     let mut stmt = conn.prepare_cached("SELECT id, workspace FROM agent_instances WHERE workspace IS NOT NULL")?;
-    let rows = stmt.query_map([], |r| Ok((uuid_column(r, 0)?, workspace_column(r, 1)?)))?;
+    let rows = stmt.query_map([], |r| Ok((uuid_column(r, 0)?, json_column::<Workspace>(r, 1)?)))?;
     let mut out = Vec::new();
     for row in rows {
         if let (id, Some(ws)) = row? {
@@ -284,7 +280,7 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
     )?;
     let workspace = tx
         .query_row("SELECT workspace FROM agent_instances WHERE id = ?1", [t.id.to_string()], |r| {
-            workspace_column(r, 0)
+            json_column::<Workspace>(r, 0)
         })
         .optional()?
         .flatten();

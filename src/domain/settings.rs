@@ -81,6 +81,16 @@ impl Limits {
         }
     }
 
+    /// The limits set that only a cgroup can hold for a whole process tree
+    /// (`memory_mb`, `cpu_percent`, `pids`), by name.
+    #[must_use]
+    pub fn tree_wide(&self) -> Vec<&'static str> {
+        [self.memory_mb.map(|_| "memory_mb"), self.cpu_percent.map(|_| "cpu_percent"), self.pids.map(|_| "pids")]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     /// Whether none is set.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -260,14 +260,7 @@ impl Cgroups {
 
     fn fill(&self, made: &mut InstanceCgroup, instance: uuid::Uuid, limits: &Limits) -> io::Result<()> {
         let name = instance.to_string();
-        let asked: Vec<&'static str> = [
-            limits.memory_mb.map(|_| "memory_mb"),
-            limits.cpu_percent.map(|_| "cpu_percent"),
-            limits.pids.map(|_| "pids"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let asked = limits.tree_wide();
         if let Some((base, controllers)) = &self.v2 {
             let dir = base.join(&name);
             make_dir(&dir)?;

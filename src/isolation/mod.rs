@@ -135,15 +135,7 @@ pub fn prepare(host: &Host<'_>, instance: &Instance<'_>) -> std::io::Result<Prep
             Err(e) => tracing::warn!(instance = %instance.id, error = %e, "cannot make the instance's cgroup"),
         }
     } else {
-        unenforced = [
-            limits.memory_mb.map(|_| "memory_mb"),
-            limits.cpu_percent.map(|_| "cpu_percent"),
-            limits.pids.map(|_| "pids"),
-        ]
-        .into_iter()
-        .flatten()
-        .map(str::to_owned)
-        .collect();
+        unenforced = limits.tree_wide().into_iter().map(str::to_owned).collect();
     }
     // Where no cgroup holds memory, RLIMIT_DATA does, per process (RLIMIT_AS would
     // break runtimes such as V8 that reserve large address ranges up front).
