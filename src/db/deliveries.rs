@@ -115,7 +115,9 @@ pub fn queue(conn: &Connection, webhook_id: &str, event: &Event, body: &str) -> 
 }
 
 /// Makes the subscription's delivery of `event_id`, if it has one, pending and due
-/// now with the same id and a fresh retry schedule; returns its id.
+/// now with the same id and a fresh retry schedule; returns its id. An attempt in
+/// flight meanwhile sees that its delivery was requeued (its due time changed) and
+/// leaves it pending: see [`record`].
 ///
 /// # Errors
 /// SQLite failures.
@@ -128,8 +130,10 @@ pub fn requeue(conn: &Connection, webhook_id: Uuid, event_id: i64) -> Result<Opt
         )
         .optional()?;
     if let Some(id) = &existing {
+        // Never the due time it had: that is how an attempt in flight tells.
         conn.execute(
-            "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?1, updated_at = ?2,
+            "UPDATE webhook_deliveries SET state = 'pending', updated_at = ?2,
+                 next_attempt_at = CASE WHEN next_attempt_at = ?1 THEN ?1 + 1 ELSE ?1 END,
                  scheduled_from = CASE WHEN state = 'pending' THEN scheduled_from ELSE attempts END
              WHERE id = ?3",
             params![now_ms(), now(), id],
@@ -165,6 +169,8 @@ pub struct Due {
     pub delivery_id: String,
     pub webhook_id: String,
     pub event_id: i64,
+    /// When it was due (Unix ms), as read; a requeue meanwhile changes it.
+    pub due_at: i64,
     pub body: String,
     /// 1-based number of the attempt about to be made.
     pub attempt: u32,
@@ -180,7 +186,7 @@ pub struct Due {
 /// SQLite failures.
 pub fn head(conn: &Connection, webhook_id: &str) -> Result<Option<Due>, DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.id, d.event_id, d.body, d.attempts, d.scheduled_from, w.url, w.secret
+        "SELECT d.id, d.event_id, d.body, d.attempts, d.scheduled_from, w.url, w.secret, d.next_attempt_at
          FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
          WHERE d.webhook_id = ?1 AND d.state = 'pending' AND w.active = 1
          ORDER BY d.next_attempt_at, d.event_id LIMIT 1",
@@ -193,6 +199,7 @@ pub fn head(conn: &Connection, webhook_id: &str) -> Result<Option<Due>, DbError>
                 delivery_id: r.get(0)?,
                 webhook_id: webhook_id.to_owned(),
                 event_id: r.get(1)?,
+                due_at: r.get::<_, Option<i64>>(7)?.unwrap_or(0),
                 body: r.get(2)?,
                 attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
                 retry_index: usize::try_from(attempts - from).unwrap_or(0),
@@ -225,21 +232,28 @@ pub enum Recorded {
     Disabled,
     /// The subscription or delivery was deleted meanwhile.
     Vanished,
+    /// A redelivery was asked for while the attempt was in flight: it stays due.
+    Requeued,
 }
 
 /// Logs an attempt and moves its delivery on: delivered, retried after the next
 /// step of `schedule`, failed when the schedule is spent, or (410) the subscription off.
+/// A delivery requeued while the attempt was in flight stays pending and due, with a
+/// fresh schedule after this attempt.
 ///
 /// # Errors
 /// SQLite failures (the delivery stays due and is attempted again).
 pub fn record(conn: &mut Connection, due: &Due, outcome: &Outcome, schedule: &[Duration]) -> Result<Recorded, DbError> {
     let tx = write_tx(conn)?;
-    let exists: Option<String> = tx
-        .query_row("SELECT state FROM webhook_deliveries WHERE id = ?1", [&due.delivery_id], |r| r.get(0))
+    let row: Option<(String, Option<i64>)> = tx
+        .query_row("SELECT state, next_attempt_at FROM webhook_deliveries WHERE id = ?1", [&due.delivery_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
-    if exists.is_none() {
+    let Some((state, due_at)) = row else {
         return Ok(Recorded::Vanished);
-    }
+    };
+    let requeued = state == "pending" && due_at != Some(due.due_at);
     let at = now();
     tx.execute(
         "INSERT INTO webhook_attempts (delivery_id, webhook_id, attempt, status_code, error, duration_ms, at)
@@ -255,6 +269,8 @@ pub fn record(conn: &mut Connection, due: &Due, outcome: &Outcome, schedule: &[D
         ],
     )?;
     let (state, next, recorded) = match outcome.status {
+        Some(410) if requeued => ("pending", due_at, Recorded::Disabled),
+        _ if requeued => ("pending", due_at, Recorded::Requeued),
         Some(200..=299) => ("delivered", None, Recorded::Delivered),
         Some(410) => ("failed", None, Recorded::Disabled),
         _ => match schedule.get(due.retry_index) {
@@ -266,9 +282,10 @@ pub fn record(conn: &mut Connection, due: &Due, outcome: &Outcome, schedule: &[D
         },
     };
     tx.execute(
-        "UPDATE webhook_deliveries SET state = ?1, attempts = attempts + 1, next_attempt_at = ?2, updated_at = ?3
+        "UPDATE webhook_deliveries SET state = ?1, attempts = attempts + 1, next_attempt_at = ?2, updated_at = ?3,
+             scheduled_from = CASE WHEN ?5 THEN attempts + 1 ELSE scheduled_from END
          WHERE id = ?4",
-        params![state, next, at, due.delivery_id],
+        params![state, next, at, due.delivery_id, requeued],
     )?;
     if recorded == Recorded::Disabled {
         tx.execute(

@@ -207,6 +207,9 @@ fn report(due: &Due, outcome: &Outcome, recorded: Recorded) {
         }
         Recorded::Disabled => tracing::warn!(%webhook, "the receiver answered 410 Gone; subscription turned off"),
         Recorded::Vanished => tracing::debug!(%delivery, "delivery deleted while it was being sent"),
+        Recorded::Requeued => {
+            tracing::info!(%delivery, %webhook, attempt, %status, "redelivery asked for during the attempt; sending again");
+        }
     }
 }
 

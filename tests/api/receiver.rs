@@ -53,6 +53,7 @@ struct Shared {
     received: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<u16>>,
     hang: AtomicBool,
+    delay: Mutex<Duration>,
     stop: AtomicBool,
 }
 
@@ -100,6 +101,11 @@ impl Receiver {
     /// Read requests but never answer them.
     pub fn hang(&self) {
         self.shared.hang.store(true, Ordering::SeqCst);
+    }
+
+    /// Answer each request only after `delay`.
+    pub fn slow(&self, delay: Duration) {
+        *self.shared.delay.lock().expect("lock") = delay;
     }
 
     /// Everything received so far.
@@ -150,6 +156,8 @@ fn serve(stream: TcpStream, shared: &Shared) {
         std::thread::sleep(Duration::from_secs(60));
         return;
     }
+    let delay = *shared.delay.lock().expect("lock");
+    std::thread::sleep(delay);
     let status = shared.script.lock().expect("lock").pop_front().unwrap_or(200);
     let text = format!("answer {status}");
     let answer = format!(

@@ -268,6 +268,31 @@ fn an_event_can_be_redelivered_by_hand() {
 }
 
 #[test]
+fn a_redelivery_asked_for_while_the_attempt_is_in_flight_is_still_made() {
+    let app = TestApp::spawn();
+    let receiver = Receiver::start();
+    receiver.slow(Duration::from_millis(700));
+    let hook = subscribe(&app, json!({ "url": receiver.url("/"), "events": ["task.created"] }));
+    let id = hook["id"].as_str().expect("id");
+    task(&app, "slow");
+    // The request has arrived; its answer (a success) is still 700 ms away.
+    let first = receiver.wait_for(1, WAIT)[0].clone();
+    let event_id: i64 = first.json()["id"].as_str().expect("id").parse().expect("number");
+    let r = app.post(&format!("/api/webhooks/{id}/redeliver"), &json!({ "event_id": event_id }));
+    assert_eq!(r.status, 202, "{}", r.text);
+    let got = receiver.wait_for(2, WAIT);
+    assert_eq!(got[1].header("webhook-id"), first.header("webhook-id"));
+    let log = eventually(WAIT, "both attempts logged as delivered", || {
+        let log = attempts(&app, id);
+        (log.len() == 2 && log.iter().all(|a| a["status_code"] == 200)).then_some(log)
+    });
+    let numbers: Vec<i64> = log.iter().map(|a| a["attempt"].as_i64().expect("n")).collect();
+    assert_eq!(numbers, [2, 1]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(receiver.received().len(), 2, "sent twice, not more");
+}
+
+#[test]
 fn a_receiver_that_never_answers_does_not_delay_the_others() {
     let app = TestApp::spawn_with_config("[webhooks]\ntimeout = \"2s\"\nretry_schedule = [\"100ms\"]\n");
     let (stuck, fast) = (Receiver::start(), Receiver::start());
