@@ -101,7 +101,20 @@ struct FileSettings {
     limits: crate::domain::settings::Limits,
     #[serde(default)]
     isolation: FileIsolation,
+    #[serde(default)]
+    agents: FileAgents,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAgents {
+    approval_hold: Option<String>,
+    programs: Option<std::collections::BTreeMap<String, PathBuf>>,
+}
+
+/// How long a permission request is held for a decision before the agent's own
+/// prompt decides.
+pub const DEFAULT_APPROVAL_HOLD: &str = "10m";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +189,10 @@ pub struct Settings {
     pub limits: crate::domain::settings::Limits,
     /// Whether instances get cgroups where the server can make them (`[isolation]`).
     pub cgroups: bool,
+    /// How long a permission request is held for a decision (`[agents] approval_hold`).
+    pub approval_hold: Duration,
+    /// Where presets' programs are, by preset name, when not on `PATH` (`[agents.programs]`).
+    pub programs: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// Why the settings could not be resolved.
@@ -237,6 +254,11 @@ impl Settings {
             )?,
             limits: file.limits,
             cgroups: file.isolation.cgroups.unwrap_or(true),
+            approval_hold: duration(
+                "agents.approval_hold",
+                file.agents.approval_hold.as_deref().unwrap_or(DEFAULT_APPROVAL_HOLD),
+            )?,
+            programs: file.agents.programs.unwrap_or_default(),
         };
         settings.check()?;
         Ok(settings)
@@ -259,6 +281,14 @@ impl Settings {
         }
         if self.transcript_max.is_some_and(|max| max > 1 << 50) {
             return Err(ConfigError::Invalid("transcript_max_mb must be at most 1073741824 (1 PiB)".into()));
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&self.approval_hold) {
+            return Err(ConfigError::Invalid("agents.approval_hold must be from 1s to 24h".into()));
+        }
+        if let Some(name) = self.programs.keys().find(|n| !crate::integration::is_preset(n)) {
+            return Err(ConfigError::Invalid(format!(
+                "agents.programs: {name:?} is not a preset (claude-code, codex, gemini, aider, shell)"
+            )));
         }
         if self.shutdown_grace_secs > 300 {
             return Err(ConfigError::Invalid("shutdown_grace_secs must be at most 300".into()));

@@ -46,6 +46,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod http;
+pub mod integration;
 pub mod isolation;
 pub mod login_link;
 pub mod metrics;

@@ -129,6 +129,11 @@ impl Application {
             default_limits: settings.limits,
             port: local_addr.port(),
             running: crate::actors::Running::default(),
+            hooks: crate::integration::Hooks::new(
+                std::env::current_exe().unwrap_or_else(|_| "switchboard".into()),
+                settings.approval_hold,
+                settings.programs.clone(),
+            ),
         });
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let instances: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();

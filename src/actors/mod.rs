@@ -54,6 +54,8 @@ pub struct Shared {
     pub port: u16,
     /// What running instances use: their cgroup or their helper's pid.
     pub running: Running,
+    /// Agents' own reports: the hook command, held permission requests.
+    pub hooks: crate::integration::Hooks,
 }
 
 /// Running instances' cgroups (or helper pids, without one), for their usage.

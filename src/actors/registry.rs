@@ -37,6 +37,18 @@ pub struct Create {
     pub receipt: Option<String>,
     /// The ref a worktree starts from (`HEAD` when none); only for `worktree` agents.
     pub base: Option<String>,
+    /// The ended instance whose conversation (and workspace) this one continues.
+    pub resume: Option<Resume>,
+}
+
+/// What a resumed instance continues.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub from: Uuid,
+    /// The agent program's own session id.
+    pub session: String,
+    /// The ended instance's worktree, handed over.
+    pub workspace: Option<crate::domain::instance::Workspace>,
 }
 
 /// An instance actor stopped; its slot is free.
@@ -348,6 +360,7 @@ impl Handler<Recover> for Registry {
                     queue: true,
                     receipt: None,
                     base: None,
+                    resume: None,
                 });
             }
             act.promote(ctx);

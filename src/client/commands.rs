@@ -19,6 +19,27 @@ pub fn run(command: ClientCommand, mut cli: clap::Command) -> Result<ExitCode, F
             clap_complete::generate(shell, &mut cli, "switchboard", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        ClientCommand::Hook { kind, payload } => Ok(super::hook::report(kind, payload)),
+        ClientCommand::Approve { target, id, deny, message } => {
+            let client = Client::new(&target)?;
+            let instance = client.instance(&id)?;
+            let short: String = instance["id"].as_str().unwrap_or_default().chars().take(8).collect();
+            let Some(approval) = instance["approval"]["id"].as_str() else {
+                return Err(Failure::Other(format!("instance {short} has no pending permission request")));
+            };
+            let mut body = json!({"decision": if deny { "deny" } else { "allow" }});
+            if let Some(message) = message {
+                body["message"] = json!(message);
+            }
+            let decided = client.expect("POST", &format!("/api/approvals/{approval}"), Some(&body))?;
+            println!(
+                "{} {}: {}",
+                decided["status"].as_str().unwrap_or_default(),
+                short,
+                decided["question"].as_str().unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         ClientCommand::Ls { target, waiting, agent, json } => {
             ls(&Client::new(&target)?, waiting, agent.as_deref(), json)
         }

@@ -8,6 +8,7 @@
 
 mod attach;
 mod commands;
+mod hook;
 mod http;
 mod render;
 
@@ -155,6 +156,29 @@ pub enum ClientCommand {
         /// Give up after this many seconds
         #[arg(long, value_name = "SECONDS")]
         timeout: Option<f64>,
+    },
+    /// Allow (or deny) the permission request an instance waits on
+    Approve {
+        #[command(flatten)]
+        target: Target,
+        /// Instance id, or a unique prefix of it
+        id: String,
+        /// Deny it instead
+        #[arg(long)]
+        deny: bool,
+        /// Told to the agent with the decision (a denial's reason)
+        #[arg(long, value_name = "TEXT")]
+        message: Option<String>,
+    },
+    /// Report from inside an instance (agents' hooks and notify programs run this):
+    /// reads the hook's JSON on stdin (claude), takes it as the last argument (codex),
+    /// or none (aider); prints the server's answer for the agent
+    Hook {
+        /// Which agent reports
+        #[arg(value_enum)]
+        kind: hook::Kind,
+        /// The payload, for agents that pass it as an argument (codex)
+        payload: Option<String>,
     },
     /// Print shell completions: switchboard completions bash > /etc/bash_completion.d/switchboard
     Completions {

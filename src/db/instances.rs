@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::events::{append, NewEvent};
 use super::{enum_column, messages, write_tx, DbError, Page};
 use crate::domain::event::{Payload, StatusChange};
-use crate::domain::instance::{Instance, InstanceStatus, Workspace};
+use crate::domain::instance::{source_of, Instance, InstanceStatus, Workspace};
 use crate::domain::message::{Message, Sender};
 use crate::domain::now;
 use crate::domain::state::is_final;
@@ -16,7 +16,14 @@ use crate::isolation::Isolation;
 
 const COLUMNS: &str = "id, agent_id, status, started_at, completed_at, pty_session_id, project_path,
      last_activity_at, exit_code, exit_signal, status_reason, task_id, pid, cols, rows, prompt, containment,
-     workspace, isolation, usage, wait_id";
+     workspace, isolation, usage, wait_id, agent_session_id, resumed_from";
+
+/// The pending permission request of the instance (as JSON), after `COLUMNS` in reads.
+const APPROVAL: &str = "(SELECT json_object('id', a.id, 'instance_id', a.instance_id, 'agent_id', a.agent_id,
+        'tool_name', a.tool_name, 'tool_input', json(a.tool_input), 'question', a.question, 'status', a.status,
+        'decided_by', a.decided_by, 'message', a.message, 'created_at', a.created_at, 'decided_at', a.decided_at)
+     FROM approvals a WHERE a.instance_id = agent_instances.id AND a.status = 'pending'
+     ORDER BY a.created_at DESC LIMIT 1)";
 
 /// Parses a UUID stored as text.
 ///
@@ -51,6 +58,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Instance> {
         usage: json_column(row, 19)?,
         wait_id: row.get(20)?,
         workspace: json_column::<Workspace>(row, 17)?,
+        status_source: row.get::<_, Option<String>>(10)?.as_deref().and_then(source_of).map(str::to_owned),
+        agent_session_id: row.get(21)?,
+        resumed_from: row.get::<_, Option<String>>(22)?.and_then(|s| Uuid::parse_str(&s).ok()),
+        approval: json_column(row, 23)?,
     })
 }
 
@@ -126,8 +137,13 @@ pub struct NewInstance {
     pub env: BTreeMap<String, String>,
     /// The inbound trigger's delivery id, recorded in the same transaction.
     pub receipt: Option<String>,
-    /// The worktree planned for it (made when it starts).
+    /// The worktree planned for it (made when it starts), or the one it takes over
+    /// from the instance it resumes.
     pub workspace: Option<Workspace>,
+    /// The agent program's session id, when Switchboard chooses it or resumes one.
+    pub agent_session_id: Option<String>,
+    /// The ended instance it resumes (its worktree moves to this one).
+    pub resumed_from: Option<Uuid>,
 }
 
 /// Inserts an instance and, if given, its prompt as the first held user message.
@@ -139,14 +155,32 @@ pub fn insert(conn: &mut Connection, new: &NewInstance, prompt: Option<&str>) ->
     let at = now();
     let env = serde_json::to_string(&new.env).unwrap_or_else(|_| "{}".to_owned());
     let sql = format!(
-        "INSERT INTO agent_instances (id, agent_id, status, project_path, cols, rows, task_id, env, created_at, workspace)
-         VALUES (?1, ?2, 'idle', ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING {COLUMNS}"
+        "INSERT INTO agent_instances (id, agent_id, status, project_path, cols, rows, task_id, env, created_at, workspace,
+             agent_session_id, resumed_from)
+         VALUES (?1, ?2, 'idle', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING {COLUMNS}, NULL"
     );
     let id = new.id.to_string();
     let workspace = new.workspace.as_ref().map(workspace_json);
+    let resumed_from = new.resumed_from.map(|r| r.to_string());
+    if let (Some(from), Some(_)) = (&resumed_from, &workspace) {
+        // The worktree moves to the instance that continues the work.
+        tx.execute("UPDATE agent_instances SET workspace = NULL WHERE id = ?1", [from])?;
+    }
     let instance = tx.query_row(
         &sql,
-        params![id, new.agent_id.to_string(), new.project_path, new.cols, new.rows, new.task_id, env, at, workspace],
+        params![
+            id,
+            new.agent_id.to_string(),
+            new.project_path,
+            new.cols,
+            new.rows,
+            new.task_id,
+            env,
+            at,
+            workspace,
+            new.agent_session_id,
+            resumed_from
+        ],
         from_row,
     )?;
     let event = NewEvent {
@@ -181,7 +215,7 @@ pub fn insert(conn: &mut Connection, new: &NewInstance, prompt: Option<&str>) ->
 /// # Errors
 /// SQLite failures.
 pub fn get(conn: &Connection, id: Uuid) -> Result<Option<Instance>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM agent_instances WHERE id = ?1");
+    let sql = format!("SELECT {COLUMNS}, {APPROVAL} FROM agent_instances WHERE id = ?1");
     Ok(conn.query_row(&sql, [id.to_string()], from_row).optional()?)
 }
 
@@ -208,7 +242,7 @@ pub struct Filter {
 /// SQLite failures.
 pub fn list(conn: &Connection, filter: Filter, page: Page) -> Result<Vec<Instance>, DbError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM agent_instances
+        "SELECT {COLUMNS}, {APPROVAL} FROM agent_instances
          WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR agent_id = ?2)
          ORDER BY created_at DESC, rowid DESC LIMIT ?3 OFFSET ?4"
     );
@@ -295,6 +329,7 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
         prompt: t.prompt.clone(),
         at: t.at.clone(),
         wait_id: if t.to == InstanceStatus::AwaitingInput { t.wait_id.clone() } else { None },
+        source: source_of(&t.reason).map(str::to_owned),
     };
     let event = NewEvent {
         payload: Payload::InstanceStatus(&change),
@@ -304,6 +339,18 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
     };
     append(&tx, &event)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Records the agent program's own session id (reported by its hooks or notify).
+///
+/// # Errors
+/// SQLite failures.
+pub fn set_agent_session(conn: &Connection, id: Uuid, session: &str) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE agent_instances SET agent_session_id = ?1 WHERE id = ?2 AND agent_session_id IS NOT ?1",
+        params![session, id.to_string()],
+    )?;
     Ok(())
 }
 
@@ -360,7 +407,7 @@ pub fn ids_of_agent(conn: &Connection, agent_id: Uuid) -> Result<Vec<Uuid>, DbEr
 /// # Errors
 /// SQLite failures.
 pub fn list_of_agent(conn: &Connection, agent_id: Uuid) -> Result<Vec<Instance>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM agent_instances WHERE agent_id = ?1");
+    let sql = format!("SELECT {COLUMNS}, {APPROVAL} FROM agent_instances WHERE agent_id = ?1");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([agent_id.to_string()], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -8,6 +8,7 @@
 //! blocking: from async code, reach them through [`run`], never on an async worker.
 
 pub mod agents;
+pub mod approvals;
 pub mod deliveries;
 pub mod events;
 pub mod idempotency;
@@ -42,6 +43,7 @@ pub const AGENTS_MIGRATIONS: &[&str] = &[
     include_str!("../../sql/agents/009_workspaces.sql"),
     include_str!("../../sql/agents/010_isolation.sql"),
     include_str!("../../sql/agents/011_wait_id.sql"),
+    include_str!("../../sql/agents/012_integrations.sql"),
 ];
 /// Schema of `tasks.db`, in order; index + 1 is the schema version.
 pub const TASKS_MIGRATIONS: &[&str] =

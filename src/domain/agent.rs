@@ -40,13 +40,17 @@ pub struct Agent {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
+    /// A built-in template (`GET /api/presets`): its command and integration fill
+    /// in what is not given.
+    #[serde(default)]
+    pub preset: Option<String>,
     /// 1–64 of letters, digits, `-`, `_`, `.`; unique.
     pub name: String,
     /// An existing directory (absolute path).
     pub project_path: String,
     #[serde(default)]
     pub description: String,
-    /// argv array, default `["bash"]`.
+    /// argv array, default `["bash"]` (or the preset's).
     #[schema(value_type = Option<Vec<String>>)]
     pub command: Option<Value>,
     pub env: Option<BTreeMap<String, String>>,

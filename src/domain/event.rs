@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::agent::Agent;
 use super::instance::{Instance, InstanceStatus};
+use super::integration::Approval;
 use super::message::{Message, Sender};
 use super::task::Task;
 
@@ -23,11 +24,13 @@ pub enum EventKind {
     InstanceCreated,
     InstanceStatus,
     MessageCreated,
+    ApprovalRequested,
+    ApprovalDecided,
 }
 
 impl EventKind {
     /// Every kind, in the order clients see them listed.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::TaskCreated,
         EventKind::TaskUpdated,
         EventKind::TaskDeleted,
@@ -37,6 +40,8 @@ impl EventKind {
         EventKind::InstanceCreated,
         EventKind::InstanceStatus,
         EventKind::MessageCreated,
+        EventKind::ApprovalRequested,
+        EventKind::ApprovalDecided,
     ];
 
     /// The stored and streamed name (`instance.status`).
@@ -52,6 +57,8 @@ impl EventKind {
             EventKind::InstanceCreated => "instance.created",
             EventKind::InstanceStatus => "instance.status",
             EventKind::MessageCreated => "message.created",
+            EventKind::ApprovalRequested => "approval.requested",
+            EventKind::ApprovalDecided => "approval.decided",
         }
     }
 
@@ -87,6 +94,10 @@ pub struct StatusChange {
     /// (`in_reply_to`); a new one each time it starts waiting.
     #[serde(default)]
     pub wait_id: Option<String>,
+    /// What the change was learnt from: `hook`, `agent`, `kernel`, `pattern`,
+    /// `input` or `output` (null for starts and ends).
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// An event's payload as it is written: the variant decides the kind.
@@ -102,6 +113,8 @@ pub enum Payload<'a> {
     InstanceCreated { instance: &'a Instance },
     InstanceStatus(&'a StatusChange),
     MessageCreated { message: &'a Message },
+    ApprovalRequested { approval: &'a Approval },
+    ApprovalDecided { approval: &'a Approval },
 }
 
 impl Payload<'_> {
@@ -118,6 +131,8 @@ impl Payload<'_> {
             Payload::InstanceCreated { .. } => EventKind::InstanceCreated,
             Payload::InstanceStatus(_) => EventKind::InstanceStatus,
             Payload::MessageCreated { .. } => EventKind::MessageCreated,
+            Payload::ApprovalRequested { .. } => EventKind::ApprovalRequested,
+            Payload::ApprovalDecided { .. } => EventKind::ApprovalDecided,
         }
     }
 
@@ -162,6 +177,7 @@ pub enum Seen {
     InstanceCreated { instance: InstanceSeen },
     InstanceStatus(Box<StatusChange>),
     MessageCreated { message: MessageSeen },
+    Approval { kind: EventKind, approval: Box<Approval> },
 }
 
 impl Seen {
@@ -172,7 +188,7 @@ impl Seen {
     pub fn read(kind: EventKind, data: &str) -> Result<Seen, serde_json::Error> {
         #[derive(Deserialize)]
         struct Wrapped<T> {
-            #[serde(alias = "task", alias = "message", alias = "instance")]
+            #[serde(alias = "task", alias = "message", alias = "instance", alias = "approval")]
             inner: T,
         }
         #[derive(Deserialize)]
@@ -192,6 +208,9 @@ impl Seen {
             EventKind::MessageCreated => {
                 Seen::MessageCreated { message: serde_json::from_str::<Wrapped<MessageSeen>>(data)?.inner }
             }
+            EventKind::ApprovalRequested | EventKind::ApprovalDecided => {
+                Seen::Approval { kind, approval: Box::new(serde_json::from_str::<Wrapped<Approval>>(data)?.inner) }
+            }
         })
     }
 }
@@ -206,7 +225,7 @@ mod tests {
             assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(EventKind::parse("instance.stat"), None);
-        assert_eq!(EventKind::names().len(), 9);
+        assert_eq!(EventKind::names().len(), 11);
     }
 
     #[test]
@@ -222,6 +241,7 @@ mod tests {
             at: "2026-12-03T09:00:00.000Z".into(),
             workspace: None,
             wait_id: Some(Uuid::new_v4().to_string()),
+            source: Some("kernel".into()),
         };
         let payload = Payload::InstanceStatus(&change);
         assert_eq!(payload.kind(), EventKind::InstanceStatus);

@@ -92,6 +92,23 @@ impl EndReason {
     }
 }
 
+/// What a status change was learnt from, read from its reason: `hook` (the agent's
+/// hooks or notify program), `agent` (an agent message), `kernel`, `pattern`,
+/// `input` or `output`; `None` for starts and ends.
+#[must_use]
+pub fn source_of(reason: &str) -> Option<&'static str> {
+    let head = reason.split(':').next().unwrap_or("");
+    match head {
+        "hook" => Some("hook"),
+        "agent_message" => Some("agent"),
+        "kernel" => Some("kernel"),
+        "pattern" => Some("pattern"),
+        "input" | "message_delivered" => Some("input"),
+        "output" => Some("output"),
+        _ => None,
+    }
+}
+
 /// Where an instance works.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Workspace {
@@ -145,4 +162,13 @@ pub struct Instance {
     /// Its git worktree, when its agent's `workspace` is `worktree`; null when it
     /// runs in the agent's `project_path`.
     pub workspace: Option<Workspace>,
+    /// What its last status change was learnt from (see `instance.status`'s `source`).
+    pub status_source: Option<String>,
+    /// The agent program's own session id (Claude Code's `session_id`, Codex's
+    /// thread id), which `resume` continues.
+    pub agent_session_id: Option<String>,
+    /// The instance this one resumed.
+    pub resumed_from: Option<Uuid>,
+    /// The permission request it waits on, if any (decide it with `POST /api/approvals/:id`).
+    pub approval: Option<super::integration::Approval>,
 }

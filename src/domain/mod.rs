@@ -6,6 +6,7 @@ pub mod agent;
 pub mod event;
 pub mod input;
 pub mod instance;
+pub mod integration;
 pub mod message;
 pub mod settings;
 pub mod state;

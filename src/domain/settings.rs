@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::integration::{ApprovalRule, Integration};
 use super::{double_option, Invalid};
 
 /// Quiet period before a program counts as waiting, when the agent sets none.
@@ -194,6 +195,10 @@ pub struct AgentSettings {
     pub limits: Limits,
     /// The filesystem and network sandbox.
     pub sandbox: Sandbox,
+    /// How Switchboard hears from the program beyond its terminal (set by a preset).
+    pub integration: Integration,
+    /// Rules that decide permission requests at once, first match wins.
+    pub approvals: Vec<ApprovalRule>,
 }
 
 /// The stored settings, trigger secret included.
@@ -210,6 +215,8 @@ pub struct SettingsRecord {
     pub workspace: WorkspaceKind,
     pub limits: Limits,
     pub sandbox: Sandbox,
+    pub integration: Integration,
+    pub approvals: Vec<ApprovalRule>,
 }
 
 impl Default for SettingsRecord {
@@ -226,6 +233,8 @@ impl Default for SettingsRecord {
             workspace: WorkspaceKind::Shared,
             limits: Limits::default(),
             sandbox: Sandbox::default(),
+            integration: Integration::None,
+            approvals: Vec::new(),
         }
     }
 }
@@ -245,6 +254,8 @@ impl SettingsRecord {
             workspace,
             limits,
             sandbox,
+            integration,
+            approvals,
         } = patch;
         set(&mut self.auto_start, auto_start);
         set(&mut self.notification_enabled, notification_enabled);
@@ -257,6 +268,8 @@ impl SettingsRecord {
         set(&mut self.workspace, workspace);
         set(&mut self.limits, limits);
         set(&mut self.sandbox, sandbox);
+        set(&mut self.integration, integration);
+        set(&mut self.approvals, approvals);
     }
 
     /// Refuses trigger variables the agent does not allow.
@@ -288,6 +301,8 @@ impl SettingsRecord {
             workspace: self.workspace,
             limits: self.limits,
             sandbox: self.sandbox.clone(),
+            integration: self.integration,
+            approvals: self.approvals.clone(),
         }
     }
 }
@@ -328,6 +343,10 @@ pub struct SettingsPatch {
     pub limits: Option<Limits>,
     /// Replaces the sandbox as a whole: `{enabled, writable, network, required}`.
     pub sandbox: Option<Sandbox>,
+    /// `none`, `claude-code`, `codex`, `gemini` or `aider` (a preset sets it).
+    pub integration: Option<Integration>,
+    /// Replaces the rules as a whole: `[{tool, match?, decision}]`, at most 64.
+    pub approvals: Option<Vec<ApprovalRule>>,
 }
 
 impl SettingsPatch {
@@ -357,6 +376,9 @@ impl SettingsPatch {
         }
         if let Some(sandbox) = &self.sandbox {
             sandbox.validate()?;
+        }
+        if let Some(rules) = &self.approvals {
+            ApprovalRule::validate_all(rules)?;
         }
         if let Some(Some(secret)) = &self.trigger_secret {
             let n = secret.chars().count();

@@ -95,13 +95,38 @@ pub async fn list(state: web::Data<AppState>, query: web::Query<PageQuery>) -> R
     (status = 422, description = "Invalid field", body = ErrorBody)))]
 #[post("/api/agents")]
 pub async fn create(state: web::Data<AppState>, body: Json<NewAgent>) -> Result<HttpResponse, AppError> {
-    let (record, settings) = body.0.validate()?;
+    let mut body = body.0;
+    if let Some(name) = body.preset.take() {
+        from_preset(&state, &name, &mut body)?;
+    }
+    let (record, settings) = body.validate()?;
     check_sandbox(&state, &record.project_path, settings.workspace, &settings.sandbox)?;
     check_repository(&record.project_path, settings.workspace).await?;
     let agent = blocking(&state.db.agents, move |conn| Ok(store::insert(conn, &record, &settings)?)).await?;
     keep_spare(&state, &agent);
     let agent = agent.public();
     Ok(HttpResponse::Created().json(agent))
+}
+
+/// Fills in what a preset gives and the request does not: its command and integration.
+fn from_preset(state: &AppState, name: &str, body: &mut NewAgent) -> Result<(), AppError> {
+    let presets = super::integrations::all_presets(state);
+    let Some(preset) = presets.iter().find(|p| p.name == name) else {
+        let names: Vec<&str> = presets.iter().map(|p| p.name).collect();
+        return Err(AppError::invalid(
+            "preset",
+            format!("unknown preset {name:?}; expected one of {}", names.join(", ")),
+        ));
+    };
+    if body.command.is_none() {
+        if let Some(why) = &preset.unavailable_reason {
+            return Err(AppError::invalid("preset", format!("{name} is unavailable: {why}")));
+        }
+        body.command = Some(serde_json::json!(preset.command));
+    }
+    let settings = body.settings.get_or_insert_with(Default::default);
+    settings.integration.get_or_insert(preset.integration);
+    Ok(())
 }
 
 /// One agent.

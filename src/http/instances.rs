@@ -152,7 +152,7 @@ pub async fn create(
         agents::get(conn, agent_id)?.ok_or_else(|| AppError::NotFound(format!("agent {agent_id} not found")))
     })
     .await?;
-    Ok(HttpResponse::Created().json(start(&state, agent, body.0, None).await?))
+    Ok(HttpResponse::Created().json(start(&state, agent, body.0, None, None).await?))
 }
 
 /// Validates a request and asks the registry for the instance.
@@ -161,6 +161,7 @@ pub(super) async fn start(
     agent: StoredAgent,
     req: NewInstanceRequest,
     receipt: Option<String>,
+    resume: Option<crate::actors::registry::Resume>,
 ) -> Result<Instance, AppError> {
     let (cols, rows) = (size(req.cols, DEFAULT_COLS, "cols")?, size(req.rows, DEFAULT_ROWS, "rows")?);
     let env = req.env.unwrap_or_default();
@@ -188,6 +189,7 @@ pub(super) async fn start(
         queue: req.queue.unwrap_or(true),
         receipt,
         base,
+        resume,
     };
     Ok(state.registry.send(request).await.map_err(AppError::internal)??)
 }

@@ -3,8 +3,10 @@
 //! layers off the async workers, and map the result to a response.
 
 pub mod agents;
+pub mod approvals;
 pub mod assets;
 pub mod instances;
+pub mod integrations;
 pub mod json;
 pub mod messages;
 pub mod middleware;
@@ -110,7 +112,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(triggers::trigger)
         .service(workspaces::changes)
         .service(workspaces::orphans)
-        .service(workspaces::delete_orphan);
+        .service(workspaces::delete_orphan)
+        .service(integrations::presets)
+        .service(integrations::report)
+        .service(integrations::resume)
+        .service(approvals::list)
+        .service(approvals::decide);
 }
 
 /// Runs blocking database work on the blocking thread pool with a pooled connection.

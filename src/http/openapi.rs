@@ -4,7 +4,10 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, instances, messages, output, sse, stream, system, tasks, triggers, webhooks, workspaces};
+use super::{
+    agents, approvals, instances, integrations, messages, output, sse, stream, system, tasks, triggers, webhooks,
+    workspaces,
+};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -21,6 +24,7 @@ use super::{agents, instances, messages, output, sse, stream, system, tasks, tri
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::deliveries, webhooks::redeliver, triggers::trigger,
         workspaces::changes, workspaces::orphans, workspaces::delete_orphan,
+        integrations::presets, integrations::report, integrations::resume, approvals::list, approvals::decide,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerToken),
@@ -30,6 +34,7 @@ use super::{agents, instances, messages, output, sse, stream, system, tasks, tri
         (name = "agents", description = "Agents and their settings (agents.db)"),
         (name = "instances", description = "Running agents in their terminals"),
         (name = "messages", description = "Replies and questions between people and agents"),
+        (name = "approvals", description = "Agents' permission requests, decided from anywhere"),
         (name = "events", description = "Every change as Server-Sent Events"),
         (name = "webhooks", description = "Signed outbound deliveries and inbound triggers"),
         (name = "service", description = "Health, metrics, sessions"),

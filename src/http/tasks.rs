@@ -154,7 +154,7 @@ pub async fn run(
         task_id: Some(id),
         ..Default::default()
     };
-    match start(&state, agent, request, None).await {
+    match start(&state, agent, request, None, None).await {
         Ok(instance) => Ok(HttpResponse::Created().json(instance)),
         Err(e) => {
             set_status(&state, id, task.status).await?;

@@ -165,7 +165,7 @@ pub async fn trigger(
         base: fields.base,
         ..Default::default()
     };
-    match start(&state, agent, request, delivery.clone()).await {
+    match start(&state, agent, request, delivery.clone(), None).await {
         Ok(instance) => Ok(accepted(&req, instance.id, false)),
         // A concurrent repeat committed its receipt first (the receipts' primary
         // key decides, with no lock held across a start): answer with its instance.

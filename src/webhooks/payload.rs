@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use crate::domain::event::{EventKind, Seen};
 use crate::domain::instance::InstanceStatus;
+use crate::domain::integration::{subject, Approval, ApprovalStatus};
 use crate::domain::message::Sender;
 
 /// `{"type", "id", "timestamp", "data"}`, the event's own payload as `data`.
@@ -72,7 +73,31 @@ fn slack_text(kind: &str, agent_name: Option<&str>, data: &str) -> String {
             )
         }
         Seen::TaskDeleted { id } => format!("Task #{id} was deleted"),
+        Seen::Approval { kind, approval } => approval_text(&agent, kind, &approval),
     }
+}
+
+/// A permission request, and who decided it how.
+fn approval_text(agent: &str, kind: EventKind, approval: &Approval) -> String {
+    let instance = short(&approval.instance_id);
+    let what = clip(&escape(&subject(&approval.tool_input)));
+    let tool = escape(&approval.tool_name);
+    if kind == EventKind::ApprovalRequested {
+        return format!(
+            "{agent} asks to use {tool}: `{what}`\nAllow or deny it: dashboard, `switchboard approve {instance}` \
+             (or `--deny`), or POST /api/approvals/{} (instance `{instance}`)",
+            approval.id
+        );
+    }
+    let outcome = match approval.status {
+        ApprovalStatus::Allowed => "allowed",
+        ApprovalStatus::Denied => "denied",
+        ApprovalStatus::Expired => "left to the agent's own prompt (nobody decided in time)",
+        ApprovalStatus::Withdrawn => "withdrawn (answered in the terminal, or the instance moved on)",
+        ApprovalStatus::Pending => "pending",
+    };
+    let by = approval.decided_by.as_deref().map(|b| format!(" by {}", escape(b))).unwrap_or_default();
+    format!("{agent}: {tool} `{what}` was {outcome}{by} (instance `{instance}`)")
 }
 
 fn verb_of(kind: EventKind) -> &'static str {

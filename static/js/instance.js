@@ -7,6 +7,7 @@ import { api } from "./api.js";
 import { FINAL, MAX_TABS, badge, state, agentName, attribution, usage } from "./state.js";
 import { refresh } from "./router.js";
 import { ChangesPanel, deleteWithWork } from "./changes.js";
+import { approvalButtons } from "./waiting.js";
 
 // ---------------------------------------------------------------- instance tabs
 
@@ -232,15 +233,18 @@ export class InstanceView {
     this.badgeSlot.replaceChildren(badge(instance));
     this.banner.hidden = instance.status !== "awaiting_input";
     const prompt = instance.status === "awaiting_input" ? instance.prompt || "" : "";
-    if (this.banner.dataset.shown !== prompt) {
-      this.banner.dataset.shown = prompt;
+    const shown = `${prompt}\u0000${instance.approval?.id || ""}`;
+    if (this.banner.dataset.shown !== shown) {
+      this.banner.dataset.shown = shown;
       this.banner.replaceChildren(h("strong", {}, "Waiting for you."),
-        prompt ? h("div", {}, attribution(instance, "asks"), quote(prompt, { lines: 4, chars: 400 })) : null);
+        prompt ? h("div", {}, attribution(instance, "asks"), quote(prompt, { lines: 4, chars: 400 })) : null,
+        instance.approval && instance.status === "awaiting_input" ? approvalButtons(instance) : null);
     }
     const final = FINAL.has(instance.status);
     this.actions.replaceChildren(
       final ? h("button", { class: "danger", onclick: () => removeInstance(this.id) }, "Delete")
         : h("button", { class: "danger", onclick: () => terminate(this.id) }, "Terminate"),
+      final && instance.agent_session_id ? h("button", { class: "resume", onclick: () => resume(this.id) }, "Resume") : null,
       h("span", { class: "meta" }, instance.status_reason ? `reason: ${instance.status_reason}` : ""));
     if (instance.status !== this.lastStatus) {
       this.lastStatus = instance.status;
@@ -310,6 +314,14 @@ export async function startInstance(agentId) {
   } catch (e) {
     alert(`Could not start: ${e.message}`);
   }
+}
+
+export async function resume(id) {
+  try {
+    const instance = await api("POST", `/api/instances/${id}/resume`, {});
+    state.instances.set(instance.id, instance);
+    location.hash = `#/i/${instance.id}`;
+  } catch (e) { alert(`Could not resume: ${e.message}`); }
 }
 
 export async function terminate(id) {

@@ -7,7 +7,7 @@ import { notifyWaiting } from "./live.js";
 import { refresh } from "./router.js";
 
 export const EVENT_TYPES = ["task.created", "task.updated", "task.deleted", "agent.created", "agent.updated",
-  "agent.deleted", "instance.created", "instance.status", "message.created"];
+  "agent.deleted", "instance.created", "instance.status", "message.created", "approval.requested", "approval.decided"];
 export const FINAL = new Set(["completed", "error", "terminated"]);
 export const MAX_TABS = 12;
 
@@ -117,6 +117,8 @@ export function apply(type, data, live) {
       instance.status_reason = data.reason;
       instance.prompt = data.status === "awaiting_input" ? data.prompt : null;
       instance.wait_id = data.status === "awaiting_input" ? data.wait_id ?? null : null;
+      instance.status_source = data.source ?? null;
+      if (data.status !== "awaiting_input") instance.approval = null;
       if (data.exit_code !== null && data.exit_code !== undefined) instance.exit_code = data.exit_code;
       instance.last_activity_at = data.at;
       if (data.status !== "idle") instance.queue_position = null;
@@ -126,6 +128,14 @@ export function apply(type, data, live) {
       break;
     }
     case "message.created": tabs.views.get(data.message.agent_instance_id)?.addMessage(data.message); break;
+    case "approval.requested": case "approval.decided": {
+      const instance = state.instances.get(data.approval.instance_id);
+      if (!instance) break;
+      if (data.approval.status === "pending") instance.approval = data.approval;
+      else if (instance.approval?.id === data.approval.id) instance.approval = null;
+      tabs.views.get(instance.id)?.statusChanged();
+      break;
+    }
     default: break;
   }
 }

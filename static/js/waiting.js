@@ -75,6 +75,28 @@ function replyRow(instance, sendText, label) {
     h("a", { class: "button ghost open", href: `#/i/${instance.id}` }, "Open"));
 }
 
+/** Allow / Deny buttons for the permission request an instance waits on. */
+export function approvalButtons(instance, after) {
+  const decide = (decision) => async () => {
+    document.activeElement?.blur?.();
+    answering.set(instance.id, instance.wait_id);
+    notes.delete(instance.id);
+    refresh();
+    try {
+      await api("POST", `/api/approvals/${instance.approval.id}`, { decision });
+      after?.(decision);
+    } catch (e) {
+      answering.delete(instance.id);
+      notes.set(instance.id, `Not decided: ${e.message || `HTTP ${e.status}`}`);
+      refresh();
+    }
+  };
+  return h("div", { class: "reply-row approval", dataset: { approval: instance.approval.id } },
+    h("button", { type: "button", class: "quick default allow", onclick: decide("allow") }, "Allow"),
+    h("button", { type: "button", class: "quick deny", onclick: decide("deny") }, "Deny"),
+    h("a", { class: "button ghost open", href: `#/i/${instance.id}` }, "Open"));
+}
+
 /** Sends `content` as the reply to what `instance` asks now; hides the entry at once. */
 async function answer(instance, content, waitId) {
   document.activeElement?.blur?.(); // the page redraws only when nothing is being typed
@@ -139,8 +161,10 @@ function entry(instance) {
       note ? h("div", { class: "note error", role: "alert" }, note) : null,
       instance.prompt ? h("div", { class: "prompt" }, attribution(instance, "asks"), quote(instance.prompt, { lines: 3, chars: 300 }))
         : h("div", { class: "prompt hint" }, "(waiting for input)"),
-      // The question as shown now: a reply names it, whatever the instance asks by the time it is sent.
-      replyRow(instance, (text) => answer(instance, text, shownWait), `Reply to ${agentName(instance.agent_id)} ${short(instance.id)}`)));
+      // A permission request is decided, not typed into; otherwise the question as
+      // shown now: a reply names it, whatever the instance asks by the time it is sent.
+      instance.approval ? approvalButtons(instance)
+        : replyRow(instance, (text) => answer(instance, text, shownWait), `Reply to ${agentName(instance.agent_id)} ${short(instance.id)}`)));
 }
 
 function groupBlock(group) {
@@ -167,7 +191,7 @@ export function waitingSection() {
   const byPrompt = new Map();
   for (const i of asks) {
     const key = (i.prompt || "").trim();
-    if (!key) continue;
+    if (!key || i.approval) continue; // each permission request is decided on its own
     byPrompt.set(key, [...(byPrompt.get(key) || []), i]);
   }
   const placed = new Set();

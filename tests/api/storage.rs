@@ -23,6 +23,7 @@ fn each_database_file_holds_its_own_tables() {
             "agent_messages",
             "agent_settings",
             "agents",
+            "approvals",
             "events",
             "idempotency_keys",
             "sessions",

@@ -645,6 +645,28 @@ test("a [y/N] question is answered in place with its button, into the right inst
   for (const i of [ia, ib]) await call("PUT", `/api/instances/${i.id}`, { status: "terminated" });
 });
 
+test("a permission request is allowed from the waiting list, and the agent's hook gets the answer", async () => {
+  step = "approval";
+  await page.goto(`${base}/#/`);
+  // The agent's hook, as Claude Code runs it: the request on stdin, the answer on stdout.
+  const request = JSON.stringify({ hook_event_name: "PermissionRequest", tool_name: "Bash", tool_input: { command: "npm test" } });
+  const script = `echo '${request}' | '${BIN}' hook claude; echo hook-done; sleep 600`;
+  const agent = await call("POST", "/api/agents", { name: "permission-asker", project_path: project("permission-asker"), command: ["bash", "-c", script] });
+  const instance = await call("POST", `/api/agents/${agent.id}/instances`, {});
+  const entry = page.locator(`#waiting .waiting-item[data-instance="${instance.id}"]`);
+  await entry.locator(".prompt", { hasText: "Allow Bash: npm test?" }).waitFor();
+  assert.equal(await entry.locator("input.reply").count(), 0, "a permission request is decided, not typed into");
+  await entry.locator("button.allow").click();
+  await entry.waitFor({ state: "detached" });
+  const output = async () => (await fetch(`${base}/api/instances/${instance.id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text();
+  await waitUntil(async () => (await output()).includes("hook-done"), "the hook to finish");
+  assert.match(await output(), /"behavior":"allow"/);
+  const [decided] = await call("GET", `/api/instances/${instance.id}/approvals`);
+  assert.equal(decided.status, "allowed");
+  assert.equal(decided.decided_by, "user");
+  await call("PUT", `/api/instances/${instance.id}`, { status: "terminated" });
+});
+
 test("a reply to a question that changed meanwhile is refused and the new question shown", async () => {
   step = "moved on";
   await page.goto(`${base}/#/`);

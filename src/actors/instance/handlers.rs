@@ -106,7 +106,7 @@ pub const VIEWER_QUEUE: usize = 64;
 
 impl InstanceActor {
     /// The terminal of a program that runs and was not asked to end.
-    fn running(&mut self) -> Result<&mut super::Terminal, InstanceError> {
+    pub(super) fn running(&mut self) -> Result<&mut super::Terminal, InstanceError> {
         let started = matches!(self.status, InstanceStatus::Active | InstanceStatus::AwaitingInput);
         match (&self.phase, &mut self.terminal) {
             (Phase::Running, Some(terminal)) if started => Ok(terminal),
@@ -138,6 +138,7 @@ impl InstanceActor {
             return false;
         }
         self.typed.insert(message.id);
+        self.hook_answered();
         let at = crate::domain::now();
         let write = match new {
             Some(agent) => {
@@ -169,6 +170,7 @@ impl Handler<Input> for InstanceActor {
 
     fn handle(&mut self, msg: Input, ctx: &mut Context<Self>) -> Self::Result {
         self.running()?.write(msg.0)?;
+        self.hook_answered();
         if self.status == InstanceStatus::AwaitingInput {
             self.transition(Event::Resume, "input".into(), None, ctx);
         }

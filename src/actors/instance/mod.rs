@@ -12,6 +12,7 @@
 
 mod ending;
 mod handlers;
+mod hooked;
 mod output;
 mod terminal;
 mod waiting;
@@ -28,6 +29,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub use handlers::{Answer, Asked, Chunk, Deliver, End, Input, InstanceError, MovedOn, Resize, Watch, Watched};
+pub use hooked::Hooked;
 
 use super::registry::{Finished, Registry};
 use super::Shared;
@@ -130,6 +132,10 @@ pub struct InstanceActor {
     wait_id: Option<Uuid>,
     /// While it waits: what it asks.
     prompt: Option<String>,
+    /// What its program's hooks last said, until someone types.
+    hook: Option<hooked::HookSaid>,
+    /// A wait a hook reported, begun once the output settles.
+    hook_wait: Option<hooked::HookWait>,
     output: Output,
     screen: Screen,
     waiting: Waiting,
@@ -164,6 +170,8 @@ impl InstanceActor {
                 isolation: None,
                 wait_id: None,
                 prompt: None,
+                hook: None,
+                hook_wait: None,
                 output: Output::new(),
                 screen,
                 waiting: Waiting::new(idle, patterns),
@@ -296,6 +304,22 @@ impl Actor for InstanceActor {
             self.shared.sessions.remove(terminal.pid);
         }
         self.shared.running.remove(self.id);
+        // Its permission requests can no longer be answered.
+        let (shared, id) = (self.shared.clone(), self.id);
+        actix_web::rt::spawn(async move {
+            let closed = crate::db::run(&shared.db.agents, move |conn| {
+                crate::db::approvals::close_pending(
+                    conn,
+                    id,
+                    crate::domain::integration::ApprovalStatus::Withdrawn,
+                    "instance ended",
+                )
+            })
+            .await;
+            for approval in closed.unwrap_or_default() {
+                shared.hooks.forget(approval.id);
+            }
+        });
         if let Some(cgroup) = self.prepared.cgroup.take() {
             // Normally removed when it ended; here after a start that failed.
             actix_web::rt::task::spawn_blocking(move || {

@@ -103,7 +103,7 @@ impl InstanceActor {
             }
         }
         self.screen.feed(bytes);
-        if self.status == InstanceStatus::AwaitingInput {
+        if self.status == InstanceStatus::AwaitingInput && self.output_resumes() {
             self.transition(Event::Resume, "output".into(), None, ctx);
         }
         self.output_seen(ctx);

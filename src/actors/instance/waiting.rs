@@ -85,6 +85,9 @@ impl InstanceActor {
             self.arm_check(self.waiting.idle - quiet, ctx);
             return;
         }
+        if self.begin_hook_wait(ctx) || !self.terminal_decides() {
+            return;
+        }
         let Some(terminal) = &self.terminal else { return };
         // Its own processes (a cgroup lists them; else its helper's descendants: with
         // a PID namespace, orphans are adopted inside it), not all of /proc: a

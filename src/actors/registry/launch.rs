@@ -19,6 +19,7 @@ use crate::db::agents::StoredAgent;
 use crate::db::instances::{self, NewInstance, Transition};
 use crate::db::{self, agents, messages, DbError};
 use crate::domain::instance::{EndReason, Instance, InstanceStatus, Workspace};
+use crate::domain::integration::{ApprovalStatus, Integration};
 use crate::domain::message::Message;
 use crate::domain::now;
 use crate::domain::settings::WorkspaceKind;
@@ -70,14 +71,23 @@ pub(super) async fn create(
         task_id: msg.task_id,
         env: msg.env.clone(),
         receipt: msg.receipt.clone(),
-        workspace: (msg.agent.settings.workspace == WorkspaceKind::Worktree).then(|| Workspace {
-            kind: "worktree".to_owned(),
-            path: shared.worktrees.join(id.to_string()).display().to_string(),
-            branch: workspace::branch_name(&msg.agent.record.name, id),
-            base_ref: msg.base.clone().unwrap_or_else(|| "HEAD".to_owned()),
-            base_commit: None,
-            repository: msg.agent.record.project_path.clone(),
-        }),
+        workspace: match &msg.resume {
+            Some(resume) => resume.workspace.clone(),
+            None => (msg.agent.settings.workspace == WorkspaceKind::Worktree).then(|| Workspace {
+                kind: "worktree".to_owned(),
+                path: shared.worktrees.join(id.to_string()).display().to_string(),
+                branch: workspace::branch_name(&msg.agent.record.name, id),
+                base_ref: msg.base.clone().unwrap_or_else(|| "HEAD".to_owned()),
+                base_commit: None,
+                repository: msg.agent.record.project_path.clone(),
+            }),
+        },
+        // Claude Code takes a session id chosen for it; the others report theirs.
+        agent_session_id: match &msg.resume {
+            Some(resume) => Some(resume.session.clone()),
+            None => (msg.agent.settings.integration == Integration::ClaudeCode).then(|| Uuid::new_v4().to_string()),
+        },
+        resumed_from: msg.resume.as_ref().map(|r| r.from),
     };
     let prompt = msg.prompt;
     let (instance, held) = db::run(&shared.db.agents, move |conn| -> Result<_, DbError> {
@@ -292,7 +302,7 @@ fn spec(
     full.insert(pty::MARKER.into(), instance.id.to_string());
     full.insert("SWITCHBOARD_INSTANCE_TOKEN".into(), token.to_owned());
     SpawnSpec {
-        argv: agent.record.command.clone(),
+        argv: crate::integration::argv(agent.settings.integration, &agent.record.command, instance, &shared.hooks),
         cwd: instance.workspace.as_ref().map_or_else(|| instance.project_path.clone(), |ws| ws.path.clone()).into(),
         env: full,
         rows: instance.rows,
@@ -384,10 +394,12 @@ pub(super) struct RecoveryPlan {
 /// # Errors
 /// Storage failures.
 pub(super) fn recover(shared: &Shared) -> Result<RecoveryPlan, DbError> {
-    let conn = shared.db.agents.get()?;
+    let mut conn = shared.db.agents.get()?;
     let stale = instances::with_status(&conn, &[InstanceStatus::Active, InstanceStatus::AwaitingInput])?;
     for (id, agent_id, from) in &stale {
         end(shared, &conn, id, *agent_id, *from, InstanceStatus::Error, EndReason::ServerRestart.as_str())?;
+        // Nobody holds its permission requests open any more.
+        db::approvals::close_pending(&mut conn, *id, ApprovalStatus::Withdrawn, "server restart")?;
     }
     if !stale.is_empty() {
         tracing::warn!(count = stale.len(), "instances that were running when the server stopped are marked error");

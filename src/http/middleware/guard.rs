@@ -88,7 +88,9 @@ impl FromRequest for Caller {
     }
 }
 
-/// An instance token reaches only its own instance: its GETs, its messages, `complete`.
+/// An instance token reaches only its own instance: its GETs, its messages,
+/// `complete`, and its program's reports (`hooks`); never a decision on its own
+/// permission requests.
 fn check_scope(id: Uuid, method: &Method, route: &Routed) -> Result<(), AppError> {
     let pattern = route.pattern.as_deref().unwrap_or("");
     let instance_route = pattern == "/api/instances/{id}" || pattern.starts_with("/api/instances/{id}/");
@@ -96,13 +98,16 @@ fn check_scope(id: Uuid, method: &Method, route: &Routed) -> Result<(), AppError
     let allowed = own
         && (method == Method::GET
             || (method == Method::POST
-                && (pattern == "/api/instances/{id}/messages" || pattern == "/api/instances/{id}/complete")));
+                && (pattern == "/api/instances/{id}/messages"
+                    || pattern == "/api/instances/{id}/complete"
+                    || pattern == "/api/instances/{id}/hooks/{kind}")));
     if allowed {
         Ok(())
     } else {
         Err(AppError::Forbidden {
             code: "forbidden_scope",
-            message: "an instance token is valid only for its own instance's messages, complete, and GETs".into(),
+            message: "an instance token is valid only for its own instance's messages, complete, hooks, and GETs"
+                .into(),
         })
     }
 }

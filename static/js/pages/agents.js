@@ -53,14 +53,39 @@ export function agentsPage(editId) {
   const network = h("input", { type: "checkbox", dataset: { field: "settings.sandbox.network" }, checked: box.network });
   const writable = h("textarea", { dataset: { field: "settings.sandbox.writable" }, placeholder: "~/.claude" });
   writable.value = (box.writable ?? []).join("\n");
+  const integration = h("select", { dataset: { field: "settings.integration" } },
+    ["none", "claude-code", "codex", "gemini", "aider"].map((v) => h("option", { value: v }, v)));
+  integration.value = s.integration ?? "none";
+  // A new agent starts from a preset: its command and integration.
+  const preset = h("select", { dataset: { field: "preset" }, "aria-label": "Preset" },
+    h("option", { value: "" }, "Custom command"));
+  const presetHint = h("div", { class: "hint" }, "A built-in agent: its command and how Switchboard hears from it");
+  if (!agent) {
+    api("GET", "/api/presets").then((presets) => {
+      for (const p of presets) {
+        preset.append(h("option", { value: p.name, disabled: !p.available, title: p.unavailable_reason || p.description },
+          p.available ? `${p.name} — ${p.description}` : `${p.name} (unavailable: ${p.unavailable_reason})`));
+      }
+      preset.onchange = () => {
+        const chosen = presets.find((p) => p.name === preset.value);
+        if (!chosen) return;
+        command.value = chosen.command.join("\n");
+        integration.value = chosen.integration;
+        if (!name.value) name.value = chosen.name;
+        presetHint.textContent = chosen.description;
+      };
+    }).catch(() => {});
+  }
   const secret = h("input", { type: "password", autocomplete: "new-password", dataset: { field: "settings.trigger_secret" },
     placeholder: s.has_trigger_secret ? "set (leave empty to keep)" : "none" });
   const form = h("form", { class: "card", novalidate: true },
     h("h1", {}, agent ? `Edit ${agent.name}` : "New agent"),
+    agent ? null : h("div", {}, h("label", { for: "f-preset" }, "Start from"), Object.assign(preset, { id: "f-preset" }), presetHint),
     field("Name", "name", name, "Letters, digits, - _ . (unique)"),
     field("Project directory", "project_path", path, "An existing directory on the server"),
     field("Command", "command", command, "One argument per line; run directly, never through a shell"),
     field("Description", "description", description),
+    field("Integration", "integration", integration, "claude-code: exact questions, approvals and resume through its hooks; codex, aider: their notify commands"),
     field("Environment", "env", env, "One variable a row; values are used exactly as written"),
     h("label", { class: "inline" }, autoStart, "Start one instance whenever the server starts"),
     field("Instances at once", "max", max),
@@ -90,7 +115,7 @@ export function agentsPage(editId) {
     const settings = {
       auto_start: autoStart.checked, max_concurrent_instances: Number(max.value || 1),
       idle_ms: idle.value === "" ? null : Number(idle.value), prompt_patterns: lines(patterns.value),
-      workspace: workspace.value,
+      workspace: workspace.value, integration: integration.value,
       limits: { ...lim, memory_mb: optionalNumber(memory), cpu_percent: optionalNumber(cpu), pids: optionalNumber(pids) },
       sandbox: { ...box, enabled: sandboxed.checked, network: network.checked, writable: lines(writable.value) },
     };

@@ -1,0 +1,304 @@
+//! Coding agents, first class: presets, the real Claude Code CLI reporting through
+//! its hooks (run offline against the model stand-in in `model.rs`), permission
+//! requests decided through the API or by rules, resume; and the other agents'
+//! reports fed to `switchboard hook` as their programs would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{project_dir, TestApp};
+use crate::model::Model;
+use crate::receiver::Receiver;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The Claude Code CLI pinned in tests/agents/package-lock.json (`bash tests/run`
+/// installs it).
+fn claude() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/node_modules/.bin/claude");
+    assert!(path.exists(), "{} is missing: run `bash tests/run`, which installs it with npm ci", path.display());
+    path
+}
+
+/// A home for the CLI: onboarding done, the stand-in's key approved, the project trusted.
+fn claude_home(app: &TestApp, project: &str, key: &str) -> String {
+    let home = project_dir(app, "home");
+    let tail: String = key.chars().skip(key.len() - 20).collect();
+    let state = json!({"hasCompletedOnboarding": true, "customApiKeyResponses": {"approved": [tail], "rejected": []},
+        "projects": {project: {"hasTrustDialogAccepted": true}}});
+    std::fs::write(Path::new(&home).join(".claude.json"), state.to_string()).expect("write .claude.json");
+    home
+}
+
+fn config(claude: &Path) -> String {
+    format!("[agents]\napproval_hold = \"90s\"\n[agents.programs]\nclaude-code = {:?}\n", claude.display().to_string())
+}
+
+fn instance(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/api/instances/{id}")).json()
+}
+
+/// Waits until the instance waits with a prompt that satisfies `check`.
+fn waits_with(app: &TestApp, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    until(app, id, what, |i| i["status"] == "awaiting_input" && check(i))
+}
+
+/// Waits until the instance satisfies `check`; on a timeout, says what it shows.
+fn until(app: &TestApp, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let i = instance(app, id);
+        if check(&i) {
+            return i;
+        }
+        if std::time::Instant::now() > deadline {
+            let screen = app.get(&format!("/api/instances/{id}/output?format=text")).text;
+            let tail: String = screen.chars().rev().take(3000).collect::<Vec<_>>().into_iter().rev().collect();
+            let approvals = app.get(&format!("/api/instances/{id}/approvals")).text;
+            panic!(
+                "timed out waiting for {what}; the instance: {i}\nits requests: {approvals}\nits screen:\n{tail}\nserver log:\n{}",
+                app.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn say(app: &TestApp, id: &str, text: &str) {
+    let r = app.post(&format!("/api/instances/{id}/messages"), &json!({"content": text}));
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[test]
+fn claude_code_asks_exactly_is_approved_from_anywhere_and_resumes() {
+    let claude = claude();
+    let app = TestApp::spawn_with_config(&config(&claude));
+    let model = Model::start();
+    let project = project_dir(&app, "project");
+    let key = format!("sk-ant-api03-{}", uuid::Uuid::new_v4().simple());
+    let home = claude_home(&app, &project, &key);
+    let slack = Receiver::start();
+    let r =
+        app.post("/api/webhooks", &json!({"url": slack.url("/"), "format": "slack", "events": ["approval.requested"]}));
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let presets = app.get("/api/presets").json();
+    let preset = presets.as_array().expect("list").iter().find(|p| p["name"] == "claude-code").expect("listed").clone();
+    assert_eq!(preset["available"], true, "{preset}");
+    assert_eq!(preset["gives"]["approvals"], true);
+
+    let r = app.post(
+        "/api/agents",
+        &json!({"preset": "claude-code", "name": "claude", "project_path": project,
+            "command": [claude.display().to_string(), "--permission-mode", "default"],
+            "env": {"HOME": home, "ANTHROPIC_API_KEY": key, "ANTHROPIC_BASE_URL": model.url(),
+                "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let agent = r.json();
+    assert_eq!(agent["settings"]["integration"], "claude-code");
+    let agent_id = agent["id"].as_str().expect("id").to_owned();
+    let started = app.instance(&agent_id, json!({"prompt": "make the file"}));
+    let id = started["id"].as_str().expect("id").to_owned();
+    let session = started["agent_session_id"].as_str().expect("a session id chosen for it").to_owned();
+
+    // The exact question, from the hook, held for a decision.
+    let asked = waits_with(&app, &id, "the permission request", |i| !i["approval"].is_null());
+    assert_eq!(asked["status_source"], "hook", "{asked}");
+    assert_eq!(asked["prompt"], "Allow Bash: touch made-by-agent?");
+    assert_eq!(asked["approval"]["tool_input"]["command"], "touch made-by-agent");
+    let made = Path::new(&project).join("made-by-agent");
+    assert!(!made.exists(), "nothing runs before the decision");
+    let told = slack.wait_for(1, WAIT);
+    let text = told[0].json()["text"].as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("*claude* asks to use Bash: `touch made-by-agent`"), "{text}");
+
+    let approval = asked["approval"]["id"].as_str().expect("id").to_owned();
+    let r = app.post(&format!("/api/approvals/{approval}"), &json!({"decision": "allow"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["decided_by"], "user");
+    let again = app.post(&format!("/api/approvals/{approval}"), &json!({"decision": "deny"}));
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert_eq!(again.code(), "already_decided");
+
+    until(&app, &id, "the approved command to run", |_| made.exists());
+    let finished = |i: &Value| i["prompt"].as_str().is_some_and(|p| p.starts_with("Finished: "));
+    let done = waits_with(&app, &id, "the end of the turn", finished);
+    let last = done["prompt"].as_str().expect("prompt").to_owned();
+    assert_eq!(done["status_source"], "hook");
+    assert!(done["approval"].is_null());
+    let messages = app.get(&format!("/api/instances/{id}/messages")).json();
+    assert!(
+        messages.as_array().expect("list").iter().any(|m| m["sender_type"] == "agent" && m["content"] == last.as_str()),
+        "{messages}"
+    );
+    assert_eq!(instance(&app, &id)["agent_session_id"], session.as_str(), "SessionStart reports the chosen id");
+
+    // A rule decides at once: the instance never waits on the request.
+    let rules = json!({"settings": {"approvals": [{"tool": "Bash", "match": "^touch ", "decision": "allow"}]}});
+    assert_eq!(app.put(&format!("/api/agents/{agent_id}"), &rules).status, 200);
+    std::fs::remove_file(&made).expect("rm");
+    say(&app, &id, "make the file again");
+    until(&app, &id, "the rule-approved command to run", |_| made.exists());
+    let log = app.get(&format!("/api/instances/{id}/approvals")).json();
+    assert_eq!(log[0]["status"], "allowed", "{log}");
+    assert_eq!(log[0]["decided_by"], "rule 1: Bash ^touch ");
+    waits_with(&app, &id, "the second turn's end", finished);
+
+    // A denial, with its reason, is reported back to the model.
+    assert_eq!(app.put(&format!("/api/agents/{agent_id}"), &json!({"settings": {"approvals": []}})).status, 200);
+    std::fs::remove_file(&made).expect("rm");
+    say(&app, &id, "make the file once more");
+    let asked = waits_with(&app, &id, "the third request", |i| !i["approval"].is_null());
+    let approval = asked["approval"]["id"].as_str().expect("id").to_owned();
+    let r = app.post(&format!("/api/approvals/{approval}"), &json!({"decision": "deny", "message": "not on a Friday"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    waits_with(&app, &id, "the denied turn's end", |i| {
+        i["prompt"].as_str().is_some_and(|p| p.contains("not on a Friday"))
+    });
+    assert!(!made.exists(), "a denied command does not run");
+    let denied = model.conversations().iter().any(|c| {
+        c["messages"].to_string().contains("not on a Friday") && c["messages"].to_string().contains("tool_result")
+    });
+    assert!(denied, "the model is told of the denial and its reason");
+
+    // Resume: a new instance continues the same conversation.
+    let r = app.put(&format!("/api/instances/{id}"), &json!({"status": "terminated"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.post(&format!("/api/instances/{id}/resume"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let resumed = r.json();
+    let new_id = resumed["id"].as_str().expect("id").to_owned();
+    assert_eq!(resumed["resumed_from"], id.as_str());
+    assert_eq!(resumed["agent_session_id"], session.as_str());
+    let before = model.conversations().len();
+    let r = app.post(&format!("/api/instances/{new_id}/messages"), &json!({"content": "say hello"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    waits_with(&app, &new_id, "the resumed turn's end", |i| i["prompt"] == "Hello again.");
+    let history =
+        model.conversations()[before..].iter().any(|c| c["messages"].to_string().contains("make the file once more"));
+    assert!(history, "the resumed conversation carries what was said before");
+    assert_eq!(instance(&app, &new_id)["agent_session_id"], session.as_str());
+}
+
+#[test]
+fn presets_fill_in_agents_and_say_what_is_missing() {
+    let app = TestApp::spawn_with_config("[agents.programs]\ncodex = \"/nonexistent/codex\"\n");
+    let presets = app.get("/api/presets").json();
+    let names: Vec<&str> = presets.as_array().expect("list").iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(names, ["claude-code", "codex", "gemini", "aider", "shell"]);
+    let codex = presets.as_array().expect("list").iter().find(|p| p["name"] == "codex").expect("codex").clone();
+    assert_eq!(codex["available"], false);
+    assert!(codex["unavailable_reason"].as_str().unwrap_or("").contains("/nonexistent/codex"), "{codex}");
+
+    let project = project_dir(&app, "p");
+    let r = app.post("/api/agents", &json!({"preset": "codex", "name": "c", "project_path": project}));
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("codex is unavailable"), "{}", r.text);
+    let r = app.post("/api/agents", &json!({"preset": "nope", "name": "n", "project_path": project}));
+    assert_eq!(r.status, 422);
+    assert_eq!(app.get("/api/agents").json().as_array().map(Vec::len), Some(0), "nothing was made");
+
+    let r = app.post("/api/agents", &json!({"preset": "shell", "name": "sh", "project_path": project}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["command"], json!(["bash"]));
+    assert_eq!(r.json()["settings"]["integration"], "none");
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let shell = app.instance(&id, json!({}));
+    let sid = shell["id"].as_str().expect("id");
+    app.wait_status(sid, "awaiting_input", WAIT);
+    let r = app.put(&format!("/api/instances/{sid}"), &json!({"status": "terminated"}));
+    assert_eq!(r.status, 200);
+    let r = app.post(&format!("/api/instances/{sid}/resume"), &json!({}));
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.code(), "cannot_resume");
+}
+
+/// Runs `switchboard hook KIND` as an instance's hook would, with its environment.
+fn hook(app: &TestApp, instance: &Value, kind: &str, stdin: &str, argument: Option<&str>) -> (bool, String) {
+    let token = app.wait_output_token(instance);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.args(["hook", kind]).args(argument);
+    command
+        .env("SWITCHBOARD_URL", app.url(""))
+        .env("SWITCHBOARD_INSTANCE_ID", instance["id"].as_str().expect("id"))
+        .env("SWITCHBOARD_INSTANCE_TOKEN", token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("hook");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), stdin.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("hook ran");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn codex_and_aider_reports_reach_the_instance_through_switchboard_hook() {
+    let app = TestApp::spawn();
+    // Stand-ins for the programs: shells that print their token, then wait.
+    let codex = app.agent(
+        "codex",
+        &["bash", "-c", "echo token=$SWITCHBOARD_INSTANCE_TOKEN; exec bash"],
+        json!({"integration": "codex"}),
+    );
+    let aider = app.agent(
+        "aider",
+        &["bash", "-c", "echo token=$SWITCHBOARD_INSTANCE_TOKEN; exec bash"],
+        json!({"integration": "aider"}),
+    );
+    let c = app.instance(&codex, json!({}));
+    let cid = c["id"].as_str().expect("id").to_owned();
+    app.wait_status(&cid, "awaiting_input", WAIT);
+    app.type_in(&cid, "sleep 30\r");
+    app.wait_status(&cid, "active", WAIT);
+    let payload = json!({"type": "agent-turn-complete", "thread-id": "thread-42", "turn-id": "1",
+        "input-messages": ["fix the bug"], "last-assistant-message": "Fixed the bug. Shall I run the tests?"});
+    let (ok, said) = hook(&app, &c, "codex", "", Some(&payload.to_string()));
+    assert!(ok, "{said}");
+    let now = waits_with(&app, &cid, "the codex turn's end", |_| true);
+    assert_eq!(now["status_source"], "hook");
+    assert_eq!(now["prompt"], "Fixed the bug. Shall I run the tests?");
+    assert_eq!(now["agent_session_id"], "thread-42");
+
+    let a = app.instance(&aider, json!({}));
+    let aid = a["id"].as_str().expect("id").to_owned();
+    app.wait_status(&aid, "awaiting_input", WAIT);
+    app.type_in(&aid, "sleep 30\r");
+    app.wait_status(&aid, "active", WAIT);
+    let (ok, said) = hook(&app, &a, "aider", "", None);
+    assert!(ok, "{said}");
+    let now = waits_with(&app, &aid, "aider's notification", |_| true);
+    assert_eq!(now["status_reason"], "hook: aider notification");
+
+    // A report to another instance with this token is refused; so is deciding one's own request.
+    let wrong = json!({"id": cid, });
+    let mut forged = a.clone();
+    forged["id"] = wrong["id"].clone();
+    let (ok, said) = hook_with_token(&app, &forged, &app.wait_output_token(&a), "aider");
+    assert!(!ok && said.contains("403"), "{said}");
+}
+
+fn hook_with_token(app: &TestApp, instance: &Value, token: &str, kind: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["hook", kind])
+        .env("SWITCHBOARD_URL", app.url(""))
+        .env("SWITCHBOARD_INSTANCE_ID", instance["id"].as_str().expect("id"))
+        .env("SWITCHBOARD_INSTANCE_TOKEN", token)
+        .stdin(Stdio::null())
+        .output()
+        .expect("hook ran");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+impl TestApp {
+    /// The instance token a stand-in printed as `token=…`.
+    fn wait_output_token(&self, instance: &Value) -> String {
+        let id = instance["id"].as_str().expect("id");
+        let text = self.wait_output(id, "token=sbi_", WAIT);
+        let start = text.find("token=sbi_").expect("token") + "token=".len();
+        text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
+    }
+}
