@@ -1,7 +1,14 @@
 //! Permission requests: held open while someone (or a rule) decides, listed per
 //! instance, decided once with `POST /api/approvals/:id`.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::web::Bytes;
 use actix_web::{get, post, web, HttpResponse};
+use futures_core::Stream;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -119,6 +126,13 @@ impl Drop for Withdraw {
     }
 }
 
+/// The hook's answer to a permission request: at once (a rule decided), or held
+/// until someone decides or the hold time passes.
+pub(super) enum Answer {
+    Now(Value),
+    Held(Pin<Box<dyn Future<Output = Value>>>),
+}
+
 /// A permission request from an agent's hook: decided at once by the first rule
 /// that matches, otherwise held (the instance waits on it) until someone decides or
 /// the hold time passes. The hook's answer: the decision, or nothing (the agent's
@@ -129,7 +143,7 @@ pub(super) async fn request(
     addr: &actix::Addr<InstanceActor>,
     tool_name: String,
     tool_input: Value,
-) -> Result<Value, AppError> {
+) -> Result<Answer, AppError> {
     let agent_id = instance.agent_id;
     let agent = blocking(&state.db.agents, move |conn| Ok(agents::get(conn, agent_id)?)).await?;
     let mut approval = Approval::new(instance.id, instance.agent_id, &tool_name, tool_input);
@@ -145,7 +159,7 @@ pub(super) async fn request(
         }
         let stored = approval.clone();
         blocking(&state.db.agents, move |conn| Ok(store::insert(conn, &stored)?)).await?;
-        return Ok(permission_answer(allow, approval.message.as_deref()));
+        return Ok(Answer::Now(permission_answer(allow, approval.message.as_deref())));
     }
     let decided = state.shared.hooks.hold(approval.id);
     let stored = approval.clone();
@@ -153,36 +167,82 @@ pub(super) async fn request(
         state.shared.hooks.forget(approval.id);
         return Err(e);
     }
-    let mut withdraw = Withdraw { state: Some(state.clone()), id: approval.id };
+    let withdraw = Withdraw { state: Some(state.clone()), id: approval.id };
     let question = Some(approval.question.clone());
     let waiting = Hooked::Waiting { reason: "hook: PermissionRequest".into(), prompt: question, now: true };
     let _ = addr.send(waiting).await;
-    let outcome = tokio::time::timeout(state.shared.hooks.hold, decided).await;
-    withdraw.state = None;
-    let decided = match outcome {
-        Ok(Ok(decided)) => decided,
-        // Let go of by a later report (the agent moved on): nothing to answer.
-        Ok(Err(_)) => return Ok(json!({})),
-        Err(_) => {
-            state.shared.hooks.forget(approval.id);
-            let id = approval.id;
-            let expired = blocking(&state.db.agents, move |conn| {
-                Ok(store::decide(conn, id, ApprovalStatus::Expired, "timeout", None)?)
-            })
-            .await?;
-            match expired {
+    let (state, addr) = (state.clone(), addr.clone());
+    Ok(Answer::Held(Box::pin(async move {
+        let mut withdraw = withdraw;
+        let outcome = tokio::time::timeout(state.shared.hooks.hold, decided).await;
+        withdraw.state = None;
+        let decided = match outcome {
+            Ok(Ok(decided)) => decided,
+            // Let go of by a later report (the agent moved on): nothing to answer.
+            Ok(Err(_)) => return json!({}),
+            Err(_) => match expire(&state, approval.id).await {
                 // Decided at the last moment: that decision stands.
-                Some(Err(current)) if matches!(current.status, ApprovalStatus::Allowed | ApprovalStatus::Denied) => {
-                    current
-                }
-                _ => return Ok(json!({})),
-            }
+                Some(current) => current,
+                None => return json!({}),
+            },
+        };
+        let allow = decided.status == ApprovalStatus::Allowed;
+        let reason = format!("hook: approval {}", decided.status.as_str());
+        let _ = addr.send(Hooked::Working { reason }).await;
+        permission_answer(allow, decided.message.as_deref())
+    })))
+}
+
+/// Marks a request nobody decided in time as expired; a decision that came first
+/// is returned instead.
+async fn expire(state: &AppState, id: Uuid) -> Option<Approval> {
+    state.shared.hooks.forget(id);
+    let expired =
+        blocking(&state.db.agents, move |conn| Ok(store::decide(conn, id, ApprovalStatus::Expired, "timeout", None)?))
+            .await;
+    match expired {
+        Ok(Some(Err(current))) if matches!(current.status, ApprovalStatus::Allowed | ApprovalStatus::Denied) => {
+            Some(current)
         }
-    };
-    let allow = decided.status == ApprovalStatus::Allowed;
-    let reason = format!("hook: approval {}", decided.status.as_str());
-    let _ = addr.send(Hooked::Working { reason }).await;
-    Ok(permission_answer(allow, decided.message.as_deref()))
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(approval = %id, error = %e, "could not mark a request expired");
+            None
+        }
+    }
+}
+
+/// The answer to a held request as a response body: a space every second while it
+/// is held (JSON allows leading white space), then the answer. Writing is how a
+/// hook that went away (its agent was answered in its terminal) is noticed: the body
+/// is dropped, and with it the held request, which is then withdrawn.
+pub(super) struct HeldBody {
+    answer: Option<Pin<Box<dyn Future<Output = Value>>>>,
+    tick: tokio::time::Interval,
+}
+
+impl HeldBody {
+    pub(super) fn new(answer: Pin<Box<dyn Future<Output = Value>>>) -> Self {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        HeldBody { answer: Some(answer), tick }
+    }
+}
+
+impl Stream for HeldBody {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(answer) = self.answer.as_mut() else { return Poll::Ready(None) };
+        if let Poll::Ready(value) = answer.as_mut().poll(cx) {
+            self.answer = None;
+            return Poll::Ready(Some(Ok(Bytes::from(value.to_string()))));
+        }
+        match self.tick.poll_tick(cx) {
+            Poll::Ready(_) => Poll::Ready(Some(Ok(Bytes::from_static(b" ")))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// A later report from the agent means a held request was answered elsewhere (in

@@ -12,7 +12,7 @@ use super::{blocking, AppState};
 use crate::actors::instance::Hooked;
 use crate::actors::registry::Resume;
 use crate::db::{agents, instances, messages};
-use crate::domain::instance::Instance;
+use crate::domain::instance::{Instance, InstanceStatus};
 use crate::domain::integration::Preset;
 use crate::domain::message::{Message, Sender};
 use crate::domain::now;
@@ -86,8 +86,11 @@ pub async fn report(
                 let _ = addr.send(Hooked::Working { reason }).await;
             }
             Action::Waiting { reason, prompt, message } => {
-                // The request held for a decision says it better.
-                if reason.ends_with("permission_prompt") && instance.approval.is_some() {
+                // The request held for a decision says it better; a reminder that it
+                // still waits says less than what it said when it began waiting.
+                let reminder = reason.ends_with("permission_prompt") && instance.approval.is_some()
+                    || reason.ends_with("idle_prompt") && instance.status == InstanceStatus::AwaitingInput;
+                if reminder {
                     continue;
                 }
                 if let Some((content, options)) = message {
@@ -96,7 +99,14 @@ pub async fn report(
                 let _ = addr.send(Hooked::Waiting { reason, prompt, now: false }).await;
             }
             Action::Permission { tool_name, tool_input } => {
-                answer = approvals::request(&state, &instance, &addr, tool_name, tool_input).await?;
+                match approvals::request(&state, &instance, &addr, tool_name, tool_input).await? {
+                    approvals::Answer::Now(decided) => answer = decided,
+                    approvals::Answer::Held(held) => {
+                        return Ok(HttpResponse::Ok()
+                            .content_type("application/json")
+                            .streaming(approvals::HeldBody::new(held)));
+                    }
+                }
             }
         }
     }

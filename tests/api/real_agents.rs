@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::helpers::{project_dir, TestApp};
 use crate::model::Model;
 use crate::receiver::Receiver;
+use crate::sse_client::SseClient;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -141,12 +142,22 @@ fn claude_code_asks_exactly_is_approved_from_anywhere_and_resumes() {
     let rules = json!({"settings": {"approvals": [{"tool": "Bash", "match": "^touch ", "decision": "allow"}]}});
     assert_eq!(app.put(&format!("/api/agents/{agent_id}"), &rules).status, 200);
     std::fs::remove_file(&made).expect("rm");
+    let mut events = SseClient::open(&app, &format!("/api/events?instance_id={id}&types=instance.status"), &[]);
     say(&app, &id, "make the file again");
     until(&app, &id, "the rule-approved command to run", |_| made.exists());
     let log = app.get(&format!("/api/instances/{id}/approvals")).json();
     assert_eq!(log[0]["status"], "allowed", "{log}");
     assert_eq!(log[0]["decided_by"], "rule 1: Bash ^touch ");
     waits_with(&app, &id, "the second turn's end", finished);
+    let mut reasons = Vec::new();
+    while reasons.last().is_none_or(|r: &String| r != "hook: Stop") {
+        reasons.push(events.expect(WAIT).json()["reason"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(
+        !reasons.iter().any(|r| r.contains("PermissionRequest")),
+        "it never waited on the rule's request: {reasons:?}"
+    );
+    events.close();
 
     // A denial, with its reason, is reported back to the model.
     assert_eq!(app.put(&format!("/api/agents/{agent_id}"), &json!({"settings": {"approvals": []}})).status, 200);
@@ -301,4 +312,161 @@ impl TestApp {
         let start = text.find("token=sbi_").expect("token") + "token=".len();
         text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
     }
+}
+
+/// A hook held open by the server, as the agent's hook process is while it waits.
+struct HeldHook(std::process::Child);
+
+impl HeldHook {
+    fn start(app: &TestApp, instance: &Value, token: &str, payload: &Value) -> HeldHook {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["hook", "claude"])
+            .env("SWITCHBOARD_URL", app.url(""))
+            .env("SWITCHBOARD_INSTANCE_ID", instance["id"].as_str().expect("id"))
+            .env("SWITCHBOARD_INSTANCE_TOKEN", token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hook");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, payload.to_string().as_bytes()).expect("write");
+        drop(stdin);
+        HeldHook(child)
+    }
+
+    /// What the hook printed for the agent, once it exits (it must, within `WAIT`).
+    fn answer(mut self) -> (bool, String) {
+        let deadline = std::time::Instant::now() + WAIT;
+        while self.0.try_wait().expect("wait").is_none() {
+            assert!(std::time::Instant::now() < deadline, "the hook never returned");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = self.0.wait().expect("status");
+        let mut printed = String::new();
+        if let Some(mut stdout) = self.0.stdout.take() {
+            std::io::Read::read_to_string(&mut stdout, &mut printed).expect("stdout");
+        }
+        (status.success(), printed)
+    }
+}
+
+impl Drop for HeldHook {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn permission(command: &str) -> Value {
+    json!({"hook_event_name": "PermissionRequest", "session_id": "s-1", "tool_name": "Bash", "tool_input": {"command": command}})
+}
+
+#[test]
+fn a_held_request_expires_or_is_withdrawn_and_only_people_decide_it() {
+    let app = TestApp::spawn_with_config("[agents]\napproval_hold = \"5s\"\n");
+    let agent = app.agent(
+        "asker",
+        &["bash", "-c", "echo token=$SWITCHBOARD_INSTANCE_TOKEN; exec bash"],
+        json!({"integration": "claude-code"}),
+    );
+    let started = app.instance(&agent, json!({}));
+    let id = started["id"].as_str().expect("id").to_owned();
+    let token = app.wait_output_token(&started);
+    app.wait_status(&id, "awaiting_input", WAIT);
+    app.type_in(&id, "sleep 120\r");
+    app.wait_status(&id, "active", WAIT);
+
+    // Nobody decides: after the hold, the hook answers nothing (the agent's own prompt
+    // decides) and the instance still waits.
+    let hook = HeldHook::start(&app, &started, &token, &permission("make deploy"));
+    let asked = waits_with(&app, &id, "the request", |i| !i["approval"].is_null());
+    let approval = asked["approval"]["id"].as_str().expect("id").to_owned();
+    let own = app.raw_api_as(
+        &format!("Bearer {token}"),
+        "POST",
+        &format!("/api/approvals/{approval}"),
+        "Content-Type: application/json\r\n",
+        br#"{"decision": "allow"}"#,
+    );
+    assert_eq!(own.status, 403, "an instance does not decide its own requests: {}", own.text);
+    let (ok, printed) = hook.answer();
+    assert!(ok && printed.trim().is_empty(), "an expired request answers nothing: {printed:?}");
+    let log = app.get(&format!("/api/instances/{id}/approvals")).json();
+    assert_eq!((log[0]["status"].as_str(), log[0]["decided_by"].as_str()), (Some("expired"), Some("timeout")), "{log}");
+    assert_eq!(instance(&app, &id)["status"], "awaiting_input");
+
+    // The hook goes away undecided (the person answered in the terminal): withdrawn.
+    let hook = HeldHook::start(&app, &started, &token, &permission("make clean"));
+    until(&app, &id, "the second request", |i| i["approval"]["tool_input"]["command"] == "make clean");
+    drop(hook);
+    until(&app, &id, "the request withdrawn", |i| i["approval"].is_null());
+    let log = app.get(&format!("/api/instances/{id}/approvals?status=withdrawn")).json();
+    assert_eq!(log[0]["tool_input"]["command"], "make clean", "{log}");
+
+    // Decided from a terminal with the client: the hook gets the denial and its reason.
+    let hook = HeldHook::start(&app, &started, &token, &permission("rm -rf build"));
+    until(&app, &id, "the third request", |i| i["approval"]["tool_input"]["command"] == "rm -rf build");
+    let short: String = id.chars().take(8).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "approve",
+            &short,
+            "--deny",
+            "--message",
+            "not the build dir",
+            "--url",
+            &app.url(""),
+            "--token",
+            crate::helpers::TOKEN,
+        ])
+        .env_remove("SWITCHBOARD_INSTANCE_TOKEN")
+        .output()
+        .expect("client");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("denied "), "{}", String::from_utf8_lossy(&out.stdout));
+    let (ok, printed) = hook.answer();
+    assert!(ok, "{printed}");
+    let answer: Value = serde_json::from_str(printed.trim()).expect("JSON for the agent");
+    assert_eq!(
+        answer["hookSpecificOutput"],
+        json!({"hookEventName": "PermissionRequest", "decision": {"behavior": "deny", "message": "not the build dir"}})
+    );
+    let again = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["approve", &short, "--url", &app.url(""), "--token", crate::helpers::TOKEN])
+        .output()
+        .expect("client");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no pending permission request"));
+}
+
+#[test]
+fn a_turns_last_message_is_not_replaced_by_a_later_idle_reminder() {
+    let app = TestApp::spawn();
+    let agent = app.agent(
+        "turns",
+        &["bash", "-c", "echo token=$SWITCHBOARD_INSTANCE_TOKEN; exec bash"],
+        json!({"integration": "claude-code"}),
+    );
+    let started = app.instance(&agent, json!({}));
+    let id = started["id"].as_str().expect("id").to_owned();
+    app.wait_status(&id, "awaiting_input", WAIT);
+    app.type_in(&id, "sleep 120\r");
+    app.wait_status(&id, "active", WAIT);
+    let stop = json!({"hook_event_name": "Stop", "last_assistant_message": "Refactored the parser; 3 tests fail."});
+    let (ok, said) = hook(&app, &started, "claude", &stop.to_string(), None);
+    assert!(ok, "{said}");
+    waits_with(&app, &id, "the end of the turn", |i| i["prompt"] == "Refactored the parser; 3 tests fail.");
+    let idle = json!({"hook_event_name": "Notification", "notification_type": "idle_prompt", "message": "Claude is waiting for your input"});
+    let (ok, said) = hook(&app, &started, "claude", &idle.to_string(), None);
+    assert!(ok, "{said}");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(instance(&app, &id)["prompt"], "Refactored the parser; 3 tests fail.");
+    // A question of its own is new, though: a new wait with its own id.
+    let before = instance(&app, &id)["wait_id"].clone();
+    let ask = json!({"hook_event_name": "Notification", "notification_type": "elicitation_dialog", "message": "Which branch should I use?"});
+    let (ok, said) = hook(&app, &started, "claude", &ask.to_string(), None);
+    assert!(ok, "{said}");
+    let now = waits_with(&app, &id, "the new question", |i| i["prompt"] == "Which branch should I use?");
+    assert_ne!(now["wait_id"], before);
 }
