@@ -343,6 +343,56 @@ def latency(srv, rows):
             srv.call("PUT", f"/api/instances/{iid}", {"status": "terminated"})
 
 
+def hooks(srv, rows, n=200):
+    """What a coding agent waits for on each of its hooks: `switchboard hook claude` as
+    Claude Code runs it (a process, a request, the instance told), the request alone,
+    and a held permission request from a person's decision to the hook's answer."""
+    agent = srv.agent("hooked", ["bash", "-c", "echo token=$SWITCHBOARD_INSTANCE_TOKEN; exec bash"], integration="claude-code")
+    iid = srv.call("POST", f"/api/agents/{agent}/instances", {})["id"]
+    wait_status(srv, [iid], "awaiting_input")
+    c = srv.conn()
+    c.request("GET", f"/api/instances/{iid}/output", headers={"Authorization": f"Bearer {TOKEN}"})
+    out = c.getresponse().read().decode()
+    token = out.split("token=", 1)[1].split()[0]
+    env = {**os.environ, "SWITCHBOARD_URL": f"http://127.0.0.1:{srv.port}", "SWITCHBOARD_INSTANCE_ID": iid,
+           "SWITCHBOARD_INSTANCE_TOKEN": token}
+    pre = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "npm test"}})
+    spawned, direct = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run([BIN, "hook", "claude"], input=pre, env=env, capture_output=True, text=True, check=True)
+        spawned.append((time.perf_counter() - t) * 1000)
+    keep = srv.conn()
+    for _ in range(n):
+        t = time.perf_counter()
+        srv.call("POST", f"/api/instances/{iid}/hooks/claude", json.loads(pre), conn=keep)
+        direct.append((time.perf_counter() - t) * 1000)
+    decided = []
+    ask = json.dumps({"hook_event_name": "PermissionRequest", "tool_name": "Bash", "tool_input": {"command": "make"}})
+    for _ in range(20):
+        hook = subprocess.Popen([BIN, "hook", "claude"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+        hook.stdin.write(ask)
+        hook.stdin.close()
+        while True:
+            approval = srv.call("GET", f"/api/instances/{iid}", conn=keep).get("approval")
+            if approval:
+                break
+            time.sleep(0.005)
+        t = time.perf_counter()
+        srv.call("POST", f"/api/approvals/{approval['id']}", {"decision": "allow"}, conn=keep)
+        answer = hook.stdout.read()
+        hook.wait()
+        decided.append((time.perf_counter() - t) * 1000)
+        assert '"allow"' in answer, answer
+    rows.append(("hooks", "a hook as Claude Code runs it (`switchboard hook claude`), p50 / p99",
+                 f"{pct(spawned, 50):.2f} / {pct(spawned, 99):.2f} ms", "", "hook_spawned"))
+    rows.append(("hooks", "… the report alone (POST …/hooks/claude), p50 / p99",
+                 f"{pct(direct, 50):.2f} / {pct(direct, 99):.2f} ms", "", "hook_direct"))
+    rows.append(("hooks", "a decision (POST /api/approvals/:id) → the held hook's answer, p50 / max",
+                 f"{pct(decided, 50):.2f} / {max(decided):.2f} ms", "", "hook_decided"))
+    srv.call("PUT", f"/api/instances/{iid}", {"status": "terminated"})
+
+
 FLOOD = "import os\nblock = (b'x' * 1023 + b'\\n') * 64\nfor _ in range({mb} * 16):\n    os.write(1, block)\n"
 
 
@@ -645,6 +695,8 @@ def main():
                 write_rate(srv, rows)
             if want("workspace"):
                 workspaces(srv, rows, tmp)
+            if want("hooks"):
+                hooks(srv, rows)
         finally:
             srv.stop()
         if want("isolation"):

@@ -279,6 +279,30 @@ pub struct Transition {
     pub offset: Option<u64>,
 }
 
+impl Transition {
+    /// A change of status now, with nothing else to record.
+    #[must_use]
+    pub fn new(id: Uuid, agent_id: Uuid, from: InstanceStatus, to: InstanceStatus, reason: String) -> Self {
+        Transition {
+            id,
+            agent_id,
+            from,
+            to,
+            reason,
+            at: now(),
+            exit_code: None,
+            exit_signal: None,
+            pid: None,
+            pty: None,
+            isolation: None,
+            usage: None,
+            wait_id: None,
+            prompt: None,
+            offset: None,
+        }
+    }
+}
+
 /// Stores a transition (status, reason, time; start and end times; exit details)
 /// with its `instance.status` event.
 ///

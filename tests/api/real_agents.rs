@@ -228,6 +228,19 @@ fn presets_fill_in_agents_and_say_what_is_missing() {
     assert_eq!(r.code(), "cannot_resume");
 }
 
+/// A stand-in for an agent's program: a shell that prints its instance token, then
+/// runs something quiet (the agent at work). The instance, busy.
+fn stand_in(app: &TestApp, name: &str, integration: &str) -> (Value, String) {
+    let program = ["bash", "-c", "echo token=$SWITCHBOARD_INSTANCE_TOKEN; exec bash"];
+    let agent = app.agent(name, &program, json!({"integration": integration}));
+    let started = app.instance(&agent, json!({}));
+    let id = started["id"].as_str().expect("id").to_owned();
+    app.wait_status(&id, "awaiting_input", WAIT);
+    app.type_in(&id, "sleep 120\r");
+    app.wait_status(&id, "active", WAIT);
+    (started, id)
+}
+
 /// Runs `switchboard hook KIND` as an instance's hook would, with its environment.
 fn hook(app: &TestApp, instance: &Value, kind: &str, stdin: &str, argument: Option<&str>) -> (bool, String) {
     let token = app.wait_output_token(instance);
@@ -249,22 +262,7 @@ fn hook(app: &TestApp, instance: &Value, kind: &str, stdin: &str, argument: Opti
 #[test]
 fn codex_and_aider_reports_reach_the_instance_through_switchboard_hook() {
     let app = TestApp::spawn();
-    // Stand-ins for the programs: shells that print their token, then wait.
-    let codex = app.agent(
-        "codex",
-        &["bash", "-c", "echo token=$SWITCHBOARD_INSTANCE_TOKEN; exec bash"],
-        json!({"integration": "codex"}),
-    );
-    let aider = app.agent(
-        "aider",
-        &["bash", "-c", "echo token=$SWITCHBOARD_INSTANCE_TOKEN; exec bash"],
-        json!({"integration": "aider"}),
-    );
-    let c = app.instance(&codex, json!({}));
-    let cid = c["id"].as_str().expect("id").to_owned();
-    app.wait_status(&cid, "awaiting_input", WAIT);
-    app.type_in(&cid, "sleep 30\r");
-    app.wait_status(&cid, "active", WAIT);
+    let (c, cid) = stand_in(&app, "codex", "codex");
     let payload = json!({"type": "agent-turn-complete", "thread-id": "thread-42", "turn-id": "1",
         "input-messages": ["fix the bug"], "last-assistant-message": "Fixed the bug. Shall I run the tests?"});
     let (ok, said) = hook(&app, &c, "codex", "", Some(&payload.to_string()));
@@ -274,11 +272,7 @@ fn codex_and_aider_reports_reach_the_instance_through_switchboard_hook() {
     assert_eq!(now["prompt"], "Fixed the bug. Shall I run the tests?");
     assert_eq!(now["agent_session_id"], "thread-42");
 
-    let a = app.instance(&aider, json!({}));
-    let aid = a["id"].as_str().expect("id").to_owned();
-    app.wait_status(&aid, "awaiting_input", WAIT);
-    app.type_in(&aid, "sleep 30\r");
-    app.wait_status(&aid, "active", WAIT);
+    let (a, aid) = stand_in(&app, "aider", "aider");
     let (ok, said) = hook(&app, &a, "aider", "", None);
     assert!(ok, "{said}");
     let now = waits_with(&app, &aid, "aider's notification", |_| true);
@@ -365,17 +359,8 @@ fn permission(command: &str) -> Value {
 #[test]
 fn a_held_request_expires_or_is_withdrawn_and_only_people_decide_it() {
     let app = TestApp::spawn_with_config("[agents]\napproval_hold = \"5s\"\n");
-    let agent = app.agent(
-        "asker",
-        &["bash", "-c", "echo token=$SWITCHBOARD_INSTANCE_TOKEN; exec bash"],
-        json!({"integration": "claude-code"}),
-    );
-    let started = app.instance(&agent, json!({}));
-    let id = started["id"].as_str().expect("id").to_owned();
+    let (started, id) = stand_in(&app, "asker", "claude-code");
     let token = app.wait_output_token(&started);
-    app.wait_status(&id, "awaiting_input", WAIT);
-    app.type_in(&id, "sleep 120\r");
-    app.wait_status(&id, "active", WAIT);
 
     // Nobody decides: after the hold, the hook answers nothing (the agent's own prompt
     // decides) and the instance still waits.
@@ -443,16 +428,7 @@ fn a_held_request_expires_or_is_withdrawn_and_only_people_decide_it() {
 #[test]
 fn a_turns_last_message_is_not_replaced_by_a_later_idle_reminder() {
     let app = TestApp::spawn();
-    let agent = app.agent(
-        "turns",
-        &["bash", "-c", "echo token=$SWITCHBOARD_INSTANCE_TOKEN; exec bash"],
-        json!({"integration": "claude-code"}),
-    );
-    let started = app.instance(&agent, json!({}));
-    let id = started["id"].as_str().expect("id").to_owned();
-    app.wait_status(&id, "awaiting_input", WAIT);
-    app.type_in(&id, "sleep 120\r");
-    app.wait_status(&id, "active", WAIT);
+    let (started, id) = stand_in(&app, "turns", "claude-code");
     let stop = json!({"hook_event_name": "Stop", "last_assistant_message": "Refactored the parser; 3 tests fail."});
     let (ok, said) = hook(&app, &started, "claude", &stop.to_string(), None);
     assert!(ok, "{said}");

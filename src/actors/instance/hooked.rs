@@ -108,21 +108,10 @@ impl InstanceActor {
         self.wait_id = Some(uuid::Uuid::new_v4());
         self.prompt = Some(prompt.clone());
         let record = crate::db::instances::Transition {
-            id: self.id,
-            agent_id: self.agent_id,
-            from: self.status,
-            to: self.status,
-            reason,
-            at: crate::domain::now(),
-            exit_code: None,
-            exit_signal: None,
-            pid: None,
-            pty: None,
-            isolation: None,
-            usage: None,
             wait_id: self.wait_id.map(|w| w.to_string()),
             prompt: Some(prompt),
             offset: Some(self.output.len),
+            ..crate::db::instances::Transition::new(self.id, self.agent_id, self.status, self.status, reason)
         };
         self.enqueue(super::writes::Write::Transition(record), None, ctx);
     }

@@ -21,7 +21,6 @@ use crate::db::{self, agents, messages, DbError};
 use crate::domain::instance::{EndReason, Instance, InstanceStatus, Workspace};
 use crate::domain::integration::{ApprovalStatus, Integration};
 use crate::domain::message::Message;
-use crate::domain::now;
 use crate::domain::settings::WorkspaceKind;
 use crate::domain::state::{self, Event};
 use crate::terminal::pty::{self, SpawnSpec};
@@ -356,23 +355,7 @@ fn end(
     to: InstanceStatus,
     reason: &str,
 ) -> Result<(), DbError> {
-    let record = Transition {
-        id: *id,
-        agent_id,
-        from,
-        to,
-        reason: reason.to_owned(),
-        at: now(),
-        exit_code: None,
-        exit_signal: None,
-        pid: None,
-        pty: None,
-        isolation: None,
-        usage: None,
-        wait_id: None,
-        prompt: None,
-        offset: None,
-    };
+    let record = Transition::new(*id, agent_id, from, to, reason.to_owned());
     instances::record(conn, &record)?;
     if let Some(task) = instances::task_of(conn, *id)? {
         shared.bus.follow_task(conn, task, to)?;
