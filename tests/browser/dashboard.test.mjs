@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, statSync, openSync, realpathSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, statSync, openSync, realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -28,10 +28,15 @@ const problems = []; // console errors and page errors, with the step they happe
 let step = "start";
 let outage = false;
 
+// The Claude Code CLI the real-agent tests install, as a configured preset program.
+const CLAUDE = new URL("../agents/node_modules/.bin/claude", import.meta.url).pathname;
+const CONFIG = join(root, "switchboard.toml");
+writeFileSync(CONFIG, `[agents.programs]\nclaude-code = ${JSON.stringify(CLAUDE)}\n`);
+
 function startServer(bind) {
   return new Promise((resolve, reject) => {
     const log = openSync(join(root, "server.log"), "a");
-    const child = spawn(BIN, ["--bind", bind, "--data-dir", dataDir], { stdio: ["ignore", "pipe", log] });
+    const child = spawn(BIN, ["--bind", bind, "--data-dir", dataDir, "--config", CONFIG], { stdio: ["ignore", "pipe", log] });
     const lines = [];
     const reader = createInterface({ input: child.stdout });
     reader.on("line", (line) => {
@@ -769,6 +774,26 @@ test("a muted agent's question raises no notification and is marked; the phone l
   assert.equal(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth), 0, "nothing is wider than the screen");
   await page.setViewportSize({ width: 1280, height: 800 });
   for (const i of [q, l]) await call("PUT", `/api/instances/${i.id}`, { status: "terminated" });
+});
+
+test("a new agent starts from a preset; a preset whose program is missing says why", async () => {
+  step = "presets";
+  await page.goto(`${base}/#/agents/new`);
+  const codex = page.locator("#f-preset option[value=codex]");
+  await codex.waitFor({ state: "attached" });
+  assert.equal(await codex.isDisabled(), true, "codex is not installed here");
+  assert.match(await codex.innerText(), /unavailable: codex is not on the server's PATH/);
+  await page.selectOption("#f-preset", "claude-code");
+  assert.equal(await page.inputValue("#f-command"), CLAUDE);
+  assert.equal(await page.inputValue("#f-integration"), "claude-code");
+  assert.equal(await page.inputValue("#f-name"), "claude-code");
+  await page.fill("#f-project_path", project("preset-project"));
+  await page.click("button:has-text('Create agent')");
+  await page.locator("article.agent h3", { hasText: "claude-code" }).waitFor();
+  const made = (await call("GET", "/api/agents")).find((a) => a.name === "claude-code");
+  assert.deepEqual(made.command, [CLAUDE]);
+  assert.equal(made.settings.integration, "claude-code");
+  await call("DELETE", `/api/agents/${made.id}`);
 });
 
 test("API answers are neither cached nor sniffed", async () => {
