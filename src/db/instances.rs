@@ -16,7 +16,7 @@ use crate::isolation::Isolation;
 
 const COLUMNS: &str = "id, agent_id, status, started_at, completed_at, pty_session_id, project_path,
      last_activity_at, exit_code, exit_signal, status_reason, task_id, pid, cols, rows, prompt, containment,
-     workspace, isolation, usage, wait_id, agent_session_id, resumed_from";
+     workspace, isolation, usage, wait_id, agent_session_id, resumed_from, options";
 
 /// The pending permission request of the instance (as JSON), after `COLUMNS` in reads.
 const APPROVAL: &str = "(SELECT json_object('id', a.id, 'instance_id', a.instance_id, 'agent_id', a.agent_id,
@@ -61,7 +61,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Instance> {
         status_source: row.get::<_, Option<String>>(10)?.as_deref().and_then(source_of).map(str::to_owned),
         agent_session_id: row.get(21)?,
         resumed_from: row.get::<_, Option<String>>(22)?.and_then(|s| Uuid::parse_str(&s).ok()),
-        approval: json_column(row, 23)?,
+        options: json_column(row, 23)?.unwrap_or_default(),
+        approval: json_column(row, 24)?,
     })
 }
 
@@ -275,6 +276,8 @@ pub struct Transition {
     pub wait_id: Option<String>,
     /// For `awaiting_input`: what the program asks.
     pub prompt: Option<String>,
+    /// For `awaiting_input`: the choices it offers.
+    pub options: Vec<String>,
     /// The transcript length when it happened.
     pub offset: Option<u64>,
 }
@@ -298,6 +301,7 @@ impl Transition {
             usage: None,
             wait_id: None,
             prompt: None,
+            options: Vec::new(),
             offset: None,
         }
     }
@@ -317,7 +321,8 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
                 started_at = COALESCE(?4, started_at), completed_at = COALESCE(?5, completed_at),
                 exit_code = COALESCE(?6, exit_code), exit_signal = COALESCE(?7, exit_signal),
                 pid = COALESCE(?8, pid), pty_session_id = COALESCE(?9, pty_session_id), prompt = ?11,
-                isolation = COALESCE(?12, isolation), usage = COALESCE(?13, usage), wait_id = ?14
+                isolation = COALESCE(?12, isolation), usage = COALESCE(?13, usage), wait_id = ?14,
+                options = ?15
          WHERE id = ?10",
         params![
             t.to.as_str(),
@@ -333,7 +338,9 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
             if t.to == InstanceStatus::AwaitingInput { t.prompt.as_deref() } else { None },
             t.isolation,
             t.usage,
-            if t.to == InstanceStatus::AwaitingInput { t.wait_id.as_deref() } else { None }
+            if t.to == InstanceStatus::AwaitingInput { t.wait_id.as_deref() } else { None },
+            (t.to == InstanceStatus::AwaitingInput && !t.options.is_empty())
+                .then(|| serde_json::to_string(&t.options).unwrap_or_else(|_| "[]".to_owned()))
         ],
     )?;
     let workspace = tx
@@ -354,6 +361,7 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
         at: t.at.clone(),
         wait_id: if t.to == InstanceStatus::AwaitingInput { t.wait_id.clone() } else { None },
         source: source_of(&t.reason).map(str::to_owned),
+        options: if t.to == InstanceStatus::AwaitingInput { t.options.clone() } else { Vec::new() },
     };
     let event = NewEvent {
         payload: Payload::InstanceStatus(&change),

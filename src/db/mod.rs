@@ -44,6 +44,7 @@ pub const AGENTS_MIGRATIONS: &[&str] = &[
     include_str!("../../sql/agents/010_isolation.sql"),
     include_str!("../../sql/agents/011_wait_id.sql"),
     include_str!("../../sql/agents/012_integrations.sql"),
+    include_str!("../../sql/agents/013_wait_options.sql"),
 ];
 /// Schema of `tasks.db`, in order; index + 1 is the schema version.
 pub const TASKS_MIGRATIONS: &[&str] =

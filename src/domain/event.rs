@@ -98,6 +98,9 @@ pub struct StatusChange {
     /// `input` or `output` (null for starts and ends).
     #[serde(default)]
     pub source: Option<String>,
+    /// For `awaiting_input`: the choices it offers (empty when it offers none).
+    #[serde(default)]
+    pub options: Vec<String>,
 }
 
 /// An event's payload as it is written: the variant decides the kind.
@@ -242,6 +245,7 @@ mod tests {
             workspace: None,
             wait_id: Some(Uuid::new_v4().to_string()),
             source: Some("kernel".into()),
+            options: vec!["y".into(), "n".into()],
         };
         let payload = Payload::InstanceStatus(&change);
         assert_eq!(payload.kind(), EventKind::InstanceStatus);

@@ -169,6 +169,9 @@ pub struct Instance {
     pub agent_session_id: Option<String>,
     /// The instance this one resumed.
     pub resumed_from: Option<Uuid>,
+    /// While `awaiting_input`: the choices it offers (its question's options; `allow` and
+    /// `deny` for a permission request); empty otherwise.
+    pub options: Vec<String>,
     /// The permission request it waits on, if any (decide it with `POST /api/approvals/:id`).
     pub approval: Option<super::integration::Approval>,
 }

@@ -169,7 +169,8 @@ pub(super) async fn request(
     }
     let withdraw = Withdraw { state: Some(state.clone()), id: approval.id };
     let question = Some(approval.question.clone());
-    let waiting = Hooked::Waiting { reason: "hook: PermissionRequest".into(), prompt: question, now: true };
+    let options = vec!["allow".to_owned(), "deny".to_owned()];
+    let waiting = Hooked::Waiting { reason: "hook: PermissionRequest".into(), prompt: question, options, now: true };
     let _ = addr.send(waiting).await;
     let (state, addr) = (state.clone(), addr.clone());
     Ok(Answer::Held(Box::pin(async move {

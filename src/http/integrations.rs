@@ -96,7 +96,9 @@ pub async fn report(
                 if let Some((content, options)) = message {
                     record(&state, &instance, content, options).await?;
                 }
-                let _ = addr.send(Hooked::Waiting { reason, prompt, now: false }).await;
+                // An `AskUserQuestion`'s choices are picked in the agent's own menu, not
+                // typed: they are shown with its message, not offered as typed answers.
+                let _ = addr.send(Hooked::Waiting { reason, prompt, options: Vec::new(), now: false }).await;
             }
             Action::Permission { tool_name, tool_input } => {
                 match approvals::request(&state, &instance, &addr, tool_name, tool_input).await? {

@@ -143,7 +143,7 @@ async fn post(state: &AppState, caller: Caller, id: Uuid, body: NewMessage) -> R
                 message.delivered_at = typed.await.ok();
             }
         } else if message.requires_user_input {
-            let _ = addr.send(Asked { prompt: message.content.clone() }).await;
+            let _ = addr.send(Asked { prompt: message.content.clone(), options: message.options.clone() }).await;
         }
     }
     Ok(message)

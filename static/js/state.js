@@ -118,6 +118,7 @@ export function apply(type, data, live) {
       instance.prompt = data.status === "awaiting_input" ? data.prompt : null;
       instance.wait_id = data.status === "awaiting_input" ? data.wait_id ?? null : null;
       instance.status_source = data.source ?? null;
+      instance.options = data.status === "awaiting_input" ? data.options ?? [] : [];
       if (data.status !== "awaiting_input") instance.approval = null;
       if (data.exit_code !== null && data.exit_code !== undefined) instance.exit_code = data.exit_code;
       instance.last_activity_at = data.at;

@@ -138,6 +138,8 @@ fn agents_ask_and_finish_with_their_instance_token_which_reaches_nothing_else() 
     assert_eq!(asked.json()["options"], json!(["yes", "no"]));
     let waiting = app.wait_status(&id, "awaiting_input", T);
     assert_eq!(waiting["status_reason"], "agent_message");
+    assert_eq!(waiting["status_source"], "agent");
+    assert_eq!(waiting["options"], json!(["yes", "no"]), "the question's choices are the instance's");
     assert_eq!(ask(r#"{"content": "x", "sender_type": "user"}"#).status, 403);
 
     let done = app.raw_api_as(&bearer, "POST", &format!("/api/instances/{id}/complete"), "", b"");

@@ -111,6 +111,7 @@ fn claude_code_asks_exactly_is_approved_from_anywhere_and_resumes() {
     assert_eq!(asked["status_source"], "hook", "{asked}");
     assert_eq!(asked["prompt"], "Allow Bash: touch made-by-agent?");
     assert_eq!(asked["approval"]["tool_input"]["command"], "touch made-by-agent");
+    assert_eq!(asked["options"], json!(["allow", "deny"]));
     let made = Path::new(&project).join("made-by-agent");
     assert!(!made.exists(), "nothing runs before the decision");
     let told = slack.wait_for(1, WAIT);
@@ -131,6 +132,7 @@ fn claude_code_asks_exactly_is_approved_from_anywhere_and_resumes() {
     let last = done["prompt"].as_str().expect("prompt").to_owned();
     assert_eq!(done["status_source"], "hook");
     assert!(done["approval"].is_null());
+    assert_eq!(done["options"], json!([]));
     let messages = app.get(&format!("/api/instances/{id}/messages")).json();
     assert!(
         messages.as_array().expect("list").iter().any(|m| m["sender_type"] == "agent" && m["content"] == last.as_str()),

@@ -67,6 +67,8 @@ pub struct MovedOn {
 #[rtype(result = "Result<(), InstanceError>")]
 pub struct Asked {
     pub prompt: String,
+    /// The choices it offers.
+    pub options: Vec<String>,
 }
 
 /// End the instance; the receiver fires once its final status is stored.
@@ -233,7 +235,9 @@ impl Handler<Asked> for InstanceActor {
 
     fn handle(&mut self, msg: Asked, ctx: &mut Context<Self>) -> Self::Result {
         self.running()?;
+        self.next_options = msg.options;
         self.transition(Event::Wait, "agent_message".into(), Some(msg.prompt), ctx);
+        self.next_options.clear();
         Ok(())
     }
 }

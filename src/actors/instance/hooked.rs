@@ -29,15 +29,16 @@ pub(super) enum HookSaid {
 pub enum Hooked {
     /// It works: a prompt was submitted, a tool runs or ran, a request was decided.
     Working { reason: String },
-    /// It waits: what it asks (`None`: the screen's last lines); `now`: at once,
-    /// rather than once its output has settled.
-    Waiting { reason: String, prompt: Option<String>, now: bool },
+    /// It waits: what it asks (`None`: the screen's last lines) and the choices it
+    /// offers; `now`: at once, rather than once its output has settled.
+    Waiting { reason: String, prompt: Option<String>, options: Vec<String>, now: bool },
 }
 
 /// A wait a hook reported, to begin once the output settles.
 pub(super) struct HookWait {
     pub reason: String,
     pub prompt: Option<String>,
+    pub options: Vec<String>,
 }
 
 impl Handler<Hooked> for InstanceActor {
@@ -53,10 +54,10 @@ impl Handler<Hooked> for InstanceActor {
                     self.transition(Event::Resume, reason, None, ctx);
                 }
             }
-            Hooked::Waiting { reason, prompt, now } => {
+            Hooked::Waiting { reason, prompt, options, now } => {
                 self.hook = Some(HookSaid::Waiting);
                 if !now && self.status == InstanceStatus::Active {
-                    self.hook_wait = Some(HookWait { reason, prompt });
+                    self.hook_wait = Some(HookWait { reason, prompt, options });
                     self.arm_check(self.waiting.idle, ctx);
                     return Ok(());
                 }
@@ -64,9 +65,11 @@ impl Handler<Hooked> for InstanceActor {
                 if self.status == InstanceStatus::AwaitingInput {
                     // Already waiting (the terminal said so first, or an earlier
                     // question): this is a new question, with a wait id of its own.
-                    self.rewait(reason, prompt, ctx);
+                    self.rewait(reason, prompt, options, ctx);
                 } else {
+                    self.next_options = options;
                     self.transition(Event::Wait, reason, Some(prompt), ctx);
+                    self.next_options.clear();
                 }
             }
         }
@@ -93,14 +96,16 @@ impl InstanceActor {
 
     /// Begins the wait a hook reported, once the output settled; whether there was one.
     pub(super) fn begin_hook_wait(&mut self, ctx: &mut Context<Self>) -> bool {
-        let Some(HookWait { reason, prompt }) = self.hook_wait.take() else { return false };
+        let Some(HookWait { reason, prompt, options }) = self.hook_wait.take() else { return false };
         let prompt = prompt.unwrap_or_else(|| self.screen.tail_text(500));
+        self.next_options = options;
         self.transition(Event::Wait, reason, Some(prompt), ctx);
+        self.next_options.clear();
         true
     }
 
     /// A new question while already waiting: stored as a wait of its own.
-    fn rewait(&mut self, reason: String, prompt: String, ctx: &mut Context<Self>) {
+    fn rewait(&mut self, reason: String, prompt: String, options: Vec<String>, ctx: &mut Context<Self>) {
         if self.prompt.as_deref() == Some(prompt.as_str()) {
             return;
         }
@@ -110,9 +115,10 @@ impl InstanceActor {
         let record = crate::db::instances::Transition {
             wait_id: self.wait_id.map(|w| w.to_string()),
             prompt: Some(prompt),
+            options,
             offset: Some(self.output.len),
             ..crate::db::instances::Transition::new(self.id, self.agent_id, self.status, self.status, reason)
         };
-        self.enqueue(super::writes::Write::Transition(record), None, ctx);
+        self.enqueue(super::writes::Write::Transition(Box::new(record)), None, ctx);
     }
 }

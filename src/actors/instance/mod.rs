@@ -132,6 +132,8 @@ pub struct InstanceActor {
     wait_id: Option<Uuid>,
     /// While it waits: what it asks.
     prompt: Option<String>,
+    /// The choices the next wait offers (an agent's question's options), taken by it.
+    next_options: Vec<String>,
     /// What its program's hooks last said, until someone types.
     hook: Option<hooked::HookSaid>,
     /// A wait a hook reported, begun once the output settles.
@@ -170,6 +172,7 @@ impl InstanceActor {
                 isolation: None,
                 wait_id: None,
                 prompt: None,
+                next_options: Vec::new(),
                 hook: None,
                 hook_wait: None,
                 output: Output::new(),
@@ -264,9 +267,10 @@ impl InstanceActor {
             usage: usage.and_then(|usage| serde_json::to_string(&usage).ok()),
             wait_id: self.wait_id.map(|w| w.to_string()),
             prompt,
+            options: std::mem::take(&mut self.next_options),
             offset: Some(self.output.len),
         };
-        self.enqueue(writes::Write::Transition(record), None, ctx);
+        self.enqueue(writes::Write::Transition(Box::new(record)), None, ctx);
         true
     }
 }

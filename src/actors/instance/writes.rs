@@ -19,7 +19,7 @@ use crate::domain::state::is_final;
 /// One change to store.
 #[derive(Debug, Clone)]
 pub(super) enum Write {
-    Transition(instances::Transition),
+    Transition(Box<instances::Transition>),
     Delivered {
         id: Uuid,
         at: String,
