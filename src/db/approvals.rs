@@ -159,6 +159,15 @@ pub fn close_pending(
     status: ApprovalStatus,
     by: &str,
 ) -> Result<Vec<Approval>, DbError> {
+    // Most instances never asked: no write transaction for them.
+    let any: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM approvals WHERE instance_id = ?1 AND status = 'pending')",
+        [instance.to_string()],
+        |r| r.get(0),
+    )?;
+    if !any {
+        return Ok(Vec::new());
+    }
     let tx = write_tx(conn)?;
     let pending = {
         let sql = format!("SELECT {COLUMNS} FROM approvals WHERE instance_id = ?1 AND status = 'pending'");
