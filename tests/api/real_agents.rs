@@ -448,3 +448,26 @@ fn a_turns_last_message_is_not_replaced_by_a_later_idle_reminder() {
     let now = waits_with(&app, &id, "the new question", |i| i["prompt"] == "Which branch should I use?");
     assert_ne!(now["wait_id"], before);
 }
+
+#[test]
+fn a_hook_that_said_it_works_is_outlasted_by_a_long_still_screen() {
+    let app = TestApp::spawn();
+    let program = ["bash", "-c", "echo token=$SWITCHBOARD_INSTANCE_TOKEN; exec bash"];
+    let agent = app.agent("still", &program, json!({"integration": "claude-code"}));
+    let started = app.instance(&agent, json!({}));
+    let id = started["id"].as_str().expect("id").to_owned();
+    app.wait_status(&id, "awaiting_input", WAIT);
+    app.type_in(&id, "sleep 2; echo back\r");
+    app.wait_status(&id, "active", WAIT);
+    let pre = json!({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "sleep 2"}});
+    let (ok, said) = hook(&app, &started, "claude", &pre.to_string(), None);
+    assert!(ok, "{said}");
+    // The program goes back to its prompt without a hook saying so (as when a hook
+    // cannot reach the server): while the screen is still only briefly, the hook's
+    // word stands; after 20 s of stillness the kernel's does.
+    app.wait_output(&id, "back", WAIT);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(instance(&app, &id)["status"], "active", "the hook said it works");
+    let waiting = until(&app, &id, "the kernel's word after a still screen", |i| i["status"] == "awaiting_input");
+    assert_eq!(waiting["status_source"], "kernel", "{waiting}");
+}

@@ -1,8 +1,9 @@
 //! What the program's own hooks say (see `crate::integration`). A hook outranks
 //! the terminal: a wait a hook declared holds, whatever the program draws, until
 //! someone types or a hook says it works again; while a hook says it works, the
-//! kernel signal and prompt patterns do not declare a wait. Once someone types,
-//! the terminal's signals count again until the next hook.
+//! kernel signal and prompt patterns do not declare a wait unless the screen has
+//! been still for `HOOK_SILENCE` (an agent at work draws). Once someone types, the
+//! terminal's signals count again until the next hook.
 //!
 //! A hook runs while the program waits for it, so a wait it reports (the end of a
 //! turn, a notification) begins once the program has answered the hook and drawn

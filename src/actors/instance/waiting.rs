@@ -20,6 +20,9 @@ const FOLD_AFTER: Duration = Duration::from_secs(1);
 const RECHECK: Duration = Duration::from_millis(150);
 /// How long after the last output checks stay that frequent.
 const RECHECK_WINDOW: Duration = Duration::from_secs(3);
+/// How long a program whose hooks said it works must draw nothing before the
+/// terminal's signals may say it waits after all.
+pub(super) const HOOK_SILENCE: Duration = Duration::from_secs(20);
 /// Longest pause between two detection checks of a quiet, busy program.
 const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -85,8 +88,17 @@ impl InstanceActor {
             self.arm_check(self.waiting.idle - quiet, ctx);
             return;
         }
-        if self.begin_hook_wait(ctx) || !self.terminal_decides() {
+        if self.begin_hook_wait(ctx) {
             return;
+        }
+        if !self.terminal_decides() {
+            // A hook said it works. An agent at work draws (a spinner, a timer); one
+            // whose screen stayed still this long may be waiting on a question its
+            // hooks did not report (or a hook that could not reach the server).
+            if quiet < HOOK_SILENCE {
+                self.arm_check(HOOK_SILENCE - quiet, ctx);
+                return;
+            }
         }
         let Some(terminal) = &self.terminal else { return };
         // Its own processes (a cgroup lists them; else its helper's descendants: with
