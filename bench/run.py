@@ -447,6 +447,32 @@ def throughput(srv, rows, mb, rounds=5):
     return b
 
 
+# One 64 KiB block of each shape of output, written over and over (issue: throughput
+# depends on the shape). Each is measured against a bare reader of the same bytes.
+SHAPES = {
+    "lines": "(b'x' * 1023 + b'\\n') * 64",
+    "one endless line": "b'x' * 65536",
+    "ANSI-coloured lines": "(b'\\x1b[32m[ok]\\x1b[0m ' + b'\\x1b[1;34mbuild\\x1b[0m step ' * 40 + b'\\x1b[33mdone\\x1b[0m\\r\\n') * 64",
+    "carriage-return progress bars": "b''.join(b'\\r[' + b'#' * (i % 100) + b' ' * (100 - i % 100) + b'] %3d%%' % (i % 100) for i in range(560))",
+}
+
+
+def throughput_shapes(srv, rows, mb, rounds=3):
+    for name, block in SHAPES.items():
+        script = os.path.join(srv.data, f"shape-{len(name)}.py")
+        with open(script, "w") as f:
+            f.write(f"import os\nblock = {block}\nblock = (block * (65536 // len(block) + 1))[:65536]\n"
+                    f"for _ in range({mb} * 16):\n    os.write(1, block)\n")
+        agent = srv.agent(f"shape-{len(name)}", ["bash", "-c", f"sleep 0.5; exec python3 {script}"])
+        bare, served = [], []
+        for _ in range(rounds):
+            bare.append(bare_rate(script))
+            served.append(served_rate(srv, agent))
+        b, v = statistics.median(bare), statistics.median(served)
+        ratio = statistics.median(x / y for x, y in zip(served, bare))
+        rows.append(("shapes", f"{mb} MB of {name}, median of {rounds}", f"{v:.1f} MB/s, {ratio:.2f} of a bare reader ({b:.1f} MB/s)", "≥ 0.8", f"shape-{name}"))
+
+
 def detection(srv, rows):
     asks = srv.agent("asks", ["bash", "-c", "sleep 1; read -r -p 'Continue? [y/N] ' x"])
     quiet = srv.agent("quiet", ["bash", "-c", "sleep 8"])
@@ -689,6 +715,8 @@ def main():
                 latency(srv, rows)
             if want("throughput"):
                 throughput(srv, rows, a.mb)
+            if want("shapes"):
+                throughput_shapes(srv, rows, a.mb)
             if want("detection"):
                 detection(srv, rows)
             if want("sqlite"):
