@@ -431,18 +431,23 @@ def served_rate(srv, agent):
     return got / (time.perf_counter() - t) / 1e6
 
 
-def throughput(srv, rows, mb, rounds=5):
-    script = os.path.join(srv.data, "flood.py")
-    with open(script, "w") as f:
-        f.write(FLOOD.format(mb=mb))
-    agent = srv.agent("flood", ["bash", "-c", f"sleep 0.5; exec python3 {script}"])
+def against_bare(srv, name, script, rounds):
+    """(served MB/s, ratio to a bare reader, bare MB/s), medians of alternated runs."""
+    agent = srv.agent(name, ["bash", "-c", f"sleep 0.5; exec python3 {script}"])
     # Alternated, so both see the same machine; this one varies from run to run.
     bare, served = [], []
     for _ in range(rounds):
         bare.append(bare_rate(script))
         served.append(served_rate(srv, agent))
-    b, v = statistics.median(bare), statistics.median(served)
     ratio = statistics.median(x / y for x, y in zip(served, bare))
+    return statistics.median(served), ratio, statistics.median(bare)
+
+
+def throughput(srv, rows, mb, rounds=5):
+    script = os.path.join(srv.data, "flood.py")
+    with open(script, "w") as f:
+        f.write(FLOOD.format(mb=mb))
+    v, ratio, b = against_bare(srv, "flood", script, rounds)
     rows.append(("throughput", f"{mb} MB PTY → SSE client, median of {rounds} alternated runs", f"{v:.1f} MB/s, {ratio:.2f} of a bare reader ({b:.1f} MB/s)", "≥ 0.8", "throughput"))
     return b
 
@@ -463,13 +468,7 @@ def throughput_shapes(srv, rows, mb, rounds=3):
         with open(script, "w") as f:
             f.write(f"import os\nblock = {block}\nblock = (block * (65536 // len(block) + 1))[:65536]\n"
                     f"for _ in range({mb} * 16):\n    os.write(1, block)\n")
-        agent = srv.agent(f"shape-{len(name)}", ["bash", "-c", f"sleep 0.5; exec python3 {script}"])
-        bare, served = [], []
-        for _ in range(rounds):
-            bare.append(bare_rate(script))
-            served.append(served_rate(srv, agent))
-        b, v = statistics.median(bare), statistics.median(served)
-        ratio = statistics.median(x / y for x, y in zip(served, bare))
+        v, ratio, b = against_bare(srv, f"shape-{len(name)}", script, rounds)
         rows.append(("shapes", f"{mb} MB of {name}, median of {rounds}", f"{v:.1f} MB/s, {ratio:.2f} of a bare reader ({b:.1f} MB/s)", "≥ 0.8", f"shape-{name}"))
 
 

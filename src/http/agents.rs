@@ -97,7 +97,8 @@ pub async fn list(state: web::Data<AppState>, query: web::Query<PageQuery>) -> R
 pub async fn create(state: web::Data<AppState>, body: Json<NewAgent>) -> Result<HttpResponse, AppError> {
     let mut body = body.0;
     if let Some(name) = body.preset.take() {
-        from_preset(&state, &name, &mut body)?;
+        let presets = super::integrations::all_presets(&state).await?;
+        from_preset(&presets, &name, &mut body)?;
     }
     let (record, settings) = body.validate()?;
     check_sandbox(&state, &record.project_path, settings.workspace, &settings.sandbox)?;
@@ -109,8 +110,11 @@ pub async fn create(state: web::Data<AppState>, body: Json<NewAgent>) -> Result<
 }
 
 /// Fills in what a preset gives and the request does not: its command and integration.
-fn from_preset(state: &AppState, name: &str, body: &mut NewAgent) -> Result<(), AppError> {
-    let presets = super::integrations::all_presets(state);
+fn from_preset(
+    presets: &[crate::domain::integration::Preset],
+    name: &str,
+    body: &mut NewAgent,
+) -> Result<(), AppError> {
     let Some(preset) = presets.iter().find(|p| p.name == name) else {
         let names: Vec<&str> = presets.iter().map(|p| p.name).collect();
         return Err(AppError::invalid(

@@ -27,14 +27,20 @@ const MAX_REPORT_BYTES: usize = 1 << 20;
 #[utoipa::path(operation_id = "list_presets", tag = "agents", responses(
     (status = 200, description = "Every preset", body = [Preset])))]
 #[get("/api/presets")]
-pub async fn presets(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(all_presets(&state))
+pub async fn presets(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(all_presets(&state).await?))
 }
 
-/// Every preset, found on the PATH the server's children get.
-pub(super) fn all_presets(state: &AppState) -> Vec<Preset> {
-    let path = state.shared.base_env.get("PATH").map(std::ffi::OsString::from);
-    state.shared.hooks.presets(path.as_deref())
+/// Every preset, found on the PATH the server's children get (the file system is
+/// looked at off the async workers).
+pub(super) async fn all_presets(state: &web::Data<AppState>) -> Result<Vec<Preset>, AppError> {
+    let state = state.clone();
+    web::block(move || {
+        let path = state.shared.base_env.get("PATH").map(std::ffi::OsString::from);
+        state.shared.hooks.presets(path.as_deref())
+    })
+    .await
+    .map_err(AppError::internal)
 }
 
 /// A report from an instance's program (its hook or notify program): `claude`,

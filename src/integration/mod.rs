@@ -72,9 +72,8 @@ impl Hooks {
                     (None, Some(path)) => Some(format!("{} (configured in [agents.programs]) is not an executable file", path.display())),
                     (None, None) => Some(format!("{program} is not on the server's PATH; install it, or set its path under [agents.programs] in the config")),
                 };
-                let command = vec![found.as_ref().map_or_else(|| (*program).to_owned(), |p| {
-                    if configured.is_some() { p.display().to_string() } else { (*program).to_owned() }
-                })];
+                // A configured path is run as given; a program on PATH by its name.
+                let command = vec![configured.map_or_else(|| (*program).to_owned(), |p| p.display().to_string())];
                 Preset {
                     name,
                     description,
