@@ -50,6 +50,7 @@ pub mod integration;
 pub mod isolation;
 pub mod login_link;
 pub mod metrics;
+pub mod runner;
 pub mod sessions;
 pub mod startup;
 pub mod terminal;

@@ -346,6 +346,9 @@ impl Handler<Recover> for Registry {
                 Ok(Err(e)) => return tracing::error!(error = %e, "recovery failed"),
                 Err(e) => return tracing::error!(error = %e, "recovery failed"),
             };
+            for (endpoint, id) in plan.containers {
+                actix_web::rt::spawn(crate::runner::container::remove_left(endpoint, id));
+            }
             for (id, agent_id, limit) in plan.queued {
                 act.queue.push_back((id, Slot { agent_id, limit }));
             }

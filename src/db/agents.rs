@@ -48,7 +48,8 @@ const SELECT: &str = "SELECT a.id, a.name, a.project_path, a.description, a.comm
         COALESCE(s.max_concurrent_instances, 1), COALESCE(s.prompt_patterns, '[]'),
         s.idle_ms, COALESCE(s.settings_json, '{}'), s.trigger_secret, COALESCE(s.trigger_env, '[]'),
         COALESCE(s.workspace, 'shared'), COALESCE(s.limits, '{}'), COALESCE(s.sandbox, '{}'),
-        COALESCE(s.integration, 'none'), COALESCE(s.approvals, '[]')
+        COALESCE(s.integration, 'none'), COALESCE(s.approvals, '[]'),
+        COALESCE(s.runner, '{\"kind\":\"local\"}')
      FROM agents a LEFT JOIN agent_settings s ON s.agent_id = a.id";
 
 fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
@@ -86,6 +87,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<StoredAgent> {
             sandbox: json(row, 18)?,
             integration: super::enum_column(row, 19, Integration::parse)?,
             approvals: json(row, 20)?,
+            runner: json(row, 21)?,
         },
     })
 }
@@ -108,12 +110,12 @@ fn save_settings(conn: &Connection, id: &str, s: &SettingsRecord) -> Result<(), 
     conn.execute(
         "INSERT INTO agent_settings (agent_id, auto_start, notification_enabled, max_concurrent_instances,
                 prompt_patterns, idle_ms, settings_json, trigger_secret, trigger_env, workspace, limits, sandbox,
-                integration, approvals)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                integration, approvals, runner)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (agent_id) DO UPDATE SET auto_start = ?2, notification_enabled = ?3,
                 max_concurrent_instances = ?4, prompt_patterns = ?5, idle_ms = ?6,
                 settings_json = ?7, trigger_secret = ?8, trigger_env = ?9, workspace = ?10,
-                limits = ?11, sandbox = ?12, integration = ?13, approvals = ?14",
+                limits = ?11, sandbox = ?12, integration = ?13, approvals = ?14, runner = ?15",
         params![
             id,
             s.auto_start,
@@ -128,7 +130,8 @@ fn save_settings(conn: &Connection, id: &str, s: &SettingsRecord) -> Result<(), 
             to_json(&s.limits),
             to_json(&s.sandbox),
             s.integration.as_str(),
-            to_json(&s.approvals)
+            to_json(&s.approvals),
+            to_json(&s.runner)
         ],
     )?;
     Ok(())

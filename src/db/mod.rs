@@ -45,6 +45,7 @@ pub const AGENTS_MIGRATIONS: &[&str] = &[
     include_str!("../../sql/agents/011_wait_id.sql"),
     include_str!("../../sql/agents/012_integrations.sql"),
     include_str!("../../sql/agents/013_wait_options.sql"),
+    include_str!("../../sql/agents/014_runners.sql"),
 ];
 /// Schema of `tasks.db`, in order; index + 1 is the schema version.
 pub const TASKS_MIGRATIONS: &[&str] =

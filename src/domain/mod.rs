@@ -8,6 +8,7 @@ pub mod input;
 pub mod instance;
 pub mod integration;
 pub mod message;
+pub mod runner;
 pub mod settings;
 pub mod state;
 pub mod task;

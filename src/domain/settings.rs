@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::integration::{ApprovalRule, Integration};
+use super::runner::Runner;
 use super::{double_option, Invalid};
 
 /// Quiet period before a program counts as waiting, when the agent sets none.
@@ -199,6 +200,8 @@ pub struct AgentSettings {
     pub integration: Integration,
     /// Rules that decide permission requests at once, first match wins.
     pub approvals: Vec<ApprovalRule>,
+    /// Where its instances run: `{"kind": "local"}` (the default) or a container.
+    pub runner: Runner,
 }
 
 /// The stored settings, trigger secret included.
@@ -217,6 +220,7 @@ pub struct SettingsRecord {
     pub sandbox: Sandbox,
     pub integration: Integration,
     pub approvals: Vec<ApprovalRule>,
+    pub runner: Runner,
 }
 
 impl Default for SettingsRecord {
@@ -235,6 +239,7 @@ impl Default for SettingsRecord {
             sandbox: Sandbox::default(),
             integration: Integration::None,
             approvals: Vec::new(),
+            runner: Runner::Local,
         }
     }
 }
@@ -256,6 +261,7 @@ impl SettingsRecord {
             sandbox,
             integration,
             approvals,
+            runner,
         } = patch;
         set(&mut self.auto_start, auto_start);
         set(&mut self.notification_enabled, notification_enabled);
@@ -270,6 +276,7 @@ impl SettingsRecord {
         set(&mut self.sandbox, sandbox);
         set(&mut self.integration, integration);
         set(&mut self.approvals, approvals);
+        set(&mut self.runner, runner);
     }
 
     /// Refuses trigger variables the agent does not allow.
@@ -303,6 +310,7 @@ impl SettingsRecord {
             sandbox: self.sandbox.clone(),
             integration: self.integration,
             approvals: self.approvals.clone(),
+            runner: self.runner.clone(),
         }
     }
 }
@@ -347,6 +355,9 @@ pub struct SettingsPatch {
     pub integration: Option<Integration>,
     /// Replaces the rules as a whole: `[{tool, match?, decision}]`, at most 64.
     pub approvals: Option<Vec<ApprovalRule>>,
+    /// Replaces the runner as a whole: `{"kind": "local"}` or `{"kind": "container",
+    /// image, engine?, mounts?, network?, user?}`.
+    pub runner: Option<Runner>,
 }
 
 impl SettingsPatch {
@@ -379,6 +390,9 @@ impl SettingsPatch {
         }
         if let Some(rules) = &self.approvals {
             ApprovalRule::validate_all(rules)?;
+        }
+        if let Some(runner) = &self.runner {
+            runner.validate()?;
         }
         if let Some(Some(secret)) = &self.trigger_secret {
             let n = secret.chars().count();

@@ -128,6 +128,28 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The directory of the memory cgroup process `pid` is in, and whether it is a
+/// cgroup v1 hierarchy's (a container's, say).
+#[must_use]
+pub fn memory_cgroup_of(pid: i32) -> Option<(PathBuf, bool)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let mounts = mounts();
+    text.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if controllers.split(',').any(|c| c == "memory") {
+            let mount = mounts.iter().find(|m| !m.v2 && m.options.iter().any(|o| o == "memory"))?;
+            return Some((directory(mount, path)?, true));
+        }
+        if controllers.is_empty() {
+            let mount = mounts.iter().find(|m| m.v2)?;
+            let dir = directory(mount, path)?;
+            return dir.join("memory.events").exists().then_some((dir, false));
+        }
+        None
+    })
+}
+
 /// The directory of cgroup `path` (as in `/proc/self/cgroup`) under `mount`.
 fn directory(mount: &Mount, path: &str) -> Option<PathBuf> {
     let inside = if mount.root == "/" { path } else { path.strip_prefix(mount.root.as_str())? };

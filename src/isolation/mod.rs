@@ -69,6 +69,19 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// Nothing prepared: a runner that isolates by other means (a container).
+    #[must_use]
+    pub fn nothing() -> Prepared {
+        Prepared {
+            plan: HelperPlan::default(),
+            cgroup: None,
+            applied: Limits::default(),
+            limits: "none",
+            unenforced: Vec::new(),
+            tmpdir: None,
+        }
+    }
+
     /// The report, once the helper said what the kernel granted.
     #[must_use]
     pub fn report(&self, granted: Granted) -> Isolation {

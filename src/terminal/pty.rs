@@ -38,6 +38,8 @@ pub struct SpawnSpec {
     /// What the containment helper sets up before the command (cgroups, rlimits,
     /// sandbox); the terminal is added to the sandbox here.
     pub isolation: crate::isolation::HelperPlan,
+    /// Where it runs: on a PTY here, or in a container (`crate::runner`).
+    pub runner: crate::runner::Plan,
 }
 
 /// Longest wait for the containment helper to say the command runs.

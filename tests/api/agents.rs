@@ -22,7 +22,7 @@ fn an_agent_gets_defaults_and_inline_settings() {
                "trigger_env": [], "workspace": "shared",
                "limits": {"memory_mb": null, "cpu_percent": null, "pids": null, "open_files": null},
                "sandbox": {"enabled": false, "writable": [], "network": true, "required": false},
-               "integration": "none", "approvals": []})
+               "integration": "none", "approvals": [], "runner": {"kind": "local"}})
     );
     let id = agent["id"].as_str().expect("id");
     assert_eq!(uuid::Uuid::parse_str(id).expect("uuid").get_version_num(), 4);

@@ -6,9 +6,11 @@
 mod agents;
 mod bounded;
 mod client;
+mod containers;
 mod crash;
 mod dashboard;
 mod detection;
+mod engine;
 mod events;
 mod helpers;
 mod hooks;

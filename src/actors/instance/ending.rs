@@ -4,13 +4,16 @@
 //! viewers, and its final status is stored before the actor stops.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use nix::sys::signal::Signal;
 
+use super::terminal::{Runs, Terminal};
 use super::{Ending, Exit, InstanceActor, Phase};
 use crate::domain::state::{self, Event};
+use crate::runner::container::Container;
 use crate::terminal::pty;
 
 /// How long to wait for the last output after the child exited.
@@ -24,7 +27,11 @@ impl InstanceActor {
             return;
         }
         self.phase = Phase::Ending(how);
-        let Some(pid) = self.terminal.as_ref().map(|t| t.pid) else { return };
+        if let Some(Runs::Container(container)) = self.terminal.as_ref().map(|t| &t.runs) {
+            let container = container.clone();
+            return self.end_container(container, ctx);
+        }
+        let Some(pid) = self.terminal.as_ref().and_then(Terminal::pid) else { return };
         for sig in [Signal::SIGHUP, Signal::SIGCONT, Signal::SIGTERM] {
             pty::signal_group(pid, sig);
         }
@@ -48,6 +55,25 @@ impl InstanceActor {
             if matches!(act.phase, Phase::Ending(_)) {
                 tracing::info!(instance = %act.id, "grace period over; killing the process group");
                 pty::signal_group(pid, Signal::SIGKILL);
+            }
+        });
+    }
+
+    /// The same for a container: its engine signals its first process (an init
+    /// that passes signals on to the program), SIGKILL after the grace period.
+    fn end_container(&mut self, container: Arc<Container>, ctx: &mut Context<Self>) {
+        let first = container.clone();
+        ctx.spawn(
+            async move {
+                first.signal("SIGHUP").await;
+                first.signal("SIGTERM").await;
+            }
+            .into_actor(self),
+        );
+        ctx.run_later(self.shared.grace, move |act, _| {
+            if matches!(act.phase, Phase::Ending(_)) {
+                tracing::info!(instance = %act.id, "grace period over; killing the container");
+                actix_web::rt::spawn(async move { container.signal("SIGKILL").await });
             }
         });
     }
@@ -86,13 +112,14 @@ impl InstanceActor {
             return;
         };
         self.flush_output(ctx);
-        let session = self.terminal.as_ref().map(|t| t.pid);
+        if let Some(Runs::Container(container)) = self.terminal.as_ref().map(|t| &t.runs) {
+            let container = container.clone();
+            return self.finish_container(container, exit, ending, ctx);
+        }
+        let session = self.terminal.as_ref().and_then(Terminal::pid);
         let marker = self.id.to_string();
         let grace = self.shared.grace;
-        let (rows, cols) = self.screen.size();
-        let mut screen = format!("{cols} {rows}\n").into_bytes();
-        screen.extend_from_slice(&self.screen.snapshot());
-        let screen_file = self.shared.final_screen(self.id);
+        let (screen_file, screen) = self.last_screen();
         let others = session.map(|s| self.shared.sessions.others(s)).unwrap_or_default();
         let cgroup = self.prepared.cgroup.take();
         let sweep = actix_web::rt::task::spawn_blocking(move || {
@@ -115,6 +142,38 @@ impl InstanceActor {
         ctx.wait(sweep.into_actor(self).map(move |ended, act, ctx| {
             let (oom_kills, usage) = ended.unwrap_or((0, None));
             act.store_end(exit, ending, oom_kills, usage, ctx);
+        }));
+    }
+
+    /// The last screen, kept for late viewers: where, and what.
+    fn last_screen(&mut self) -> (std::path::PathBuf, Vec<u8>) {
+        let (rows, cols) = self.screen.size();
+        let mut screen = format!("{cols} {rows}\n").into_bytes();
+        screen.extend_from_slice(&self.screen.snapshot());
+        (self.shared.final_screen(self.id), screen)
+    }
+
+    /// A container exited: keep its last screen, learn whether its memory limit
+    /// ended it, and remove it.
+    fn finish_container(
+        &mut self,
+        container: Arc<Container>,
+        exit: Exit,
+        ending: Option<Ending>,
+        ctx: &mut Context<Self>,
+    ) {
+        let (screen_file, screen) = self.last_screen();
+        let ended = async move {
+            let kept = actix_web::rt::task::spawn_blocking(move || std::fs::write(&screen_file, screen)).await;
+            if !matches!(kept, Ok(Ok(()))) {
+                tracing::warn!(container = %container.name, "cannot keep the last screen");
+            }
+            let oom_killed = container.oom_killed().await;
+            container.remove().await;
+            oom_killed
+        };
+        ctx.wait(ended.into_actor(self).map(move |oom_killed, act, ctx| {
+            act.store_end(exit, ending, u64::from(oom_killed), None, ctx);
         }));
     }
 

@@ -10,6 +10,7 @@
 //! and viewers), `waiting` (detection), `terminal` (the way into the PTY),
 //! `writes` (storage), `ending`, and `handlers` (what it is asked).
 
+mod contained;
 mod ending;
 mod handlers;
 mod hooked;
@@ -39,7 +40,7 @@ use crate::domain::state::{self, Event};
 use crate::terminal::pty::{self, SpawnSpec};
 use crate::terminal::screen::Screen;
 use output::Output;
-use terminal::Terminal;
+use terminal::{Runs, Sink, Terminal};
 use waiting::Waiting;
 use writes::Writes;
 
@@ -82,18 +83,13 @@ pub struct Launch {
     pub isolation: crate::isolation::Prepared,
 }
 
-/// How the program exited: its code, or the signal that killed it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Exit {
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-}
+use crate::runner::Exit;
 
 /// Where an instance's program is in its life. The stored `status` says what
 /// users see; the phase says what the actor is doing about the process.
 pub(super) enum Phase {
     /// Not started yet.
-    Launching(SpawnSpec),
+    Launching(Box<SpawnSpec>),
     /// The program runs (or its start is being confirmed).
     Running,
     /// Asked to end: signalled, SIGKILL after the grace period.
@@ -163,7 +159,7 @@ impl InstanceActor {
                 agent_id,
                 task_id,
                 status: InstanceStatus::Idle,
-                phase: Phase::Launching(spec),
+                phase: Phase::Launching(Box::new(spec)),
                 shared,
                 registry,
                 started: Some(started),
@@ -193,7 +189,8 @@ impl InstanceActor {
         let len = transcript.metadata()?.len();
         self.output.open(transcript, len, self.shared.transcript_max);
         self.shared.sessions.add(spawned.pid);
-        self.terminal = Some(Terminal::new(spawned.pid, spawned.pts, spawned.writer));
+        let host = crate::runner::HostView { leader: spawned.pid, pts: spawned.pts };
+        self.terminal = Some(Terminal::new(Runs::Local { pid: spawned.pid }, Some(host), Sink::Pty(spawned.writer)));
         self.phase = Phase::Running;
         ctx.add_stream(crate::terminal::reader::PtyStream::new(spawned.reader));
         let mut child = spawned.child;
@@ -214,6 +211,11 @@ impl InstanceActor {
             std::io::ErrorKind::Unsupported => e.to_string(),
             _ => format!("spawn_failed: {program}: {e}"),
         };
+        self.start_failed(reason, ctx);
+    }
+
+    /// The program did not start: `reason` is the final status's reason.
+    fn start_failed(&mut self, reason: String, ctx: &mut Context<Self>) {
         tracing::warn!(instance = %self.id, %reason, "could not start");
         if self.terminal.is_none() {
             // Nothing runs: the failure is the final status.
@@ -257,8 +259,8 @@ impl InstanceActor {
             at: crate::domain::now(),
             exit_code,
             exit_signal,
-            pid: self.terminal.as_ref().filter(|_| started).map(|t| t.pid),
-            pty: self.terminal.as_ref().filter(|_| started).map(|t| t.pts.clone()),
+            pid: self.terminal.as_ref().filter(|_| started).and_then(|t| t.host.as_ref()).map(|h| h.leader),
+            pty: self.terminal.as_ref().filter(|_| started).and_then(|t| t.host.as_ref()).map(|h| h.pts.clone()),
             isolation: self
                 .isolation
                 .as_ref()
@@ -281,6 +283,10 @@ impl Actor for InstanceActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let Phase::Launching(spec) = std::mem::replace(&mut self.phase, Phase::Running) else { return };
         let program = spec.argv.first().cloned().unwrap_or_default();
+        if let crate::runner::Plan::Container(plan) = &spec.runner {
+            let plan = (**plan).clone();
+            return self.start_container(*spec, plan, ctx);
+        }
         let report = match self.spawn_child(&spec, ctx) {
             Ok(report) => report,
             Err(e) => return self.spawn_failed(&program, &e, ctx),
@@ -288,7 +294,7 @@ impl Actor for InstanceActor {
         // The helper reports once the command runs (or why it cannot); that wait is
         // a few milliseconds of fork and exec, kept off this thread, which serves
         // other instances. Nothing else of this actor runs meanwhile.
-        let Some(pid) = self.terminal.as_ref().map(|t| t.pid) else { return };
+        let Some(pid) = self.terminal.as_ref().and_then(Terminal::pid) else { return };
         let wait = actix_web::rt::task::spawn_blocking(move || pty::read_report(report, pid));
         ctx.wait(wait.into_actor(self).map(move |outcome, act, ctx| {
             match outcome.map_err(std::io::Error::other).and_then(|r| r) {
@@ -304,8 +310,8 @@ impl Actor for InstanceActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        if let Some(terminal) = &self.terminal {
-            self.shared.sessions.remove(terminal.pid);
+        if let Some(pid) = self.terminal.as_ref().and_then(Terminal::pid) {
+            self.shared.sessions.remove(pid);
         }
         self.shared.running.remove(self.id);
         // Its permission requests can no longer be answered.

@@ -1,17 +1,22 @@
-//! The running program's terminal as the actor sees it: its process, its device,
-//! and the way in. One writer task per instance owns the PTY's write half and
-//! applies input and size changes in the order they were asked, fed by a bounded
-//! queue; the actor never waits on it, and a program that stops reading fills the
-//! queue, not memory.
+//! The running program's terminal as the actor sees it: what runs it (a local
+//! process or a container), how this machine's kernel sees it, and the way in.
+//! One writer task per instance owns the write half (the PTY's, or the
+//! container's attached stdin) and applies input and size changes in the order
+//! they were asked, fed by a bounded queue; the actor never waits on it, and a
+//! program that stops reading fills the queue, not memory.
 
 use std::cell::Cell;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use pty_process::OwnedWritePty;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::InstanceError;
+use crate::runner::container::Container;
+use crate::runner::HostView;
 
 /// Most input bytes that may wait for a program that does not read.
 const MAX_PENDING_INPUT: usize = 1024 * 1024;
@@ -20,15 +25,50 @@ const QUEUE: usize = 4096;
 
 enum ToPty {
     Bytes(Vec<u8>),
-    Size(pty_process::Size),
+    /// Rows and columns.
+    Size((u16, u16)),
+}
+
+/// What runs the program.
+pub(super) enum Runs {
+    /// A process started on a PTY here (the containment helper, leader of its group).
+    Local { pid: i32 },
+    /// A container, through its engine.
+    Container(Arc<Container>),
+}
+
+/// Where input and sizes go.
+pub(super) enum Sink {
+    Pty(OwnedWritePty),
+    Container { input: Pin<Box<dyn AsyncWrite + Send>>, container: Arc<Container> },
+}
+
+impl Sink {
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Pty(pty) => pty.write_all(bytes).await,
+            Sink::Container { input, .. } => {
+                input.write_all(bytes).await?;
+                input.flush().await
+            }
+        }
+    }
+
+    async fn resize(&mut self, size: (u16, u16)) -> Result<(), String> {
+        let (rows, cols) = size;
+        match self {
+            Sink::Pty(pty) => pty.resize(pty_process::Size::new(rows, cols)).map_err(|e| e.to_string()),
+            Sink::Container { container, .. } => container.resize(rows, cols).await.map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// The program's terminal.
 pub(super) struct Terminal {
-    /// The process started on it (the containment helper, leader of its group).
-    pub pid: i32,
-    /// `/dev/pts/N`: how the child's side appears in `/proc/*/fd`.
-    pub pts: String,
+    pub runs: Runs,
+    /// Its session leader and terminal as this machine's kernel sees them (every
+    /// local process; a container on an engine of this machine).
+    pub host: Option<HostView>,
     way_in: WayIn,
     /// Input bytes queued and not yet written.
     pending: Rc<Cell<usize>>,
@@ -37,15 +77,23 @@ pub(super) struct Terminal {
 /// The writer task starts with the first input or resize: most instances sit idle
 /// for long stretches, and a queue costs memory from the moment it exists.
 enum WayIn {
-    Unused(OwnedWritePty),
+    Unused(Sink),
     Open(mpsc::Sender<ToPty>),
     /// Only while the writer task is being started.
     Starting,
 }
 
 impl Terminal {
-    pub fn new(pid: i32, pts: String, writer: OwnedWritePty) -> Self {
-        Terminal { pid, pts, way_in: WayIn::Unused(writer), pending: Rc::new(Cell::new(0)) }
+    pub fn new(runs: Runs, host: Option<HostView>, writer: Sink) -> Self {
+        Terminal { runs, host, way_in: WayIn::Unused(writer), pending: Rc::new(Cell::new(0)) }
+    }
+
+    /// The local process's pid (its process group and session).
+    pub fn pid(&self) -> Option<i32> {
+        match self.runs {
+            Runs::Local { pid } => Some(pid),
+            Runs::Container(_) => None,
+        }
     }
 
     /// Queues bytes to type, after everything queued before.
@@ -62,7 +110,7 @@ impl Terminal {
 
     /// Queues a new size, after the input queued before it.
     pub fn resize(&mut self, cols: u16, rows: u16) -> Result<(), InstanceError> {
-        self.send(ToPty::Size(pty_process::Size::new(rows, cols)))
+        self.send(ToPty::Size((rows, cols)))
     }
 
     fn send(&mut self, item: ToPty) -> Result<(), InstanceError> {
@@ -89,7 +137,7 @@ impl Terminal {
 }
 
 /// One task that owns the write half and applies what is queued, in order.
-fn start_writer(writer: OwnedWritePty, written: Rc<Cell<usize>>) -> mpsc::Sender<ToPty> {
+fn start_writer(writer: Sink, written: Rc<Cell<usize>>) -> mpsc::Sender<ToPty> {
     let (queue, mut rx) = mpsc::channel(QUEUE);
     actix::spawn(async move {
         let mut writer = writer;
@@ -102,7 +150,7 @@ fn start_writer(writer: OwnedWritePty, written: Rc<Cell<usize>>) -> mpsc::Sender
                     written.set(written.get().saturating_sub(bytes.len()));
                 }
                 ToPty::Size(size) => {
-                    if let Err(e) = writer.resize(size) {
+                    if let Err(e) = writer.resize(size).await {
                         tracing::debug!(error = %e, "resize not applied: the terminal is gone");
                     }
                 }

@@ -101,19 +101,26 @@ impl InstanceActor {
             }
         }
         let Some(terminal) = &self.terminal else { return };
-        // Its own processes (a cgroup lists them; else its helper's descendants: with
-        // a PID namespace, orphans are adopted inside it), not all of /proc: a
-        // hundred quiet instances must not read each other's processes.
-        let members = match &self.prepared.cgroup {
-            Some(cgroup) => cgroup.processes(),
-            None => crate::terminal::procfs::tree(terminal.pid),
-        };
-        let reason = match detect::kernel(terminal.pid, &terminal.pts, Some(&members)) {
-            Verdict::Waiting(call) => Some(format!("kernel: {call} on the terminal")),
-            Verdict::Busy => {
+        let kernel = terminal.host.as_ref().map(|host| {
+            // Its own processes (a cgroup lists them; else its leader's descendants:
+            // with a PID namespace, orphans are adopted inside it), not all of
+            // /proc: a hundred quiet instances must not read each other's processes.
+            let members = match &self.prepared.cgroup {
+                Some(cgroup) => cgroup.processes(),
+                None => crate::terminal::procfs::tree(host.leader),
+            };
+            detect::kernel(host.leader, &host.pts, Some(&members))
+        });
+        let reason = match kernel {
+            Some(Verdict::Waiting(call)) => Some(format!("kernel: {call} on the terminal")),
+            busy_or_unseen => {
                 let patterns = &self.waiting.patterns;
                 let line = if patterns.is_empty() { String::new() } else { self.screen.last_line() };
-                detect::matching_pattern(patterns, &line).map(|p| format!("pattern: {}", p.as_str()))
+                detect::matching_pattern(patterns, &line).map(|p| match busy_or_unseen {
+                    Some(_) => format!("pattern: {}", p.as_str()),
+                    // A container on another machine: its processes are not visible here.
+                    None => format!("pattern: {} (no kernel signal: the engine is on another machine)", p.as_str()),
+                })
             }
         };
         match reason {

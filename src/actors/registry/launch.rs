@@ -192,7 +192,11 @@ async fn start(
     }
     let instance = &instance;
     let mut spec = spec(shared, agent, instance, env, &token);
-    let prepared = match isolate(shared, agent, instance, &mut spec).await {
+    let isolated = match spec.runner {
+        crate::runner::Plan::Local => isolate(shared, agent, instance, &mut spec).await,
+        crate::runner::Plan::Container(_) => Ok(crate::isolation::Prepared::nothing()),
+    };
+    let prepared = match isolated {
         Ok(prepared) => prepared,
         Err(why) => {
             tracing::warn!(instance = %instance.id, error = %why, "cannot prepare the instance's isolation");
@@ -293,7 +297,21 @@ fn spec(
     env: &BTreeMap<String, String>,
     token: &str,
 ) -> SpawnSpec {
-    let mut full = shared.base_env.clone();
+    let runner = match &agent.settings.runner {
+        crate::domain::runner::Runner::Local => crate::runner::Plan::Local,
+        crate::domain::runner::Runner::Container(runner) => {
+            crate::runner::Plan::Container(Box::new(crate::runner::ContainerPlan {
+                runner: runner.clone(),
+                limits: agent.settings.limits.or(shared.default_limits),
+                binary: (agent.settings.integration != Integration::None).then(|| shared.hooks.exe.clone()),
+            }))
+        }
+    };
+    // A container has its image's environment: the server's own is not its business.
+    let mut full = match runner {
+        crate::runner::Plan::Local => shared.base_env.clone(),
+        crate::runner::Plan::Container(_) => BTreeMap::new(),
+    };
     full.extend(agent.record.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     full.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
     full.insert("TERM".into(), "xterm-256color".into());
@@ -307,6 +325,7 @@ fn spec(
         rows: instance.rows,
         cols: instance.cols,
         isolation: crate::isolation::HelperPlan::default(),
+        runner,
     }
 }
 
@@ -369,6 +388,8 @@ pub(super) struct RecoveryPlan {
     pub queued: Vec<(Uuid, Uuid, u32)>,
     /// Agents to start one instance of.
     pub auto_start: Vec<StoredAgent>,
+    /// Containers the stale instances may have left, by engine endpoint.
+    pub containers: Vec<(String, Uuid)>,
 }
 
 /// Marks instances that were running when the server died as `error`
@@ -379,7 +400,13 @@ pub(super) struct RecoveryPlan {
 pub(super) fn recover(shared: &Shared) -> Result<RecoveryPlan, DbError> {
     let mut conn = shared.db.agents.get()?;
     let stale = instances::with_status(&conn, &[InstanceStatus::Active, InstanceStatus::AwaitingInput])?;
+    let mut containers = Vec::new();
     for (id, agent_id, from) in &stale {
+        if let Some(crate::domain::runner::Runner::Container(runner)) =
+            agents::get(&conn, *agent_id)?.map(|agent| agent.settings.runner)
+        {
+            containers.push((crate::runner::container::endpoint(&runner), *id));
+        }
         end(shared, &conn, id, *agent_id, *from, InstanceStatus::Error, EndReason::ServerRestart.as_str())?;
         // Nobody holds its permission requests open any more.
         db::approvals::close_pending(&mut conn, *id, ApprovalStatus::Withdrawn, "server restart")?;
@@ -402,5 +429,5 @@ pub(super) fn recover(shared: &Shared) -> Result<RecoveryPlan, DbError> {
     }
     let all = agents::list(&conn, crate::db::Page { limit: u32::MAX, offset: 0 })?;
     let auto_start = all.into_iter().filter(|a| a.settings.auto_start).collect();
-    Ok(RecoveryPlan { queued, auto_start })
+    Ok(RecoveryPlan { queued, auto_start, containers })
 }
