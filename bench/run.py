@@ -30,7 +30,8 @@ import time
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "switchboard")
+# SWITCHBOARD_BENCH_BIN: another build to measure (an earlier one, to compare).
+BIN = os.environ.get("SWITCHBOARD_BENCH_BIN") or os.path.join(ROOT, "target", "release", "switchboard")
 TOKEN = "bench-token-0123456789abcdef"
 TICK = os.sysconf("SC_CLK_TCK")
 

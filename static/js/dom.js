@@ -46,19 +46,22 @@ export function visible(text) {
 export const said = (text) => h("bdi", {}, visible(text));
 
 /** `text` cut to `lines` lines and `chars` characters; whether it was cut. */
-export function clampText(text, lines, chars) {
+export function clampText(text, lines, chars, tail = false) {
   const all = String(text ?? "");
-  let cut = all.split("\n").slice(0, lines).join("\n");
-  if (cut.length > chars) cut = cut.slice(0, chars);
+  const split = all.split("\n");
+  let cut = (tail ? split.slice(-lines) : split.slice(0, lines)).join("\n");
+  if (cut.length > chars) cut = tail ? cut.slice(-chars) : cut.slice(0, chars);
   return { text: cut, clamped: cut.length < all.length };
 }
 
-/** Supplied text as a block: quoted, isolated, clamped, with "Show all" when cut. */
-export function quote(text, { lines = 6, chars = 600, cls = "" } = {}) {
+/** Supplied text as a block: quoted, isolated, clamped, with "Show all" when cut.
+ * `tail`: keep its end (a screen read at the question, which is at the bottom). */
+export function quote(text, { lines = 6, chars = 600, cls = "", tail = false } = {}) {
   const all = String(text ?? "");
-  const { text: cut, clamped } = clampText(all, lines, chars);
+  const { text: cut, clamped } = clampText(all, lines, chars, tail);
   const body = h("span", {}, visible(cut));
   const box = h("blockquote", { class: `supplied ${cls}`.trim(), dir: "auto" }, body);
+  if (clamped && tail) box.prepend(h("span", { class: "clamped" }, "…"));
   if (clamped) {
     const total = all.split("\n").length;
     const more = h("button", { type: "button", class: "ghost show-all" }, `Show all (${total} lines, ${all.length} characters)`);
@@ -68,10 +71,14 @@ export function quote(text, { lines = 6, chars = 600, cls = "" } = {}) {
       body.textContent = visible(open ? all : cut);
       more.textContent = open ? "Show less" : `Show all (${total} lines, ${all.length} characters)`;
     });
-    box.append(h("span", { class: "clamped" }, "…"), more);
+    box.append(...(tail ? [] : [h("span", { class: "clamped" }, "…")]), more);
   }
   return box;
 }
+
+/** Whether an instance's question was read off its screen (the question at its end),
+ * rather than said by the agent (a message, a hook: the question from its start). */
+export const readOffScreen = (instance) => instance.status_source === "kernel" || instance.status_source === "pattern";
 
 /** Who wrote what follows: the agent's name and the instance, never the page's voice. */
 

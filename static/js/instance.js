@@ -2,7 +2,7 @@
 
 import { Terminal } from "/static/vendor/xterm/xterm.mjs";
 import { FitAddon } from "/static/vendor/xterm/addon-fit.mjs";
-import { h, short, when, said, quote, visible, withoutPasteMarkers } from "./dom.js";
+import { h, short, when, said, quote, visible, withoutPasteMarkers, readOffScreen } from "./dom.js";
 import { api } from "./api.js";
 import { FINAL, MAX_TABS, badge, state, agentName, attribution, usage } from "./state.js";
 import { refresh } from "./router.js";
@@ -226,7 +226,11 @@ export class InstanceView {
     const ws = instance.workspace;
     this.switcher.hidden = !ws;
     const used = usage(instance);
-    this.branch.replaceChildren(...(ws ? ["⎇ ", said(ws.branch)] : []), ...(used ? [ws ? " · " : "", used] : []));
+    const boxed = instance.isolation?.containment === "container"
+      ? h("span", { class: "runner", title: "Its program runs in a container, through a container engine" }, "in a container")
+      : null;
+    this.branch.replaceChildren(...(ws ? ["⎇ ", said(ws.branch)] : []), ...(used ? [ws ? " · " : "", used] : []),
+      ...(boxed ? [ws || used ? " · " : "", boxed] : []));
     // Refreshed when it goes quiet (waits or ends), while the tab is on screen.
     if (ws && this.showing === "changes" && instance.status !== this.lastStatus && instance.status !== "active") this.changes.load();
     this.title.replaceChildren(said(agentName(instance.agent_id)), ` · ${short(this.id)}`);
@@ -237,7 +241,7 @@ export class InstanceView {
     if (this.banner.dataset.shown !== shown) {
       this.banner.dataset.shown = shown;
       this.banner.replaceChildren(h("strong", {}, "Waiting for you."),
-        prompt ? h("div", {}, attribution(instance, "asks"), quote(prompt, { lines: 4, chars: 400 })) : null,
+        prompt ? h("div", {}, attribution(instance, "asks"), quote(prompt, { lines: 4, chars: 400, tail: readOffScreen(instance) })) : null,
         instance.approval && instance.status === "awaiting_input" ? approvalButtons(instance) : null);
     }
     const final = FINAL.has(instance.status);

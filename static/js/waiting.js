@@ -3,7 +3,7 @@
 // question it answers (in_reply_to), so a question that changed meanwhile is never
 // answered by mistake.
 
-import { h, short, said, quote } from "./dom.js";
+import { h, short, said, quote, readOffScreen } from "./dom.js";
 import { api } from "./api.js";
 import { state, agentName, waiting, badge, attribution } from "./state.js";
 import { refresh } from "./router.js";
@@ -159,7 +159,7 @@ function entry(instance) {
       h("strong", {}, said(agentName(instance.agent_id))), ` · ${short(instance.id)} `, badge(instance),
       muted(instance) ? h("span", { class: "muted-flag", title: "Its agent's notifications are off" }, " muted") : null,
       note ? h("div", { class: "note error", role: "alert" }, note) : null,
-      instance.prompt ? h("div", { class: "prompt" }, attribution(instance, "asks"), quote(instance.prompt, { lines: 3, chars: 300 }))
+      instance.prompt ? h("div", { class: "prompt" }, attribution(instance, "asks"), quote(instance.prompt, { lines: 3, chars: 300, tail: readOffScreen(instance) }))
         : h("div", { class: "prompt hint" }, "(waiting for input)"),
       // A permission request is decided, not typed into; otherwise the question as
       // shown now: a reply names it, whatever the instance asks by the time it is sent.
@@ -177,7 +177,7 @@ function groupBlock(group) {
   const details = h("details", { class: "group-members" }, h("summary", {}, "Answer one by one"), group.map(entry));
   return h("div", { class: "waiting-group", dataset: { group: group.map((i) => i.id).join(" ") } },
     h("div", { class: "group-head" }, h("strong", {}, `${who} ask:`)),
-    h("div", { class: "prompt" }, quote(first.prompt, { lines: 3, chars: 300 })),
+    h("div", { class: "prompt" }, quote(first.prompt, { lines: 3, chars: 300, tail: readOffScreen(first) })),
     replyRow(all, (text) => answerAll(shown, text), `Reply to all ${group.length}`),
     details);
 }

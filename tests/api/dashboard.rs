@@ -18,6 +18,9 @@ fn the_dashboard_works_in_a_real_browser() {
         .current_dir(&dir)
         .env("SWITCHBOARD_BIN", env!("CARGO_BIN_EXE_switchboard"))
         .env("SCREENSHOT_DIR", shots)
+        // A real container engine, for the container-runner scenario.
+        .env("SWITCHBOARD_TEST_ENGINE", &crate::engine::local().endpoint)
+        .env("SWITCHBOARD_TEST_IMAGE", crate::engine::IMAGE)
         .output()
         .expect("node runs (install Node.js 20 or later)");
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -796,6 +796,37 @@ test("a new agent starts from a preset; a preset whose program is missing says w
   await call("DELETE", `/api/agents/${made.id}`);
 });
 
+test("an instance in a container is watched, typed into, answered in place and ended like a local one", async () => {
+  step = "container";
+  const engine = process.env.SWITCHBOARD_TEST_ENGINE;
+  assert.ok(engine, "SWITCHBOARD_TEST_ENGINE names a container engine (tests/api/dashboard.rs starts one)");
+  const runner = { kind: "container", image: process.env.SWITCHBOARD_TEST_IMAGE, engine, network: "none" };
+  const agent = await call("POST", "/api/agents", { name: "boxed-shell", project_path: project("boxed"), command: ["/bin/sh"], settings: { runner } });
+  const instance = await call("POST", `/api/agents/${agent.id}/instances`, {});
+  await page.goto(`${base}/#/i/${instance.id}`);
+  const view = page.locator(`.instance-view[data-instance="${instance.id}"]`);
+  await view.locator(".view-head .runner", { hasText: "in a container" }).waitFor();
+  await page.click(`[data-terminal="${instance.id}"]`);
+  await page.keyboard.type("echo boxed-$((6*7))");
+  await page.keyboard.press("Enter");
+  await terminalText(instance.id).filter({ hasText: "boxed-42" }).waitFor();
+  await page.keyboard.type("read -p 'Ship the box? [y/N] ' a; echo shipped-$a");
+  await page.keyboard.press("Enter");
+  await page.goto(`${base}/#/`);
+  const entry = page.locator(`#waiting .waiting-item[data-instance="${instance.id}"]`);
+  await entry.locator(".prompt", { hasText: "Ship the box?" }).waitFor().catch(async (e) => {
+    const now = await call("GET", `/api/instances/${instance.id}`);
+    const out = await (await fetch(`${base}/api/instances/${instance.id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text();
+    throw new Error(`${e.message}\n${JSON.stringify(now)}\n${JSON.stringify(out)}`);
+  });
+  await entry.locator("button.quick", { hasText: /^y$/ }).click();
+  await entry.waitFor({ state: "detached" });
+  await waitUntil(async () => (await (await fetch(`${base}/api/instances/${instance.id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text()).includes("shipped-y"), "the box answered y");
+  await page.goto(`${base}/#/i/${instance.id}`);
+  await view.locator("button:has-text('Terminate')").click();
+  await view.locator(".view-head .badge.terminated").waitFor();
+});
+
 test("API answers are neither cached nor sniffed", async () => {
   for (const [path, auth] of [["/api/tasks", true], ["/api/tasks", false]]) {
     const res = await fetch(base + path, { headers: auth ? { Authorization: `Bearer ${token}` } : {} });
