@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::engine::{self, IMAGE};
 use crate::helpers::{eventually, TestApp};
-use crate::sse_client::{Event, Next, SseClient};
+use crate::sse_client::{output_of, rest_until_closed, SseClient};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -19,10 +19,6 @@ fn runner(engine: &engine::Engine) -> Value {
 
 fn id_of(instance: &Value) -> String {
     instance["id"].as_str().expect("id").to_owned()
-}
-
-fn output_of(events: &[Event]) -> String {
-    events.iter().filter(|e| e.event == "output").map(|e| e.json()["data"].as_str().expect("data").to_owned()).collect()
 }
 
 #[test]
@@ -88,15 +84,7 @@ fn a_containers_output_streams_resumes_and_its_exit_code_is_kept() {
     let last_id = got.iter().rev().find_map(|e| e.id.clone()).expect("an id");
     first.close();
     let mut second = SseClient::open(&app, &format!("/api/instances/{id}/stream"), &[("Last-Event-ID", &last_id)]);
-    let mut rest = Vec::new();
-    loop {
-        match second.next(T) {
-            Next::Event(e) if e.comment.is_none() && e.retry.is_none() => rest.push(e),
-            Next::Event(_) => {}
-            Next::Closed => break,
-            Next::Timeout => panic!("the stream neither ended nor closed: {rest:?}"),
-        }
-    }
+    let rest = rest_until_closed(&mut second);
     let transcript = app.output(&id);
     assert_eq!(output_of(&got) + &output_of(&rest), transcript, "resumed exactly where it stopped");
     assert!(transcript.contains("line 60\r\n"), "{transcript:?}");
@@ -197,4 +185,29 @@ fn a_container_left_by_a_killed_server_is_removed_when_it_starts_again() {
     let ended = app.wait_status(&id, "error", T);
     assert_eq!(ended["status_reason"], "server_restart");
     eventually(T, "the container to be removed", || (!engine.holds(&id)).then_some(()));
+}
+
+#[test]
+fn an_agent_in_a_container_asks_through_the_api_with_its_instance_token() {
+    let engine = engine::local();
+    let app = TestApp::spawn();
+    // The server listens on this machine's loopback: the host's network reaches it.
+    let runner = json!({"kind": "container", "image": IMAGE, "engine": engine.endpoint, "network": "host"});
+    let ask = r#"wget -q -O- --header "Authorization: Bearer $SWITCHBOARD_INSTANCE_TOKEN" \
+        --header 'Content-Type: application/json' \
+        --post-data '{"content": "Merge the box branch?", "requires_user_input": true, "options": ["yes", "no"]}' \
+        "$SWITCHBOARD_URL/api/instances/$SWITCHBOARD_INSTANCE_ID/messages" > /dev/null && read answer; echo "merge=$answer""#;
+    let agent = app.agent("asker", &["/bin/sh", "-c", ask], json!({"runner": runner}));
+    let id = id_of(&app.instance(&agent, json!({})));
+    let asked = eventually(T, "the agent's own question", || {
+        let now = app.get(&format!("/api/instances/{id}")).json();
+        (now["status"] == "awaiting_input" && now["status_source"] == "agent").then_some(now)
+    });
+    assert_eq!(asked["prompt"], "Merge the box branch?");
+    assert_eq!(asked["options"], json!(["yes", "no"]));
+    let r =
+        app.post(&format!("/api/instances/{id}/messages"), &json!({"content": "yes", "in_reply_to": asked["wait_id"]}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.wait_output(&id, "merge=yes", T);
+    assert_eq!(app.wait_status(&id, "completed", T)["exit_code"], 0);
 }

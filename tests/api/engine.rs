@@ -84,17 +84,27 @@ impl Engine {
             Some(port) => (format!("tcp://127.0.0.1:{port}"), format!("tcp://127.0.0.1:{port}")),
         };
         let log = std::fs::File::create(dir.join("service.log")).expect("log");
-        let mut service = match tcp_port {
-            None => podman(&dir),
-            Some(_) => {
-                let inner = podman(&dir);
-                let mut command = Command::new("unshare");
-                command.args(["--pid", "--fork", "--mount-proc"]).arg(inner.get_program()).args(inner.get_args());
-                command
-            }
+        let inner = podman(&dir);
+        let mut argv: Vec<String> = match tcp_port {
+            None => Vec::new(),
+            Some(_) => ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"].map(str::to_owned).to_vec(),
         };
+        argv.push(inner.get_program().to_string_lossy().into_owned());
+        argv.extend(inner.get_args().map(|a| a.to_string_lossy().into_owned()));
+        argv.extend(["system", "service", "--time", IDLE_SECS, &listen].map(str::to_owned));
+        // A watchdog ends the service once this test process is gone (the service's
+        // own idle timeout is not always kept).
+        let watchdog = format!(
+            "\"$@\" & service=$!; while kill -0 {} 2>/dev/null && kill -0 $service 2>/dev/null; do sleep 1; done; \
+             kill $service; sleep 1; kill -KILL $service 2>/dev/null",
+            std::process::id()
+        );
+        let mut service = Command::new("sh");
         service
-            .args(["system", "service", "--time", IDLE_SECS, &listen])
+            .arg("-c")
+            .arg(watchdog)
+            .arg("engine")
+            .args(&argv)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);

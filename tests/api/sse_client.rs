@@ -193,3 +193,21 @@ impl SseClient {
         let _ = self.socket.shutdown(Shutdown::Both);
     }
 }
+
+/// The `output` events' bytes, joined.
+pub fn output_of(events: &[Event]) -> String {
+    events.iter().filter(|e| e.event == "output").map(|e| e.json()["data"].as_str().expect("data").to_owned()).collect()
+}
+
+/// Every event until the server closes the stream (comments and `retry` left out).
+pub fn rest_until_closed(client: &mut SseClient) -> Vec<Event> {
+    let mut events = Vec::new();
+    loop {
+        match client.next(std::time::Duration::from_secs(30)) {
+            Next::Event(e) if e.comment.is_none() && e.retry.is_none() => events.push(e),
+            Next::Event(_) => {}
+            Next::Closed => return events,
+            Next::Timeout => panic!("the stream neither ended nor closed: {events:?}"),
+        }
+    }
+}

@@ -3,25 +3,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{eventually, TestApp};
-use crate::sse_client::{Event, Next, SseClient};
+use crate::sse_client::{output_of, rest_until_closed, Next, SseClient};
 
 const T: Duration = Duration::from_secs(20);
-
-fn output_of(events: &[Event]) -> String {
-    events.iter().filter(|e| e.event == "output").map(|e| e.json()["data"].as_str().expect("data").to_owned()).collect()
-}
-
-fn rest_until_closed(client: &mut SseClient) -> Vec<Event> {
-    let mut events = Vec::new();
-    loop {
-        match client.next(T) {
-            Next::Event(e) if e.comment.is_none() && e.retry.is_none() => events.push(e),
-            Next::Event(_) => {}
-            Next::Closed => return events,
-            Next::Timeout => panic!("the stream neither ended nor closed: {events:?}"),
-        }
-    }
-}
 
 #[test]
 fn a_viewer_sees_the_screen_then_output_and_status_live_and_end_last() {
