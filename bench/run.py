@@ -4,6 +4,7 @@ directory and prints one table (standard library only).
 
     cargo build --release && python3 bench/run.py            # everything
     python3 bench/run.py --instances 200 --only density      # a part, smaller
+    python3 bench/run.py --no-peer --only containers         # the container runner (needs podman, runc, busybox-static)
 
 Measured: density (server RSS per idle `bash` instance, idle CPU), lifecycle (create and
 terminate), switching (stream connect to snapshot), keystroke echo latency (idle and with
@@ -255,8 +256,8 @@ def terminate(srv, rows, ids, conn):
         srv.call("PUT", f"/api/instances/{iid}", {"status": "terminated"}, conn)
 
 
-def echo_latency(srv, label, samples=300):
-    agent = srv.agent(f"echo-{uuid.uuid4().hex[:6]}", ["bash", "--norc", "-i"])
+def echo_latency(srv, label, samples=300, command=("bash", "--norc", "-i"), **settings):
+    agent = srv.agent(f"echo-{uuid.uuid4().hex[:6]}", list(command), **settings)
     iid = srv.call("POST", f"/api/agents/{agent}/instances", {})["id"]
     wait_status(srv, [iid], "awaiting_input")
     s = Stream(srv.port, f"/api/instances/{iid}/stream?tail=0")
@@ -342,6 +343,63 @@ def latency(srv, rows):
         rows.append(("latency", f"… with 100 instances printing every {float(pause) * 1000:.0f} ms", f"{result} (machine {busy_share:.0f} % busy)", "< 1.0 / 1.5 ms", f"echo_{pause}"))
         for iid in ids:
             srv.call("PUT", f"/api/instances/{iid}", {"status": "terminated"})
+
+
+def container_engine(tmp):
+    """Podman's Docker-compatible service (runc) on a private socket and storage, with
+    an image of a static busybox, as the tests make it; None when podman is missing."""
+    busybox = "/bin/busybox"
+    if not (shutil.which("podman") and shutil.which("runc") and os.path.exists(busybox)):
+        return None
+    if subprocess.run(["ldd", busybox], capture_output=True).returncode == 0:
+        return None  # not static
+    base = os.path.join(tmp, "engine")
+    root = os.path.join(base, "rootfs")
+    os.makedirs(os.path.join(root, "bin"))
+    shutil.copy(busybox, os.path.join(root, "bin", "busybox"))
+    os.symlink("busybox", os.path.join(root, "bin", "sh"))
+    podman = ["podman", "--root", os.path.join(base, "root"), "--runroot", os.path.join(base, "run"), "--storage-driver", "vfs",
+              "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+    tar = os.path.join(base, "rootfs.tar")
+    subprocess.run(["tar", "-C", root, "-cf", tar, "."], check=True)
+    subprocess.run([*podman, "import", "-q", tar, "localhost/switchboard-bench:busybox"], check=True, capture_output=True)
+    sock = os.path.join(base, "engine.sock")
+    service = subprocess.Popen([*podman, "system", "service", "--time", "0", f"unix://{sock}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.1)
+    return service, {"kind": "container", "image": "localhost/switchboard-bench:busybox", "engine": f"unix://{sock}", "network": "none"}
+
+
+def containers(srv, rows, tmp, n=30):
+    """The container runner against a local engine: what starting and ending an
+    instance in a container costs, and typing into one."""
+    engine = container_engine(tmp)
+    if engine is None:
+        rows.append(("containers", "(skipped: podman, runc and a static /bin/busybox are needed)", "", ""))
+        return
+    service, runner = engine
+    try:
+        agent = srv.agent("boxed", ["/bin/sh"], runner=runner)
+        created, ended = [], []
+        for _ in range(n):
+            t = time.perf_counter()
+            iid = srv.call("POST", f"/api/agents/{agent}/instances", {})["id"]
+            created.append((time.perf_counter() - t) * 1000)
+            wait_status(srv, [iid], "awaiting_input")
+            t = time.perf_counter()
+            srv.call("PUT", f"/api/instances/{iid}", {"status": "terminated"})
+            ended.append((time.perf_counter() - t) * 1000)
+        rows.append(("containers", "create in a container (POST → 201, attached and running), p50 / p99",
+                     f"{pct(created, 50):.0f} / {pct(created, 99):.0f} ms", ""))
+        rows.append(("containers", "terminate (container gone), p50 / p99", f"{pct(ended, 50):.0f} / {pct(ended, 99):.0f} ms", ""))
+        rows.append(("containers", "keystroke → echo on SSE, a shell in a container, p50 / p99",
+                     echo_latency(srv, "container", command=["/bin/sh"], runner=runner), "< 1.0 / 1.5 ms"))
+    finally:
+        service.terminate()
+        service.wait()
 
 
 def hooks(srv, rows, n=200):
@@ -725,6 +783,8 @@ def main():
                 workspaces(srv, rows, tmp)
             if want("hooks"):
                 hooks(srv, rows)
+            if want("containers"):
+                containers(srv, rows, tmp)
         finally:
             srv.stop()
         if want("isolation"):
