@@ -47,8 +47,8 @@ impl InstanceActor {
             let running = started.container;
             let sink = Sink::Container { input: started.input, container: running.clone() };
             act.terminal = Some(Terminal::new(Runs::Container(running.clone()), started.host.clone(), sink));
+            // Its exit status is asked for once its terminal closes (`output_ended`).
             ctx.add_stream(started.output);
-            ctx.spawn(async move { running.wait().await }.into_actor(act).map(|exit, act, ctx| act.exited(exit, ctx)));
             act.isolation = Some(started.isolation);
             let reason = match &started.host {
                 Some(host) => {

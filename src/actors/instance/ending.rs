@@ -102,6 +102,15 @@ impl InstanceActor {
     pub(super) fn output_ended(&mut self, ctx: &mut Context<Self>) {
         if matches!(self.phase, Phase::Exited { .. }) {
             self.finish(ctx);
+        } else if let Some(Runs::Container(container)) = self.terminal.as_ref().map(|t| &t.runs) {
+            // A container's terminal closes when it exits; only then is its exit
+            // status asked for: an engine answers a pending wait by polling the
+            // container, which stalls its attach stream meanwhile (p99 echo 0.2 →
+            // 10 ms with Podman).
+            let container = container.clone();
+            ctx.spawn(
+                async move { container.wait().await }.into_actor(self).map(|exit, act, ctx| act.exited(exit, ctx)),
+            );
         }
     }
 
