@@ -5,6 +5,7 @@ directory and prints one table (standard library only).
     cargo build --release && python3 bench/run.py            # everything
     python3 bench/run.py --instances 200 --only density      # a part, smaller
     python3 bench/run.py --no-peer --only containers         # the container runner (needs podman, runc, busybox-static)
+    python3 bench/run.py --json target/bench.json            # also every figure as JSON, to compare runs
 
 Measured: density (server RSS per idle `bash` instance, idle CPU), lifecycle (create and
 terminate), switching (stream connect to snapshot), keystroke echo latency (idle and with
@@ -754,6 +755,7 @@ def main():
     ap.add_argument("--mb", type=int, default=100)
     ap.add_argument("--only", default="")
     ap.add_argument("--no-peer", action="store_true", help="skip the Jupyter Server side")
+    ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE (JSON), to compare runs")
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # so the server is stopped too
     if not os.path.exists(BIN):
@@ -805,6 +807,16 @@ def main():
     for part, measure, result, target, *key in rows:
         other = theirs.get(key[0], "") if key else ""
         print(f"| {part:<10} | {measure:<70} | {result:<46} | {other:<46} | {target:<14} |")
+    if a.json:
+        version = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        figures = [{"part": part, "measure": measure, "switchboard": result, "peer": theirs.get(key[0]) if key else None,
+                    "target": target or None, "key": key[0] if key else None}
+                   for part, measure, result, target, *key in rows]
+        with open(a.json, "w") as f:
+            json.dump({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "binary": BIN, "version": version,
+                       "commit": commit, "cores": os.cpu_count(), "cpu": cpu, "args": vars(a), "figures": figures}, f, indent=1)
+        print(f"\nfigures written to {a.json}")
 
 
 if __name__ == "__main__":
