@@ -38,6 +38,20 @@ pub enum Plan {
     Container(Box<ContainerPlan>),
 }
 
+impl Plan {
+    /// The launch of an agent's `runner` setting, with the limits in force and the
+    /// binary its hooks run (`None` without an integration).
+    #[must_use]
+    pub fn new(runner: &crate::domain::runner::Runner, limits: Limits, binary: Option<std::path::PathBuf>) -> Plan {
+        match runner {
+            crate::domain::runner::Runner::Local => Plan::Local,
+            crate::domain::runner::Runner::Container(runner) => {
+                Plan::Container(Box::new(ContainerPlan { runner: runner.clone(), limits, binary }))
+            }
+        }
+    }
+}
+
 /// A container runner's launch: the agent's settings, the limits in force, and
 /// this server's binary to mount when the program's hooks run it.
 #[derive(Debug, Clone)]

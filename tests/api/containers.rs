@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::engine::{self, IMAGE};
 use crate::helpers::{eventually, TestApp};
-use crate::sse_client::{output_of, rest_until_closed, SseClient};
+use crate::sse_client::{output_of, read_then_resume};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -66,7 +66,7 @@ fn a_shell_in_a_container_answers_resizes_waits_and_is_removed_when_it_ends() {
     let r = app.put(&format!("/api/instances/{id}"), &json!({"status": "terminated"}));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["status"], "terminated");
-    eventually(T, "the container to be removed", || (!engine.holds(&id)).then_some(()));
+    engine.wait_removed(&id);
 }
 
 #[test]
@@ -76,15 +76,8 @@ fn a_containers_output_streams_resumes_and_its_exit_code_is_kept() {
     let script = "for i in $(seq 1 60); do echo \"line $i\"; sleep 0.02; done; exit 3";
     let agent = app.agent("counter", &["/bin/sh", "-c", script], json!({"runner": runner(engine)}));
     let id = id_of(&app.instance(&agent, json!({})));
-    let mut first = SseClient::open(&app, &format!("/api/instances/{id}/stream?last_event_id=0:0"), &[]);
-    let mut got = Vec::new();
-    while output_of(&got).len() < 40 {
-        got.push(first.expect(T));
-    }
-    let last_id = got.iter().rev().find_map(|e| e.id.clone()).expect("an id");
-    first.close();
-    let mut second = SseClient::open(&app, &format!("/api/instances/{id}/stream"), &[("Last-Event-ID", &last_id)]);
-    let rest = rest_until_closed(&mut second);
+    // From byte 0: a few events, then drop the connection and resume.
+    let (got, rest) = read_then_resume(&app, &id, 40);
     let transcript = app.output(&id);
     assert_eq!(output_of(&got) + &output_of(&rest), transcript, "resumed exactly where it stopped");
     assert!(transcript.contains("line 60\r\n"), "{transcript:?}");
@@ -92,7 +85,7 @@ fn a_containers_output_streams_resumes_and_its_exit_code_is_kept() {
     assert_eq!(end.json(), json!({"status": "error", "exit_code": 3}));
     let ended = app.wait_status(&id, "error", T);
     assert_eq!(ended["status_reason"], "exited with code 3");
-    eventually(T, "the container to be removed", || (!engine.holds(&id)).then_some(()));
+    engine.wait_removed(&id);
 }
 
 #[test]
@@ -169,7 +162,7 @@ fn an_engine_whose_processes_this_machine_cannot_see_falls_back_to_prompt_patter
     assert_eq!(r.status, 201, "{}", r.text);
     app.wait_output(&id, "did it", T);
     app.wait_status(&id, "completed", T);
-    eventually(T, "the container to be removed", || (!engine.holds(&id)).then_some(()));
+    engine.wait_removed(&id);
 }
 
 #[test]
@@ -184,7 +177,7 @@ fn a_container_left_by_a_killed_server_is_removed_when_it_starts_again() {
     let app = app.start_again();
     let ended = app.wait_status(&id, "error", T);
     assert_eq!(ended["status_reason"], "server_restart");
-    eventually(T, "the container to be removed", || (!engine.holds(&id)).then_some(()));
+    engine.wait_removed(&id);
 }
 
 #[test]

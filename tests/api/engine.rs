@@ -152,6 +152,13 @@ impl Engine {
             .collect()
     }
 
+    /// Waits until the instance's container is gone from the engine.
+    pub fn wait_removed(&self, instance: &str) {
+        crate::helpers::eventually(Duration::from_secs(30), "the container to be removed", || {
+            (!self.holds(instance)).then_some(())
+        });
+    }
+
     /// Whether the engine still holds the instance's container.
     pub fn holds(&self, instance: &str) -> bool {
         self.containers().contains(&format!("switchboard-{instance}"))

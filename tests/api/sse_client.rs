@@ -211,3 +211,20 @@ pub fn rest_until_closed(client: &mut SseClient) -> Vec<Event> {
         }
     }
 }
+
+/// Reads an instance's stream from byte 0 until at least `bytes` of output came,
+/// drops the connection, and resumes with `Last-Event-ID`: the events before the
+/// drop, and every event after the resume until the stream closes.
+pub fn read_then_resume(app: &TestApp, id: &str, bytes: usize) -> (Vec<Event>, Vec<Event>) {
+    let timeout = Duration::from_secs(30);
+    let mut first = SseClient::open(app, &format!("/api/instances/{id}/stream?last_event_id=0:0"), &[]);
+    let mut got = Vec::new();
+    while output_of(&got).len() < bytes {
+        got.push(first.expect(timeout));
+    }
+    let last_id = got.iter().rev().find_map(|e| e.id.clone()).expect("an id");
+    first.close();
+    let mut second = SseClient::open(app, &format!("/api/instances/{id}/stream"), &[("Last-Event-ID", &last_id)]);
+    let rest = rest_until_closed(&mut second);
+    (got, rest)
+}

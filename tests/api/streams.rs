@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{eventually, TestApp};
-use crate::sse_client::{output_of, rest_until_closed, Next, SseClient};
+use crate::sse_client::{output_of, read_then_resume, rest_until_closed, Next, SseClient};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -62,16 +62,8 @@ fn a_resumed_viewer_misses_and_repeats_no_byte() {
     let script = "for i in $(seq 1 60); do echo \"line $i\"; sleep 0.02; done";
     let agent = app.agent("counter", &["bash", "-c", script], json!({}));
     let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
-    // From byte 0: a few events, then drop the connection.
-    let mut first = SseClient::open(&app, &format!("/api/instances/{id}/stream?last_event_id=0:0"), &[]);
-    let mut got = Vec::new();
-    while output_of(&got).len() < 40 {
-        got.push(first.expect(T));
-    }
-    let last_id = got.iter().rev().find_map(|e| e.id.clone()).expect("an id");
-    first.close();
-    let mut second = SseClient::open(&app, &format!("/api/instances/{id}/stream"), &[("Last-Event-ID", &last_id)]);
-    let rest = rest_until_closed(&mut second);
+    // From byte 0: a few events, then drop the connection and resume.
+    let (got, rest) = read_then_resume(&app, &id, 40);
     assert!(rest.iter().all(|e| e.event != "snapshot"), "a resumed stream does not start over");
     let transcript = app.output(&id);
     assert_eq!(output_of(&got) + &output_of(&rest), transcript, "resumed exactly where it stopped");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use nix::sys::signal::Signal;
 
-use super::terminal::{Runs, Terminal};
+use super::terminal::Terminal;
 use super::{Ending, Exit, InstanceActor, Phase};
 use crate::domain::state::{self, Event};
 use crate::runner::container::Container;
@@ -27,8 +27,7 @@ impl InstanceActor {
             return;
         }
         self.phase = Phase::Ending(how);
-        if let Some(Runs::Container(container)) = self.terminal.as_ref().map(|t| &t.runs) {
-            let container = container.clone();
+        if let Some(container) = self.terminal.as_ref().and_then(Terminal::container) {
             return self.end_container(container, ctx);
         }
         let Some(pid) = self.terminal.as_ref().and_then(Terminal::pid) else { return };
@@ -102,12 +101,11 @@ impl InstanceActor {
     pub(super) fn output_ended(&mut self, ctx: &mut Context<Self>) {
         if matches!(self.phase, Phase::Exited { .. }) {
             self.finish(ctx);
-        } else if let Some(Runs::Container(container)) = self.terminal.as_ref().map(|t| &t.runs) {
+        } else if let Some(container) = self.terminal.as_ref().and_then(Terminal::container) {
             // A container's terminal closes when it exits; only then is its exit
             // status asked for: an engine answers a pending wait by polling the
             // container, which stalls its attach stream meanwhile (p99 echo 0.2 →
             // 10 ms with Podman).
-            let container = container.clone();
             ctx.spawn(
                 async move { container.wait().await }.into_actor(self).map(|exit, act, ctx| act.exited(exit, ctx)),
             );
@@ -121,8 +119,7 @@ impl InstanceActor {
             return;
         };
         self.flush_output(ctx);
-        if let Some(Runs::Container(container)) = self.terminal.as_ref().map(|t| &t.runs) {
-            let container = container.clone();
+        if let Some(container) = self.terminal.as_ref().and_then(Terminal::container) {
             return self.finish_container(container, exit, ending, ctx);
         }
         let session = self.terminal.as_ref().and_then(Terminal::pid);

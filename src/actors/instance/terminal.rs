@@ -88,6 +88,14 @@ impl Terminal {
         Terminal { runs, host, way_in: WayIn::Unused(writer), pending: Rc::new(Cell::new(0)) }
     }
 
+    /// The container it runs in, when it does.
+    pub fn container(&self) -> Option<Arc<Container>> {
+        match &self.runs {
+            Runs::Container(container) => Some(container.clone()),
+            Runs::Local { .. } => None,
+        }
+    }
+
     /// The local process's pid (its process group and session).
     pub fn pid(&self) -> Option<i32> {
         match self.runs {

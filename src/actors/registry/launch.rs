@@ -297,16 +297,9 @@ fn spec(
     env: &BTreeMap<String, String>,
     token: &str,
 ) -> SpawnSpec {
-    let runner = match &agent.settings.runner {
-        crate::domain::runner::Runner::Local => crate::runner::Plan::Local,
-        crate::domain::runner::Runner::Container(runner) => {
-            crate::runner::Plan::Container(Box::new(crate::runner::ContainerPlan {
-                runner: runner.clone(),
-                limits: agent.settings.limits.or(shared.default_limits),
-                binary: (agent.settings.integration != Integration::None).then(|| shared.hooks.exe.clone()),
-            }))
-        }
-    };
+    let limits = agent.settings.limits.or(shared.default_limits);
+    let hooked = agent.settings.integration != Integration::None;
+    let runner = crate::runner::Plan::new(&agent.settings.runner, limits, hooked.then(|| shared.hooks.exe.clone()));
     // A container has its image's environment: the server's own is not its business.
     let mut full = match runner {
         crate::runner::Plan::Local => shared.base_env.clone(),
