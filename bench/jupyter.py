@@ -18,13 +18,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
 import websocket  # websocket-client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import FLOOD, TICK, Measured, bare_rate, machine_ticks, pct  # noqa: E402
+from run import FLOOD, TICK, Measured, bare_rate, fleet_cpu, machine_ticks, pct, replay_script  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef"
 
@@ -192,6 +193,37 @@ def throughput(jup, rows, mb, root, rounds=3):  # each run of 100 MB takes about
     rows.append(("throughput", f"{mb} MB PTY → WebSocket client, median of {rounds} alternated runs", f"{v:.1f} MB/s, {ratio:.2f} of a bare reader ({b:.1f} MB/s)"))
 
 
+def replay_fleet(jup, rows, root, n=100, seconds=30):
+    """As bench/run.py's: server CPU while `n` terminals replay the recorded TUI at its
+    pace, nobody watching; then with a WebSocket viewer on every terminal."""
+    script = replay_script(os.path.join(root, "replay-at-pace.py"), "--from", "random")
+    names = [jup.terminal() for _ in range(n)]
+    for name in names:
+        ws = jup.socket(name)
+        ws.send(json.dumps(["stdin", f"exec python3 {script}\r"]))
+        ws.close()
+    time.sleep(5)
+    rows.append(("tui_fleet", f"server CPU, {n} terminals replaying the recorded TUI", fleet_cpu(jup, seconds)))
+    viewers = [jup.socket(name) for name in names]
+    stop = False
+
+    def drain(ws):
+        while not stop:
+            try:
+                ws.recv()
+            except Exception:  # closed, or a timeout
+                return
+    for ws in viewers:
+        threading.Thread(target=drain, args=(ws,), daemon=True).start()
+    time.sleep(3)
+    rows.append(("tui_fleet_viewed", "… with a WebSocket viewer on each", fleet_cpu(jup, seconds)))
+    stop = True
+    for ws in viewers:
+        ws.close()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(jup.delete, names))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--instances", type=int, default=1000)
@@ -212,6 +244,8 @@ def main():
             latency(jup, rows)
         if want("throughput"):
             throughput(jup, rows, a.mb, root)
+        if want("tui"):
+            replay_fleet(jup, rows, root)
     finally:
         jup.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -526,6 +526,17 @@ SHAPES = {
 }
 
 
+RECORDING = os.path.join(ROOT, "bench", "recordings", "claude-code.cast")
+
+
+def replay_script(path, *args):
+    """A Python file that runs bench/replay.py on the recording with `args`."""
+    with open(path, "w") as f:
+        f.write(f"import sys\nsys.path.insert(0, {os.path.join(ROOT, 'bench')!r})\nimport replay\n"
+                f"sys.argv = ['replay.py', {RECORDING!r}, *{list(args)!r}]\nreplay.main()\n")
+    return path
+
+
 def throughput_shapes(srv, rows, mb, rounds=3):
     for name, block in SHAPES.items():
         script = os.path.join(srv.data, f"shape-{len(name)}.py")
@@ -534,6 +545,48 @@ def throughput_shapes(srv, rows, mb, rounds=3):
                     f"for _ in range({mb} * 16):\n    os.write(1, block)\n")
         v, ratio, b = against_bare(srv, f"shape-{len(name)}", script, rounds)
         rows.append(("shapes", f"{mb} MB of {name}, median of {rounds}", f"{v:.1f} MB/s, {ratio:.2f} of a bare reader ({b:.1f} MB/s)", "≥ 0.8", f"shape-{name}"))
+    # (e): a coding agent's full-screen TUI (bench/recordings, made by bench/record.py), as fast as it can go.
+    script = replay_script(os.path.join(srv.data, "shape-tui.py"), "--fast", "--mb", str(mb))
+    v, ratio, b = against_bare(srv, "shape-tui", script, rounds)
+    rows.append(("shapes", f"{mb} MB of a recorded Claude Code TUI replayed fast, median of {rounds}", f"{v:.1f} MB/s, {ratio:.2f} of a bare reader ({b:.1f} MB/s)", "≥ 0.8", "shape-tui"))
+
+
+def replay_fleet(srv, rows, n=100, seconds=30):
+    """Server CPU while `n` instances each replay the recorded TUI at its own pace, from
+    a random point of it (so their spinners do not turn in step), nobody watching; then
+    the same with an SSE viewer on every instance."""
+    script = replay_script(os.path.join(srv.data, "replay-at-pace.py"), "--from", "random")
+    agent = srv.agent("tui-fleet", ["python3", script])
+    ids = [srv.call("POST", f"/api/agents/{agent}/instances", {})["id"] for _ in range(n)]
+    time.sleep(5)  # every replay started and its screen drawn
+    rows.append(("tui_fleet", f"server CPU, {n} instances replaying the recorded TUI at its pace, {seconds} s",
+                 fleet_cpu(srv, seconds), "< 5 %", "tui_fleet"))
+    viewers = [Stream(srv.port, f"/api/instances/{iid}/stream") for iid in ids]
+    drains = [threading.Thread(target=drain, args=(v,), daemon=True) for v in viewers]
+    for d in drains:
+        d.start()
+    time.sleep(3)
+    rows.append(("tui_fleet", "… with an SSE viewer on each instance", fleet_cpu(srv, seconds), "", "tui_fleet_viewed"))
+    for v in viewers:
+        v.close()
+    for iid in ids:
+        srv.call("PUT", f"/api/instances/{iid}", {"status": "terminated"})
+
+
+def drain(stream):
+    try:
+        for _ in stream.events():
+            pass
+    except (OSError, EOFError):
+        pass  # closed
+
+
+def fleet_cpu(srv, seconds):
+    before, machine = srv.cpu_ticks(), machine_ticks()
+    time.sleep(seconds)
+    used = srv.cpu_ticks() - before
+    idle, total = (a - b for a, b in zip(machine_ticks(), machine))
+    return f"{used / TICK * 100 / seconds:.2f} % of a core (machine {100 * (1 - idle / total):.0f} % busy)"
 
 
 def detection(srv, rows):
@@ -737,7 +790,7 @@ def peer(a):
             shutil.rmtree(PEER_VENV, ignore_errors=True)
             print("cannot install Jupyter Server; the peer column stays empty", file=sys.stderr)
             return None
-    parts = [p for p in (a.only.split(",") if a.only else ["density", "latency", "throughput"]) if p in ("density", "latency", "throughput")]
+    parts = [p for p in (a.only.split(",") if a.only else ["density", "latency", "throughput", "tui"]) if p in ("density", "latency", "throughput", "tui")]
     if not parts:
         return None
     print("… the same against Jupyter Server terminals", file=sys.stderr, flush=True)
@@ -781,6 +834,8 @@ def main():
                 throughput(srv, rows, a.mb)
             if want("shapes"):
                 throughput_shapes(srv, rows, a.mb)
+            if want("tui"):
+                replay_fleet(srv, rows)
             if want("detection"):
                 detection(srv, rows)
             if want("sqlite"):
