@@ -49,15 +49,22 @@ mod nr {
 
 /// Asks the kernel whether the program on the terminal `pts`, whose session
 /// leader is `leader`, waits for input. `members` lists the instance's processes
-/// when they are known cheaply (its cgroup, or its helper's descendants); without
+/// when they are known cheaply (its cgroup, or its helper's descendants); it is
+/// asked only when the foreground group's leader alone cannot tell, and without
 /// them the whole of `/proc` is searched for the foreground group.
 #[must_use]
-pub fn kernel(leader: i32, pts: &str, members: Option<&[i32]>) -> Verdict {
-    let Some(tpgid) = procfs::stat(leader).map(|s| s.tpgid).filter(|g| *g > 0) else { return Verdict::Busy };
-    // The group's leader first: usually it is the program at the prompt. Only when
-    // it is not (a shell running `git commit` that runs an editor, all in one
-    // group) are the other members looked for, which means reading all of /proc.
-    let group_leader = procfs::stat(tpgid).filter(|s| s.pgrp == tpgid && s.state != 'Z').map(|_| tpgid);
+pub fn kernel(leader: i32, pts: &str, members: impl FnOnce() -> Option<Vec<i32>>) -> Verdict {
+    let Some(session) = procfs::stat(leader) else { return Verdict::Busy };
+    let tpgid = session.tpgid;
+    if tpgid <= 0 {
+        return Verdict::Busy;
+    }
+    // The group's leader first: usually it is the program at the prompt (often the
+    // session leader itself, whose state was just read). Only when it is not (a
+    // shell running `git commit` that runs an editor, all in one group) are the
+    // other members looked for.
+    let group = if tpgid == leader { Some(session) } else { procfs::stat(tpgid) };
+    let group_leader = group.filter(|s| s.pgrp == tpgid && s.state != 'Z').map(|_| tpgid);
     let mut waiting = None;
     if let Some(pid) = group_leader {
         match threads_state(pid, pts) {
@@ -66,9 +73,10 @@ pub fn kernel(leader: i32, pts: &str, members: Option<&[i32]>) -> Verdict {
             ThreadsState::Asleep => {}
         }
     }
-    let candidates = members.map_or_else(procfs::pids, <[i32]>::to_vec);
+    let candidates = members().unwrap_or_else(procfs::pids);
     let others = candidates.into_iter().filter(|pid| Some(*pid) != group_leader);
-    for pid in others.filter(|pid| procfs::stat(*pid).is_some_and(|s| s.pgrp == tpgid && s.state != 'Z')) {
+    let stat = |pid: i32| if pid == leader { Some(session) } else { procfs::stat(pid) };
+    for pid in others.filter(|pid| stat(*pid).is_some_and(|s| s.pgrp == tpgid && s.state != 'Z')) {
         match threads_state(pid, pts) {
             ThreadsState::Running => return Verdict::Busy,
             ThreadsState::Waiting(call) => waiting = waiting.or(Some(call)),

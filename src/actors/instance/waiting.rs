@@ -105,11 +105,13 @@ impl InstanceActor {
             // Its own processes (a cgroup lists them; else its leader's descendants:
             // with a PID namespace, orphans are adopted inside it), not all of
             // /proc: a hundred quiet instances must not read each other's processes.
-            let members = match &self.prepared.cgroup {
-                Some(cgroup) => cgroup.processes(),
-                None => crate::terminal::procfs::tree(host.leader),
+            let members = || {
+                Some(match &self.prepared.cgroup {
+                    Some(cgroup) => cgroup.processes(),
+                    None => crate::terminal::procfs::tree(host.leader),
+                })
             };
-            detect::kernel(host.leader, &host.pts, Some(&members))
+            detect::kernel(host.leader, &host.pts, members)
         });
         let reason = match kernel {
             Some(Verdict::Waiting(call)) => Some(format!("kernel: {call} on the terminal")),
