@@ -16,7 +16,7 @@ use std::rc::{Rc, Weak};
 use vt100::Parser;
 
 mod skip;
-use skip::{region_after, skippable};
+use skip::{scan, Seq};
 
 /// Most live parsers one thread keeps.
 pub const LIVE_PER_THREAD: usize = 8;
@@ -34,6 +34,8 @@ struct Model {
     pending: Vec<u8>,
     /// Whether the output parsed so far left a scroll region set.
     region: bool,
+    /// Whether it ended inside an escape sequence.
+    seq: Seq,
 }
 
 impl Model {
@@ -64,6 +66,7 @@ impl Screen {
             bracketed_paste: false,
             pending: Vec::new(),
             region: false,
+            seq: Seq::Ground,
         })))
     }
 
@@ -87,32 +90,38 @@ impl Screen {
         if pending.is_empty() {
             return;
         }
-        let (rows, region) = {
+        let (rows, cols, region, seq) = {
             let model = self.0.borrow();
-            (model.rows, model.region)
+            (model.rows, model.cols, model.region, model.seq)
         };
-        let run = skippable(&pending, rows, region);
-        let tail = match &run {
-            Some(run) if keep_tail && pending.len() - run.end < BATCH / 2 => Some(run.end),
+        let scan = scan(&pending, rows, cols, seq, region);
+        let tail = match &scan.skip {
+            Some(skip) if keep_tail && pending.len() - skip.range.end < BATCH / 2 => Some(skip.range.end),
             _ => None,
         };
         let paste = self.with_live(|parser| {
-            match (&run, tail) {
-                (Some(run), Some(_)) => parser.process(&pending[..run.start]),
-                (Some(run), None) => {
-                    parser.process(&pending[..run.start]);
-                    parser.process(&pending[run.end..]);
+            match &scan.skip {
+                Some(skip) => {
+                    parser.process(&pending[..skip.range.start]);
+                    parser.process(&skip.replay);
+                    if tail.is_none() {
+                        parser.process(&pending[skip.range.end..]);
+                    }
                 }
-                (None, _) => parser.process(&pending),
+                None => parser.process(&pending),
             }
             parser.screen().bracketed_paste()
         });
-        let parsed = tail.unwrap_or(pending.len());
-        let region = region_after(region, &pending[..parsed], rows);
+        // A skip ends outside any sequence and scroll region.
+        let (parsed, region, seq) = match tail {
+            Some(end) => (end, false, Seq::Ground),
+            None => (pending.len(), scan.region, scan.seq),
+        };
         pending.drain(..parsed);
         let mut model = self.0.borrow_mut();
         model.bracketed_paste = paste;
         model.region = region;
+        model.seq = seq;
         model.pending = pending;
     }
 
@@ -292,7 +301,8 @@ mod tests {
             before in proptest::collection::vec(proptest::sample::select(vec![
                 "hello", "\x1b[2J", "\x1b[5;10H", "\x1b[2;3r", "\x1b[1;32m", "\r\n", "\n", "\x1b[?1049h", "wide 字", "\x1b[0m", "\t", "\x08",
             ]), 0..30),
-            lines in proptest::collection::vec((0usize..200, proptest::bool::ANY, proptest::option::weighted(0.05, proptest::sample::select(vec!["\x1b[7m", "\x1b[H", "\x1b[3;5r", "\x1b[K"]))), 0..300),
+            lines in proptest::collection::vec((0usize..200, proptest::bool::ANY, proptest::option::weighted(0.05, proptest::sample::select(vec!["\x1b[7m", "\x1b[H", "\x1b[3;5r", "\x1b[K", "\x1b]0;title", "\x07", "\x1b[1", "\r"]))), 0..300),
+            cut in 0usize..100_000,
             after in "[a-z ]{0,20}",
             rows in 2u16..30,
             cols in 2u16..100,
@@ -309,8 +319,12 @@ mod tests {
             bytes.extend_from_slice(after.as_bytes());
             let mut full = Parser::new(rows, cols, 0);
             full.process(&bytes);
+            // Parsed in two batches, cut anywhere (also inside a sequence or a title).
             let lazy = Screen::new(rows, cols);
-            lazy.0.borrow_mut().pending = bytes.clone();
+            let cut = cut % (bytes.len() + 1);
+            lazy.0.borrow_mut().pending = bytes[..cut].to_vec();
+            lazy.parse_pending();
+            lazy.0.borrow_mut().pending = bytes[cut..].to_vec();
             lazy.parse_pending();
             let model = lazy.0.borrow();
             let parser = model.live.as_ref().expect("parsed");

@@ -1,18 +1,81 @@
 //! Skipping output that cannot show: while a program floods its terminal, most of
-//! what it prints scrolls away before anyone looks, so a run of plain lines with
-//! enough line feeds after it need not be parsed at all.
+//! what it prints is scrolled away or overwritten before anyone looks, so it need
+//! not be parsed cell by cell.
+//!
+//! A batch is scanned once. Between the escape sequences that change anything but
+//! colours, it is made of *segments*: printable ASCII, CR, LF, VT, FF, BS, tab and
+//! SGR (colour) sequences, whose effect on the cursor is simple enough to follow
+//! here. Within a segment, the longest stretch is found that leaves the cursor
+//! where it found it and whose every cell is redrawn by later bytes of the same
+//! segment, either
+//! - because at least `2 × rows` line feeds or wraps follow it, so every visible
+//!   row is made by scrolling, from later bytes (lines, long lines, wrapping
+//!   progress bars), or
+//! - because it stays on one row and the text written after it on that row from
+//!   column 0 is at least as long (progress bars redrawn with a carriage return).
+//!
+//! The stretch is replaced by the SGR sequences it ended with (from its last
+//! reset), so colours after it are as they would have been.
 
-/// Whether a byte of plain text: printable ASCII, or CR, LF, VT, FF, tab, backspace.
-/// Such bytes move the cursor and print, but change no mode, colour or charset.
-fn plain(b: u8) -> bool {
-    matches!(b, 0x08..=0x0D | 0x20..=0x7E)
+use std::ops::Range;
+
+/// What the parser is in the middle of, as far as this scan can tell. It follows
+/// `vte`'s state machine for ASCII bytes, and errs towards "inside a sequence" for
+/// others: only `Ground` is relied upon.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Seq {
+    #[default]
+    Ground,
+    Escape,
+    EscapeIntermediate,
+    Csi,
+    /// An OSC string (ends with BEL).
+    Osc,
+    /// A DCS, SOS, PM or APC string.
+    Str,
 }
 
-/// Where the first byte that is not plain text is, looking at eight bytes at a
-/// time: a word with no control byte, DEL or byte above 0x7F is all printable.
-fn not_plain(bytes: &[u8]) -> Option<usize> {
+const ESC: u8 = 0x1b;
+
+impl Seq {
+    /// The state after `b`, which is not read in `Ground`.
+    fn step(self, b: u8) -> Seq {
+        match (self, b) {
+            (_, ESC) => Seq::Escape,
+            (_, 0x18 | 0x1a) => Seq::Ground,
+            (Seq::Escape, 0x20..=0x2f) => Seq::EscapeIntermediate,
+            (Seq::Escape, b'[') => Seq::Csi,
+            (Seq::Escape, b']') => Seq::Osc,
+            (Seq::Escape, b'P' | b'X' | b'^' | b'_') => Seq::Str,
+            (Seq::Escape | Seq::EscapeIntermediate, 0x30..=0x7e) | (Seq::Csi, 0x40..=0x7e) | (Seq::Osc, 0x07) => {
+                Seq::Ground
+            }
+            (state, _) => state,
+        }
+    }
+}
+
+/// A stretch of a batch that need not be parsed, and the bytes that stand in for it.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Skip {
+    pub range: Range<usize>,
+    pub replay: Vec<u8>,
+}
+
+/// What a scan found: the longest skip, and the parser's state after the batch.
+#[derive(Debug)]
+pub(super) struct Scan {
+    pub skip: Option<Skip>,
+    pub seq: Seq,
+    pub region: bool,
+}
+
+/// The length of the run of printable ASCII at the start of `bytes`, looking at
+/// eight bytes at a time.
+fn printable_len(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
+    let printable = |b: &u8| (0x20..=0x7e).contains(b);
     let mut words = bytes.chunks_exact(8);
     let mut at = 0;
     for word in &mut words {
@@ -21,13 +84,235 @@ fn not_plain(bytes: &[u8]) -> Option<usize> {
         let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
         let del = (x ^ (ONES * 0x7F)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7F)) & HIGH;
         if (control | del | (x & HIGH)) != 0 {
-            if let Some(p) = word.iter().position(|b| !plain(*b)) {
-                return Some(at + p);
-            }
+            return at + word.iter().position(|b| !printable(b)).unwrap_or(8);
         }
         at += 8;
     }
-    words.remainder().iter().position(|b| !plain(*b)).map(|p| at + p)
+    at + words.remainder().iter().position(|b| !printable(b)).unwrap_or(words.remainder().len())
+}
+
+/// An SGR sequence (`CSI [0-9;:]* m`) at the start of `bytes`: its length, and
+/// whether it begins by resetting every attribute (no parameter, or a first one of 0).
+fn sgr(bytes: &[u8]) -> Option<(usize, bool)> {
+    let params = bytes.strip_prefix(b"\x1b[")?;
+    let len = params.iter().take_while(|b| b.is_ascii_digit() || **b == b';' || **b == b':').count();
+    if params.get(len) != Some(&b'm') {
+        return None;
+    }
+    let first = params[..len].split(|b| *b == b';').next().unwrap_or_default();
+    Some((len + 3, first.iter().all(|b| *b == b'0')))
+}
+
+/// A place between two elements of a segment.
+struct Point {
+    at: usize,
+    /// The cursor's column there, if known (`cols` means "after the last column").
+    col: Option<u16>,
+    /// Line feeds and wraps in the segment before it (never more than happened).
+    adv: u32,
+    /// The length of the printable run that starts there.
+    run: usize,
+}
+
+struct Segment {
+    /// Whether a scroll region is set (nothing is skipped then).
+    region: bool,
+    col: Option<u16>,
+    adv: u32,
+    points: Vec<Point>,
+    /// Printable runs whose column at the start is not known: where, how long, and
+    /// the line feeds and wraps before them.
+    blind: Vec<(usize, usize, u32)>,
+    sgrs: Vec<(Range<usize>, bool)>,
+}
+
+impl Segment {
+    fn new(at: usize, region: bool) -> Self {
+        Segment {
+            region,
+            col: None,
+            adv: 0,
+            points: vec![Point { at, col: None, adv: 0, run: 0 }],
+            blind: Vec::new(),
+            sgrs: Vec::new(),
+        }
+    }
+
+    fn point(&mut self, at: usize) {
+        self.points.push(Point { at, col: self.col, adv: self.adv, run: 0 });
+    }
+
+    fn run(&mut self, at: usize, len: usize, cols: u16) {
+        if let Some(last) = self.points.last_mut() {
+            last.run = len;
+        }
+        let cols = usize::from(cols);
+        match self.col {
+            Some(col) => {
+                let total = usize::from(col) + len;
+                self.adv += u32::try_from((total - 1) / cols).unwrap_or(u32::MAX);
+                self.col = u16::try_from((total - 1) % cols + 1).ok();
+            }
+            None => {
+                self.blind.push((at, len, self.adv));
+                self.adv += u32::try_from((len - 1) / cols).unwrap_or(u32::MAX);
+            }
+        }
+        self.point(at + len);
+    }
+
+    fn control(&mut self, at: usize, b: u8, cols: u16) {
+        match b {
+            b'\r' => self.col = Some(0),
+            b'\n' | 0x0b | 0x0c => self.adv += 1,
+            0x08 => self.col = self.col.map(|c| c.saturating_sub(1)),
+            _ => self.col = self.col.map(|c| (c - c % 8 + 8).min(cols - 1)),
+        }
+        self.point(at + 1);
+    }
+
+    fn sgr(&mut self, at: usize, len: usize, reset: bool) {
+        self.sgrs.push((at..at + len, reset));
+        self.point(at + len);
+    }
+
+    /// The longest skip in this segment, if longer than `than`.
+    fn best(&self, batch: &[u8], rows: u16, cols: u16, than: usize) -> Option<Skip> {
+        if self.region || self.points.len() < 2 {
+            return None;
+        }
+        let need = 2 * u32::from(rows);
+        let total = self.adv;
+        let mut best: Option<Range<usize>> = None;
+        let mut consider = |range: Range<usize>| {
+            if range.len() > best.as_ref().map_or(than, |b| b.len().max(than)) {
+                best = Some(range);
+            }
+        };
+        // Scrolled away: from a point back to a later one at the same column.
+        let known = self.points.iter().find(|p| p.col.is_some());
+        let zero = self.points.iter().find(|p| p.col == Some(0));
+        for start in [known, zero].into_iter().flatten() {
+            let mut ends = self.points.iter().rev();
+            if let Some(end) = ends.find(|p| p.at > start.at && p.col == start.col && total - p.adv >= need) {
+                consider(start.at..end.at);
+            }
+        }
+        // Scrolled away inside one run of unknown column: a multiple of `cols` leaves
+        // the cursor as it was. Its first bytes may complete a character cut by a read.
+        let cols_n = usize::from(cols);
+        for &(at, len, adv_before) in &self.blind {
+            let adv_after = total - adv_before - u32::try_from((len - 1) / cols_n).unwrap_or(u32::MAX);
+            let start = at + 4;
+            let chars = (at + len).saturating_sub(start);
+            let short = usize::try_from(need.saturating_sub(adv_after)).unwrap_or(usize::MAX);
+            // Advances after the cut, counted as for a run of unknown column: (rem - 1) / cols.
+            let k = if short == 0 {
+                chars / cols_n
+            } else {
+                chars.checked_sub(short * cols_n + 1).map_or(0, |room| room / cols_n)
+            };
+            if k > 0 {
+                consider(start..start + k * cols_n);
+            }
+        }
+        // Overwritten on one row: from a point at column 0 to a later one on the same
+        // row and column, when the run there covers every cell written in between.
+        let mut stretch: Option<(usize, u32, usize)> = None;
+        for p in &self.points {
+            if p.col == Some(0) {
+                match stretch {
+                    Some((start, adv, extent)) if adv == p.adv => {
+                        if p.run >= extent && p.at > start {
+                            consider(start..p.at);
+                        }
+                    }
+                    _ => stretch = Some((p.at, p.adv, 0)),
+                }
+            }
+            match (&mut stretch, p.col) {
+                (Some((_, adv, extent)), Some(col)) if *adv == p.adv => {
+                    *extent = (*extent).max(usize::from(col) + p.run);
+                }
+                _ => stretch = None,
+            }
+        }
+        let range = best?;
+        let within: Vec<_> = self.sgrs.iter().filter(|(r, _)| range.start <= r.start && r.end <= range.end).collect();
+        let from = within.iter().rposition(|(_, reset)| *reset).unwrap_or(0);
+        let replay = within[from..].iter().flat_map(|(r, _)| &batch[r.clone()]).copied().collect();
+        Some(Skip { range, replay })
+    }
+}
+
+/// Scans `batch`, which the parser meets in state `seq` with a scroll region set or
+/// not, for the longest stretch it need not parse (see the module's comment).
+pub(super) fn scan(batch: &[u8], rows: u16, cols: u16, mut seq: Seq, mut region: bool) -> Scan {
+    let cols = cols.max(1);
+    let mut best: Option<Skip> = None;
+    let mut segment = (seq == Seq::Ground).then(|| Segment::new(0, region));
+    // Where the escape sequence being read began, when in this batch.
+    let mut began: Option<usize> = None;
+    let end = |segment: Option<Segment>, best: &mut Option<Skip>| {
+        let than = best.as_ref().map_or(0, |b| b.range.len());
+        if let Some(skip) = segment.and_then(|s| s.best(batch, rows, cols, than)) {
+            *best = Some(skip);
+        }
+    };
+    let mut i = 0;
+    while i < batch.len() {
+        let b = batch[i];
+        if seq != Seq::Ground {
+            if b == ESC {
+                began = Some(i);
+            }
+            seq = seq.step(b);
+            i += 1;
+            if seq == Seq::Ground {
+                region = match began.take() {
+                    Some(from) => region_after(region, &batch[from..i], rows),
+                    // Its start was in an earlier batch: a scroll region may have been set.
+                    None => region || matches!(b, b'r' | b'p' | b'c'),
+                };
+                segment = Some(Segment::new(i, region));
+            }
+            continue;
+        }
+        let Some(seg) = segment.as_mut() else {
+            segment = Some(Segment::new(i, region));
+            continue;
+        };
+        match b {
+            0x20..=0x7e => {
+                let len = printable_len(&batch[i..]);
+                seg.run(i, len, cols);
+                i += len;
+            }
+            0x08..=0x0d => {
+                seg.control(i, b, cols);
+                i += 1;
+            }
+            ESC => {
+                if let Some((len, reset)) = sgr(&batch[i..]) {
+                    seg.sgr(i, len, reset);
+                    i += len;
+                } else {
+                    end(segment.take(), &mut best);
+                    began = Some(i);
+                    seq = Seq::Escape;
+                    i += 1;
+                }
+            }
+            // Anything else (another control, DEL, UTF-8) ends the segment.
+            _ => {
+                end(segment.take(), &mut best);
+                i += 1;
+                segment = Some(Segment::new(i, region));
+            }
+        }
+    }
+    end(segment, &mut best);
+    Scan { skip: best, seq, region }
 }
 
 /// Whether a scroll region is set after `bytes`, given whether one was before:
@@ -51,44 +336,6 @@ pub(super) fn region_after(mut active: bool, bytes: &[u8], rows: u16) -> bool {
     active
 }
 
-/// The range of `batch` that cannot affect the screen once the rest is parsed: a
-/// run of plain text followed by at least `2 × rows` line feeds before any other
-/// kind of byte, with no scroll region set, so that every visible row is made by
-/// scrolling, from later bytes. The run starts after the first line (a control
-/// sequence cut by a read is completed there; they do not span line ends) and
-/// after the line of any control sequence, and ends with CR LF, so the next byte
-/// starts at column 0 either way.
-pub(super) fn skippable(batch: &[u8], rows: u16, region_before: bool) -> Option<std::ops::Range<usize>> {
-    let crlf = |from: usize, to: usize| batch[from..to].windows(2).position(|w| w == b"\r\n").map(|p| from + p + 2);
-    let first_line = crlf(0, batch.len())?;
-    let needed = 2 * usize::from(rows);
-    let mut best: Option<std::ops::Range<usize>> = None;
-    let mut segment_start = first_line;
-    while segment_start < batch.len() {
-        let segment_end = not_plain(&batch[segment_start..]).map_or(batch.len(), |p| segment_start + p);
-        // Within this plain segment: the last CR LF that leaves `needed` feeds after it.
-        let mut feeds = 0;
-        let mut end = None;
-        for i in (segment_start..segment_end).rev() {
-            if batch[i] == b'\n' {
-                if feeds >= needed && i > segment_start && batch[i - 1] == b'\r' {
-                    end = Some(i + 1);
-                    break;
-                }
-                feeds += 1;
-            }
-        }
-        let start = if segment_start == first_line { Some(segment_start) } else { crlf(segment_start, segment_end) };
-        if let (Some(start), Some(end)) = (start, end) {
-            let longer = best.as_ref().is_none_or(|b| end.saturating_sub(start) > b.len());
-            if end > start && longer && !region_after(region_before, &batch[..start], rows) {
-                best = Some(start..end);
-            }
-        }
-        segment_start = segment_end + 1;
-    }
-    best
-}
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -98,6 +345,29 @@ pub(super) mod tests {
         (parser.screen().contents(), parser.screen().cursor_position())
     }
 
+    /// The screen after `bytes` parsed whole, and after them parsed with the skip
+    /// the scan finds (which must be the same), and how much was skipped.
+    fn both(bytes: &[u8], rows: u16, cols: u16) -> (String, String, usize) {
+        let mut full = Parser::new(rows, cols, 0);
+        full.process(bytes);
+        let mut skipped = Parser::new(rows, cols, 0);
+        let scan = scan(bytes, rows, cols, Seq::Ground, false);
+        let len = match &scan.skip {
+            Some(skip) => {
+                skipped.process(&bytes[..skip.range.start]);
+                skipped.process(&skip.replay);
+                skipped.process(&bytes[skip.range.end..]);
+                skip.range.len()
+            }
+            None => {
+                skipped.process(bytes);
+                0
+            }
+        };
+        let show = |p: &Parser| format!("{:?} {:?}", contents(p), p.screen().state_formatted());
+        (show(&full), show(&skipped), len)
+    }
+
     #[test]
     fn a_flood_of_plain_text_skips_what_scrolls_away() {
         let mut flood = b"\x1b[31mred start\r\n".to_vec();
@@ -105,34 +375,98 @@ pub(super) mod tests {
             flood.extend_from_slice(format!("line {i} {}\r\n", "x".repeat(i % 300)).as_bytes());
         }
         flood.extend_from_slice(b"\x1b[0mprompt> ");
-        let run = skippable(&flood, 24, false).expect("a plain run");
-        assert!(run.len() > flood.len() * 9 / 10, "most of it is skipped");
-        let mut full = Parser::new(24, 80, 0);
-        full.process(&flood);
-        let mut skipped = Parser::new(24, 80, 0);
-        skipped.process(&flood[..run.start]);
-        skipped.process(&flood[run.end..]);
-        assert_eq!(contents(&skipped), contents(&full));
-        assert_eq!(skipped.screen().state_formatted(), full.screen().state_formatted());
+        let (full, skipped, len) = both(&flood, 24, 80);
+        assert!(len > flood.len() * 9 / 10, "most of it is skipped");
+        assert_eq!(skipped, full);
     }
 
     #[test]
-    fn escapes_in_the_run_or_a_cut_sequence_prevent_skipping() {
+    fn each_shape_of_flood_is_mostly_skipped() {
+        let ansi = "\x1b[32m[ok]\x1b[0m \x1b[1;34mbuild\x1b[0m step \x1b[33mdone\x1b[0m\r\n".repeat(2000);
+        let progress: String = (0..3000)
+            .map(|i| format!("\r[{}{}] {:3}%", "#".repeat(i % 100), " ".repeat(100 - i % 100), i % 100))
+            .collect();
+        let shapes = [
+            ("one endless line", "x".repeat(200_000)),
+            ("coloured lines", ansi),
+            ("progress bars on one row", progress.clone()),
+            ("progress bars that wrap", progress),
+        ];
+        for (i, (name, text)) in shapes.iter().enumerate() {
+            let cols = if i == 3 { 80 } else { 120 };
+            let (full, skipped, len) = both(text.as_bytes(), 40, cols);
+            assert!(len > text.len() * 8 / 10, "{name}: {len} of {} skipped", text.len());
+            assert_eq!(skipped, full, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_colour_a_skip_ends_with_is_kept() {
+        let text =
+            format!("\r\n{}\x1b[0;1m\x1b[31m{}\r\n{}", "a\r\n".repeat(100), "b\r\n".repeat(100), "c\r\n".repeat(30));
+        let scan = scan(text.as_bytes(), 10, 20, Seq::Ground, false);
+        let skip = scan.skip.expect("a skip");
+        assert_eq!(skip.replay, b"\x1b[0;1m\x1b[31m", "from the last reset");
+        let (full, skipped, _) = both(text.as_bytes(), 10, 20);
+        assert_eq!(skipped, full);
+    }
+
+    #[test]
+    fn escapes_a_scroll_region_or_a_string_prevent_skipping() {
         let lines = "a\r\n".repeat(200);
-        assert!(skippable(format!("x\r\n{lines}\x1b[1m{lines}").as_bytes(), 10, false).is_some(), "around the escape");
-        assert!(skippable(format!("x\r\n{lines}\x1b[1m").as_bytes(), 100, false).is_none(), "too few feeds before it");
-        assert!(skippable(format!("x\r\n{lines}").as_bytes(), 10, true).is_none(), "a scroll region is set");
-        assert!(skippable(format!("x\r\n\x1b[2;5r\r\n{lines}").as_bytes(), 10, false).is_none(), "set in this batch");
-        assert!(skippable(format!("x\r\n\x1b[r\r\n{lines}").as_bytes(), 10, true).is_some(), "cleared in this batch");
-        assert!(skippable(lines.as_bytes(), 200, false).is_none(), "too few line feeds after it");
+        let skips =
+            |text: &str, rows: u16, seq: Seq, region: bool| scan(text.as_bytes(), rows, 80, seq, region).skip.is_some();
+        assert!(skips(&format!("x\r\n{lines}\x1b[1H{lines}"), 10, Seq::Ground, false), "around the escape");
+        assert!(!skips(&format!("x\r\n{lines}\x1b[1H"), 101, Seq::Ground, false), "too few feeds before it");
+        assert!(!skips(&format!("x\r\n{lines}"), 10, Seq::Ground, true), "a scroll region is set");
+        assert!(!skips(&format!("x\r\n\x1b[2;5r\r\n{lines}"), 10, Seq::Ground, false), "set in this batch");
+        assert!(skips(&format!("x\r\n\x1b[r\r\n{lines}"), 10, Seq::Ground, true), "cleared in this batch");
+        assert!(!skips(&lines, 200, Seq::Ground, false), "too few line feeds after it");
+        let title = "x".repeat(50_000);
+        assert!(!skips(&title, 10, Seq::Osc, false), "inside a title");
+        assert!(!skips(&format!("\x1b]0;{title}"), 10, Seq::Ground, false), "a title begun in this batch");
+        assert!(skips(&format!("\x1b]0;t\x07{title}"), 10, Seq::Ground, false), "after a title");
+        let after = scan(b"ab\x1b]0;tit", 10, 80, Seq::Ground, false);
+        assert_eq!(after.seq, Seq::Osc, "a title cut by the batch's end");
     }
 
     proptest::proptest! {
         #[test]
-        fn the_word_at_a_time_scan_finds_the_first_byte_that_is_not_plain(
+        fn the_word_at_a_time_scan_finds_the_end_of_printable_text(
             bytes in proptest::collection::vec(proptest::prop_oneof![0x20u8..0x7F, proptest::num::u8::ANY], 0..100),
         ) {
-            proptest::prop_assert_eq!(not_plain(&bytes), bytes.iter().position(|b| !plain(*b)));
+            proptest::prop_assert_eq!(printable_len(&bytes), bytes.iter().position(|b| !(0x20..=0x7e).contains(b)).unwrap_or(bytes.len()));
+        }
+
+        #[test]
+        fn skipping_never_changes_the_screen(
+            before in proptest::collection::vec(proptest::sample::select(vec![
+                &b"hello"[..], b"\x1b[2J", b"\x1b[5;10H", b"\x1b[2;3r", b"\x1b[1;32m", b"\r\n", b"\n", b"\x1b[?1049h",
+                "wide \u{5b57}".as_bytes(), b"\x1b[0m", b"\t", b"\x08", b"\x1b]0;ti", b"\x1b[3", b"\xc3", b"\x1bP1", b"\x07",
+            ]), 0..6),
+            parts in proptest::collection::vec((0usize..12, 0usize..150, 0u8..26), 0..400),
+            rows in 2u16..12,
+            cols in 2u16..40,
+        ) {
+            let mut bytes: Vec<u8> = before.concat();
+            for (kind, len, letter) in parts {
+                let run = || std::iter::repeat_n(b'a' + letter, len);
+                match kind {
+                    0..=3 => bytes.extend(run()),
+                    4 => bytes.push(b'\r'),
+                    5 => bytes.extend_from_slice(b"\r\n"),
+                    6 => bytes.push(b"\n\x0b\x0c\x08\t"[len % 5]),
+                    7 => bytes.extend_from_slice([&b"\x1b[1;31m"[..], b"\x1b[0m", b"\x1b[m", b"\x1b[;4m", b"\x1b[38;5;0m", b"\x1b[7m"][len % 6]),
+                    8 => {
+                        bytes.push(b'\r');
+                        bytes.extend(run());
+                    }
+                    9 if len % 8 == 0 => bytes.extend_from_slice([&b"\x1b[H"[..], b"\x1b[K", b"\x1b[3;5r", b"\x1b[r", b"\x1b]0;t\x07", "é".as_bytes(), b"\x1b[?7l", b"\x1b[4h"][len / 8 % 8]),
+                    _ => bytes.extend_from_slice(b"\r\n"),
+                }
+            }
+            let (full, skipped, _) = both(&bytes, rows, cols);
+            proptest::prop_assert_eq!(skipped, full);
         }
     }
 }
