@@ -15,7 +15,9 @@ use std::rc::{Rc, Weak};
 
 use vt100::Parser;
 
+mod guard;
 mod skip;
+use guard::guarded;
 use skip::{scan, Seq};
 
 /// Most live parsers one thread keeps.
@@ -23,6 +25,12 @@ pub const LIVE_PER_THREAD: usize = 8;
 
 /// Output is parsed in batches of about this size.
 const BATCH: usize = 256 * 1024;
+
+/// The model is never smaller than this: `vt100` overflows drawing a wide character
+/// in a one-column terminal and wrapping a line in a one-row one, and a child
+/// process chooses what it prints. A one-column or one-row terminal is modelled two
+/// wide or high.
+const MIN_SIZE: u16 = 2;
 
 struct Model {
     rows: u16,
@@ -59,8 +67,8 @@ impl Screen {
     #[must_use]
     pub fn new(rows: u16, cols: u16) -> Self {
         Screen(Rc::new(RefCell::new(Model {
-            rows,
-            cols,
+            rows: rows.max(MIN_SIZE),
+            cols: cols.max(MIN_SIZE),
             live: None,
             folded: Box::default(),
             bracketed_paste: false,
@@ -72,7 +80,7 @@ impl Screen {
 
     /// Runs `f` on a live parser that has seen all output, making one (and folding
     /// the oldest other) if needed.
-    fn with_parser<T>(&self, f: impl FnOnce(&mut Parser) -> T) -> T {
+    fn with_parser<T>(&self, f: impl FnMut(&mut Parser) -> T) -> T {
         self.parse_pending();
         self.with_live(f)
     }
@@ -125,7 +133,7 @@ impl Screen {
         model.pending = pending;
     }
 
-    fn with_live<T>(&self, f: impl FnOnce(&mut Parser) -> T) -> T {
+    fn with_live<T>(&self, f: impl FnMut(&mut Parser) -> T) -> T {
         if self.0.borrow().live.is_none() {
             LIVE.with(|live| {
                 let mut live = live.borrow_mut();
@@ -141,14 +149,14 @@ impl Screen {
         let mut model = self.0.borrow_mut();
         let Model { rows, cols, live, folded, .. } = &mut *model;
         let parser = live.get_or_insert_with(|| {
-            let mut parser = Parser::new(*rows, *cols, 0);
-            parser.process(folded);
-            Box::new(parser)
+            let mut parser = Box::new(Parser::new(*rows, *cols, 0));
+            guarded(&mut parser, |parser| parser.process(folded));
+            parser
         });
-        f(parser)
+        guarded(parser, f)
     }
 
-    /// The size as (rows, cols).
+    /// The size as (rows, cols) of the model (see [`MIN_SIZE`]).
     #[must_use]
     pub fn size(&self) -> (u16, u16) {
         let model = self.0.borrow();
@@ -199,6 +207,7 @@ impl Screen {
 
     /// Changes the size.
     pub fn resize(&mut self, rows: u16, cols: u16) {
+        let (rows, cols) = (rows.max(MIN_SIZE), cols.max(MIN_SIZE));
         self.with_parser(|parser| parser.screen_mut().set_size(rows, cols));
         let mut model = self.0.borrow_mut();
         model.rows = rows;
@@ -245,6 +254,7 @@ impl Screen {
 mod tests {
     use super::skip::tests::contents;
     use super::*;
+    use proptest::strategy::Strategy;
 
     #[test]
     fn folding_keeps_the_screen_and_modes() {
@@ -329,6 +339,101 @@ mod tests {
             let model = lazy.0.borrow();
             let parser = model.live.as_ref().expect("parsed");
             proptest::prop_assert_eq!(contents(parser), contents(&full));
+        }
+    }
+
+    #[test]
+    fn a_wide_character_cut_by_a_resize_and_written_over_is_survived() {
+        let mut screen = Screen::new(40, 120);
+        screen.feed("top\r\n\x1b[2;119H字".as_bytes());
+        let _ = screen.last_line();
+        screen.resize(40, 119);
+        screen.feed(b"\x1b[2;119Hx\r\nstill here");
+        assert_eq!(screen.last_line(), "still here");
+        let shown = String::from_utf8_lossy(&screen.snapshot()).into_owned();
+        assert!(shown.contains("top") && shown.contains("x\r\nstill here"), "the screen before is kept: {shown:?}");
+    }
+
+    proptest::proptest! {
+        /// A child process chooses what it prints and a client the size (1–1000 each):
+        /// no output at any size may bring the model down.
+        #[test]
+        fn any_output_at_any_size_is_survived(
+            pieces in proptest::collection::vec(proptest::prop_oneof![
+                proptest::sample::select(vec![
+                    "字", "e\u{301}", "\u{200b}", "🙂", "\x1b[2J", "\x1b[1;1H", "\x1b[999;999H", "\x1b[2;1r", "\x1b[L", "\x1b[M",
+                    "\x1b[@", "\x1b[P", "\x1b[X", "\x1b[4h", "\x1b[?1049h", "\x1b[?1049l", "\x1b[?6h", "\x1bD", "\x1bM",
+                    "\r\n", "\t", "\x08", "\x1b[S", "\x1b[T", "\x1b[10b", "\x1b[K", "\x1b[1K", "\x1b[J", "\x1b[1J", "\x1b[3g",
+                ]).prop_map(|s| s.as_bytes().to_vec()),
+                proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+            ], 0..60),
+            sizes in proptest::collection::vec((1u16..4, 1u16..5), 1..4),
+        ) {
+            let (rows, cols) = sizes[0];
+            let mut screen = Screen::new(rows, cols);
+            for (i, piece) in pieces.iter().enumerate() {
+                screen.feed(piece);
+                if let Some(&(rows, cols)) = sizes.get(i % 7) {
+                    screen.resize(rows, cols);
+                }
+                let _ = screen.snapshot();
+            }
+            let _ = screen.tail_text(100);
+        }
+    }
+
+    /// The screen model's own speed on each shape of output that `bench/run.py`
+    /// floods, one core, no I/O: `cargo test --release --lib parse_rate -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a benchmark: prints figures"]
+    fn parse_rate() {
+        let cast = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/recordings/claude-code.cast"))
+            .expect("bench/recordings/claude-code.cast");
+        let tui: String = cast
+            .lines()
+            .skip(1)
+            .filter_map(|l| serde_json::from_str::<(f64, String, String)>(l).ok())
+            .filter(|(_, kind, _)| kind == "o")
+            .map(|(_, _, data)| data)
+            .collect();
+        let shapes = [
+            ("lines", "x".repeat(1023) + "\r\n"),
+            ("one endless line", "x".repeat(65536)),
+            (
+                "ANSI-coloured lines",
+                format!("\x1b[32m[ok]\x1b[0m {}\x1b[33mdone\x1b[0m\r\n", "\x1b[1;34mbuild\x1b[0m step ".repeat(40)),
+            ),
+            (
+                "carriage-return progress bars",
+                (0..560)
+                    .map(|i| format!("\r[{}{}] {:3}%", "#".repeat(i % 100), " ".repeat(100 - i % 100), i % 100))
+                    .collect(),
+            ),
+            ("a recorded Claude Code TUI", tui),
+        ];
+        for (name, block) in shapes {
+            let total = 200 << 20;
+            let mut screen = Screen::new(40, 120);
+            let started = std::time::Instant::now();
+            let mut fed = 0;
+            while fed < total {
+                for piece in block.as_bytes().chunks(4095) {
+                    screen.feed(piece);
+                    fed += piece.len();
+                }
+            }
+            let _ = screen.snapshot();
+            let secs = started.elapsed().as_secs_f64();
+            let mut full = Parser::new(40, 120, 0);
+            let started = std::time::Instant::now();
+            for _ in 0..(20 << 20) / block.len() {
+                full.process(block.as_bytes());
+            }
+            let parsed = ((20 << 20) / block.len() * block.len()) as f64 / started.elapsed().as_secs_f64() / 1e6;
+            println!(
+                "{name}: {:.0} MB/s through the screen model, {parsed:.0} MB/s parsed whole",
+                fed as f64 / secs / 1e6
+            );
         }
     }
 
