@@ -127,14 +127,43 @@ struct Segment {
 }
 
 impl Segment {
-    fn new(at: usize, region: bool) -> Self {
-        Segment {
+    fn new() -> Self {
+        Segment { region: false, col: None, adv: 0, points: Vec::new(), blind: Vec::new(), sgrs: Vec::new() }
+    }
+
+    /// Begins a segment at `at`, reusing the space of the last one.
+    fn open(&mut self, at: usize, region: bool) {
+        *self = Segment {
             region,
             col: None,
             adv: 0,
-            points: vec![Point { at, col: None, adv: 0, run: 0 }],
-            blind: Vec::new(),
-            sgrs: Vec::new(),
+            points: std::mem::take(&mut self.points),
+            blind: std::mem::take(&mut self.blind),
+            sgrs: std::mem::take(&mut self.sgrs),
+        };
+        self.points.clear();
+        self.blind.clear();
+        self.sgrs.clear();
+        self.point(at);
+    }
+
+    /// Reads the segment `range` of `batch` (simple bytes and SGR sequences only).
+    fn read(&mut self, batch: &[u8], range: Range<usize>, region: bool, cols: u16) {
+        self.open(range.start, region);
+        let mut i = range.start;
+        while i < range.end {
+            let b = batch[i];
+            if (0x20..=0x7e).contains(&b) {
+                let len = printable_len(&batch[i..range.end]);
+                self.run(i, len, cols);
+                i += len;
+            } else if let Some((len, reset)) = sgr(&batch[i..range.end]) {
+                self.sgr(i, len, reset);
+                i += len;
+            } else {
+                self.control(i, b, cols);
+                i += 1;
+            }
         }
     }
 
@@ -178,6 +207,7 @@ impl Segment {
 
     /// The longest skip in this segment, if longer than `than`.
     fn best(&self, batch: &[u8], rows: u16, cols: u16, than: usize) -> Option<Skip> {
+        // A skip needs at least a run and the point after it.
         if self.region || self.points.len() < 2 {
             return None;
         }
@@ -250,13 +280,29 @@ impl Segment {
 pub(super) fn scan(batch: &[u8], rows: u16, cols: u16, mut seq: Seq, mut region: bool) -> Scan {
     let cols = cols.max(1);
     let mut best: Option<Skip> = None;
-    let mut segment = (seq == Seq::Ground).then(|| Segment::new(0, region));
+    let mut seg = Segment::new();
+    // A first pass finds the segments and counts what could make one worth a closer
+    // look; most of a full-screen program's output is sequences back to back and
+    // short segments, which are not looked at twice.
+    let mut sketch = Sketch::default();
+    if seq == Seq::Ground {
+        sketch.start = Some(0);
+    }
     // Where the escape sequence being read began, when in this batch.
     let mut began: Option<usize> = None;
-    let end = |segment: Option<Segment>, best: &mut Option<Skip>| {
+    let mut end = |sketch: &mut Sketch, at: usize, region: bool, best: &mut Option<Skip>| {
+        let sketch = std::mem::take(sketch);
+        let Some(from) = sketch.start else { return };
+        let len = at - from;
         let than = best.as_ref().map_or(0, |b| b.range.len());
-        if let Some(skip) = segment.and_then(|s| s.best(batch, rows, cols, than)) {
-            *best = Some(skip);
+        let need = 2 * u32::from(rows);
+        let worth = len > than.max(usize::from(cols))
+            && (sketch.cr >= 2 || sketch.lf >= need || sketch.printable >= usize::from(cols) * need as usize);
+        if worth {
+            seg.read(batch, from..at, region, cols);
+            if let Some(skip) = seg.best(batch, rows, cols, than) {
+                *best = Some(skip);
+            }
         }
     };
     let mut i = 0;
@@ -269,50 +315,64 @@ pub(super) fn scan(batch: &[u8], rows: u16, cols: u16, mut seq: Seq, mut region:
             seq = seq.step(b);
             i += 1;
             if seq == Seq::Ground {
-                region = match began.take() {
-                    Some(from) => region_after(region, &batch[from..i], rows),
-                    // Its start was in an earlier batch: a scroll region may have been set.
-                    None => region || matches!(b, b'r' | b'p' | b'c'),
-                };
-                segment = Some(Segment::new(i, region));
+                // Only DECSTBM, DECSTR and RIS change the scroll region.
+                if matches!(b, b'r' | b'p' | b'c') {
+                    region = match began {
+                        Some(from) => region_after(region, &batch[from..i], rows),
+                        // Its start was in an earlier batch: a region may have been set.
+                        None => true,
+                    };
+                }
+                began = None;
             }
             continue;
         }
-        let Some(seg) = segment.as_mut() else {
-            segment = Some(Segment::new(i, region));
-            continue;
-        };
-        match b {
+        let step = match b {
             0x20..=0x7e => {
                 let len = printable_len(&batch[i..]);
-                seg.run(i, len, cols);
-                i += len;
+                sketch.printable += len;
+                len
             }
-            0x08..=0x0d => {
-                seg.control(i, b, cols);
-                i += 1;
+            b'\r' => {
+                sketch.cr += 1;
+                1
             }
-            ESC => {
-                if let Some((len, reset)) = sgr(&batch[i..]) {
-                    seg.sgr(i, len, reset);
-                    i += len;
-                } else {
-                    end(segment.take(), &mut best);
+            0x0a..=0x0c => {
+                sketch.lf += 1;
+                1
+            }
+            0x08 | 0x09 => 1,
+            ESC => match sgr(&batch[i..]) {
+                Some((len, _)) => len,
+                None => {
+                    end(&mut sketch, i, region, &mut best);
                     began = Some(i);
                     seq = Seq::Escape;
                     i += 1;
+                    continue;
                 }
-            }
+            },
             // Anything else (another control, DEL, UTF-8) ends the segment.
             _ => {
-                end(segment.take(), &mut best);
+                end(&mut sketch, i, region, &mut best);
                 i += 1;
-                segment = Some(Segment::new(i, region));
+                continue;
             }
-        }
+        };
+        sketch.start.get_or_insert(i);
+        i += step;
     }
-    end(segment, &mut best);
+    end(&mut sketch, batch.len(), region, &mut best);
     Scan { skip: best, seq, region }
+}
+
+/// What the first pass counts of a segment.
+#[derive(Default)]
+struct Sketch {
+    start: Option<usize>,
+    cr: u32,
+    lf: u32,
+    printable: usize,
 }
 
 /// Whether a scroll region is set after `bytes`, given whether one was before:
