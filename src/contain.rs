@@ -152,11 +152,17 @@ fn helper(args: &[OsString]) -> Result<Never, String> {
         // SAFETY: SIG_IGN installs no handler code.
         unsafe { signal::signal(sig, SigHandler::SigIgn) }.map_err(|e| e.to_string())?;
     }
-    // The cgroups first, so that everything started from here is held and counted.
+    // The cgroups first, so that everything started from here is held and counted:
+    // the v1 hierarchies' are joined now; init starts in the v2 one (opened before
+    // the sandbox, which may forbid opening it later).
     for file in &plan.cgroups {
         std::fs::write(file, nix::unistd::getpid().to_string())
             .map_err(|e| format!("cannot join the cgroup {}: {e}", file.display()))?;
     }
+    let into = match &plan.into {
+        Some(dir) => Some(CgroupV2::open(dir).map_err(|e| format!("cannot open the cgroup {}: {e}", dir.display()))?),
+        None => None,
+    };
     set_rlimits(&plan);
     let containment = enter_namespace();
     let sandboxed = match &plan.sandbox {
@@ -177,9 +183,9 @@ fn helper(args: &[OsString]) -> Result<Never, String> {
     let (status_read, status_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
     let helper = nix::unistd::getpid();
     // SAFETY: this process is single-threaded (the helper runs before any runtime).
-    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+    match unsafe { fork_into(into.as_ref()) }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
-            drop(status_read);
+            drop((status_read, into));
             init(helper, containment, sandboxed, &argv, report, status_write)
         }
         ForkResult::Parent { child } => {
@@ -189,6 +195,75 @@ fn helper(args: &[OsString]) -> Result<Never, String> {
             let _ = std::fs::File::from(status_read).read_to_string(&mut text);
             end_like(parse_status(&text).unwrap_or(own))
         }
+    }
+}
+
+/// The cgroup v2 directory init starts in, and its `cgroup.procs` for kernels
+/// without `CLONE_INTO_CGROUP` (before 5.7).
+struct CgroupV2 {
+    dir: OwnedFd,
+    procs: std::fs::File,
+}
+
+impl CgroupV2 {
+    fn open(dir: &std::path::Path) -> std::io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let opened = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(dir)?;
+        let procs = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?;
+        Ok(CgroupV2 { dir: opened.into(), procs })
+    }
+}
+
+/// `struct clone_args` of clone3(2), up to `cgroup` (`CLONE_ARGS_SIZE_VER2`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// fork(2), the child starting in the cgroup `into`: clone3 with
+/// `CLONE_INTO_CGROUP` puts it there as it is made, where moving a process
+/// (writing `cgroup.procs`) waits for an RCU grace period — 4 to 20 ms here, most
+/// of an instance's create time. Without kernel support, this process joins the
+/// cgroup first and forks.
+///
+/// # Safety
+/// As for fork(2): the calling process is single-threaded.
+unsafe fn fork_into(into: Option<&CgroupV2>) -> nix::Result<ForkResult> {
+    use std::os::fd::AsRawFd;
+    let Some(into) = into else { return fork() };
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: u64::try_from(into.dir.as_raw_fd()).unwrap_or(u64::MAX),
+        ..CloneArgs::default()
+    };
+    let made = libc::syscall(libc::SYS_clone3, &raw mut args, std::mem::size_of::<CloneArgs>());
+    match made {
+        0 => Ok(ForkResult::Child),
+        -1 => match Errno::last() {
+            // No clone3, or none that knows the flag: join, then fork.
+            Errno::ENOSYS | Errno::EINVAL | Errno::E2BIG => {
+                (&into.procs)
+                    .write_all(nix::unistd::getpid().to_string().as_bytes())
+                    .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+                fork()
+            }
+            errno => Err(errno),
+        },
+        pid => Ok(ForkResult::Parent { child: Pid::from_raw(i32::try_from(pid).map_err(|_| Errno::EOVERFLOW)?) }),
     }
 }
 

@@ -396,10 +396,16 @@ fn write_v1_limit(dir: &Path, limit: &str, limits: &Limits) -> io::Result<()> {
 
 impl InstanceCgroup {
     /// The `cgroup.procs` files the instance's first process joins (before it
-    /// starts anything), one per hierarchy.
+    /// starts anything), one per v1 hierarchy.
     #[must_use]
     pub fn join_files(&self) -> Vec<PathBuf> {
-        self.v2.iter().chain(self.v1.iter().map(|(_, d)| d)).map(|d| d.join("cgroup.procs")).collect()
+        self.v1.iter().map(|(_, d)| d.join("cgroup.procs")).collect()
+    }
+
+    /// The cgroup v2 directory, which the instance's processes are started in.
+    #[must_use]
+    pub fn v2_dir(&self) -> Option<&Path> {
+        self.v2.as_deref()
     }
 
     /// The directory that lists every process of the instance.

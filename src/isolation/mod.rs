@@ -40,8 +40,12 @@ pub struct Isolation {
 /// What the helper does before it starts the command (passed as JSON).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct HelperPlan {
-    /// `cgroup.procs` files to join.
+    /// `cgroup.procs` files the helper joins (cgroup v1 hierarchies).
     pub cgroups: Vec<PathBuf>,
+    /// The cgroup v2 directory the namespace's init starts in (`clone3` with
+    /// `CLONE_INTO_CGROUP`: moving a running process costs milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub into: Option<PathBuf>,
     /// `RLIMIT_NOFILE`.
     pub open_files: Option<u64>,
     /// `RLIMIT_DATA`, in bytes: the memory limit where no cgroup holds it.
@@ -197,6 +201,7 @@ pub fn prepare(host: &Host<'_>, instance: &Instance<'_>) -> std::io::Result<Prep
     };
     let plan = HelperPlan {
         cgroups: cgroup.as_ref().map(|c: &Arc<InstanceCgroup>| c.join_files()).unwrap_or_default(),
+        into: cgroup.as_ref().and_then(|c| c.v2_dir().map(Path::to_path_buf)),
         open_files: limits.open_files,
         data_bytes,
         sandbox,
