@@ -713,8 +713,11 @@ def isolation(rows, tmp, n=100, creates=50):
     ]
     for k, (label, config, settings, key) in enumerate(variants):
         srv = Server(os.path.join(tmp, f"iso{k}"), config=config)
+        # A project of its own: a sandbox may not hold the server's data directory.
+        project = os.path.join(tmp, f"iso{k}-project")
+        os.makedirs(project, exist_ok=True)
         try:
-            agent = srv.agent("iso", ["bash", "--norc", "-i"], **settings)
+            agent = srv.agent("iso", ["bash", "--norc", "-i"], project, **settings)
             conn = srv.conn()
             times, ids = [], []
             for _ in range(creates):
