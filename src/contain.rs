@@ -4,8 +4,11 @@
 //! SIGTERM. When the namespace's first process ends, the kernel kills everything
 //! left in it.
 //!
-//! The server starts each instance as `switchboard __contain --report-fd N -- ARGV`
-//! (this same binary) on the instance's terminal. That helper:
+//! The server starts each instance as `switchboard __contain --report-fd 2 --session
+//! SERVER_PID --umask U -- ARGV` (this same binary, spawned with `posix_spawn`, the
+//! report pipe as its standard error) on the instance's terminal. That helper makes
+//! its session with the terminal as its controlling one and arms its death signal
+//! ([`own_session`]), then:
 //! 1. enters a new PID namespace (a user namespace too when not privileged);
 //! 2. forks the namespace's init (PID 1), which forks the command (PID 2) — the
 //!    command is not PID 1 itself, because PID 1 ignores every signal it has no
@@ -125,25 +128,36 @@ pub fn main_if_requested(args: &[OsString]) -> Option<ExitCode> {
 enum Never {}
 
 fn helper(args: &[OsString]) -> Result<Never, String> {
-    let usage = || format!("usage: switchboard {SUBCOMMAND} --report-fd N [--plan JSON] -- PROGRAM [ARGS…]");
-    let (report_fd, rest) = match args {
-        [flag, fd, rest @ ..] if flag == "--report-fd" => {
-            let fd: RawFd = fd.to_str().and_then(|f| f.parse().ok()).ok_or("bad --report-fd")?;
-            (fd, rest)
-        }
-        _ => return Err(usage()),
+    let usage = || {
+        format!(
+            "usage: switchboard {SUBCOMMAND} --report-fd N [--session PARENT_PID] [--umask OCTAL] [--plan JSON] -- PROGRAM [ARGS…]"
+        )
     };
-    let (plan, argv) = match rest {
-        [flag, plan, dashes, argv @ ..] if flag == "--plan" && dashes == "--" && !argv.is_empty() => {
-            let plan: HelperPlan =
-                serde_json::from_str(plan.to_str().ok_or("bad --plan")?).map_err(|e| format!("bad --plan: {e}"))?;
-            (plan, argv)
+    let mut rest = args;
+    let (mut report_fd, mut session, mut umask, mut plan) = (None, None, None, HelperPlan::default());
+    let argv = loop {
+        match rest {
+            [dashes, argv @ ..] if dashes == "--" && !argv.is_empty() => break argv,
+            [flag, value, more @ ..] => {
+                let text = value.to_str().ok_or_else(usage)?;
+                match flag.to_str() {
+                    Some("--report-fd") => report_fd = Some(text.parse::<RawFd>().map_err(|_| "bad --report-fd")?),
+                    Some("--session") => session = Some(text.parse::<i32>().map_err(|_| "bad --session")?),
+                    Some("--umask") => umask = Some(u32::from_str_radix(text, 8).map_err(|_| "bad --umask")?),
+                    Some("--plan") => plan = serde_json::from_str(text).map_err(|e| format!("bad --plan: {e}"))?,
+                    _ => return Err(usage()),
+                }
+                rest = more;
+            }
+            _ => return Err(usage()),
         }
-        [dashes, argv @ ..] if dashes == "--" && !argv.is_empty() => (HelperPlan::default(), argv),
-        _ => return Err(usage()),
     };
+    let report_fd = report_fd.ok_or_else(usage)?;
     // SAFETY: the server passed this descriptor, open, for this helper alone.
-    let report = unsafe { OwnedFd::from_raw_fd(report_fd) };
+    let mut report = unsafe { OwnedFd::from_raw_fd(report_fd) };
+    if let Some(parent) = session {
+        report = own_session(report, Pid::from_raw(parent), umask)?;
+    }
     let argv: Vec<CString> = argv
         .iter()
         .map(|a| CString::new(a.as_bytes()).map_err(|_| "NUL in an argument".to_owned()))
@@ -265,6 +279,43 @@ unsafe fn fork_into(into: Option<&CgroupV2>) -> nix::Result<ForkResult> {
         },
         pid => Ok(ForkResult::Parent { child: Pid::from_raw(i32::try_from(pid).map_err(|_| Errno::EOVERFLOW)?) }),
     }
+}
+
+/// What the server's spawn leaves to the helper (it uses `posix_spawn`, which
+/// neither copies the server's memory nor runs code of the server's in the child):
+/// a session of its own whose controlling terminal is standard input, death with
+/// the thread of `parent` that spawned it, and the umask. The report pipe may come
+/// as standard error: it moves to a descriptor of its own, and standard error
+/// becomes the terminal too.
+fn own_session(report: OwnedFd, parent: Pid, umask: Option<u32>) -> Result<OwnedFd, String> {
+    use std::os::fd::AsRawFd;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
+    if nix::unistd::getppid() != parent {
+        // The server died before the death signal was armed: do not outlive it.
+        std::process::exit(127);
+    }
+    let report = if report.as_raw_fd() == libc::STDERR_FILENO {
+        let moved = nix::fcntl::fcntl(&report, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)).map_err(|e| e.to_string())?;
+        // SAFETY: fcntl just made this descriptor, for nothing else.
+        let moved = unsafe { OwnedFd::from_raw_fd(moved) };
+        // SAFETY: dup2 onto standard error, replacing the pipe's other number.
+        if unsafe { libc::dup2(libc::STDOUT_FILENO, libc::STDERR_FILENO) } < 0 {
+            return Err(format!("dup2: {}", Errno::last()));
+        }
+        std::mem::forget(report);
+        moved
+    } else {
+        report
+    };
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    // SAFETY: TIOCSCTTY takes an int argument; standard input is the terminal.
+    if unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(format!("cannot take the terminal: {}", Errno::last()));
+    }
+    if let Some(mask) = umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    Ok(report)
 }
 
 /// Sets the per-process limits of the plan (inherited by everything started).

@@ -3,16 +3,18 @@
 //! A child runs in a new session whose controlling terminal is its own PTY; its
 //! pid is also its process group and session id. The child is this binary's
 //! containment helper ([`crate::contain`]), which runs the command in a PID
-//! namespace of its own and ends as the command ends. It gets `PR_SET_PDEATHSIG`
-//! (SIGKILL), which fires when the *thread* that spawned it exits, so spawning
-//! happens on the instance arbiter's thread, which lives as long as the server.
-//! Processes that escape the session (setsid) are found by the
-//! `SWITCHBOARD_INSTANCE_ID` marker in their environment.
-#![allow(unsafe_code)] // `pre_exec` is unsafe; the hook only makes async-signal-safe calls.
+//! namespace of its own and ends as the command ends. It is spawned with
+//! `posix_spawn` (no code of the server's runs between fork and exec, so the
+//! server's memory is not copied); the helper makes its session, takes the
+//! terminal and arms `PR_SET_PDEATHSIG` (SIGKILL) itself. That signal fires when
+//! the *thread* that spawned it exits, so spawning happens on the instance
+//! arbiter's thread, which lives as long as the server. Processes that escape the
+//! session (setsid) are found by the `SWITCHBOARD_INSTANCE_ID` marker in their
+//! environment.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
@@ -69,42 +71,39 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
     let (pty, pts) = pty_process::open().map_err(io::Error::other)?;
     pty.resize(Size::new(spec.rows, spec.cols)).map_err(io::Error::other)?;
     let pts_name = std::fs::read_link(format!("/proc/self/fd/{}", pts.as_raw_fd()))?.to_string_lossy().into_owned();
-    let parent = nix::unistd::getpid();
-    // Created close-on-exec, so that no other child inherits it; only this child
-    // keeps it across its exec (the hook clears the flag there).
+    // Created close-on-exec, so that no other child inherits it; the helper gets it
+    // as its standard error and moves it (see `contain::own_session`).
     let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    let report_fd = report_write.as_raw_fd();
     let mut plan = spec.isolation.clone();
     plan.allow_terminal(&pts_name);
-    let mut command = pty_process::Command::new("/proc/self/exe")
+    // No code of the server's runs in the child, so std spawns it with posix_spawn
+    // (vfork): the server's memory is not copied, which a fork of a server holding
+    // a thousand instances takes milliseconds to do and undo. The helper makes its
+    // session, takes the terminal, arms its death signal and sets the umask.
+    let mut command = tokio::process::Command::new("/proc/self/exe");
+    command
         .arg(crate::contain::SUBCOMMAND)
         .arg("--report-fd")
-        .arg(report_fd.to_string());
+        .arg("2")
+        .arg("--session")
+        .arg(nix::unistd::getpid().to_string())
+        .arg("--umask")
+        .arg(format!("{:o}", crate::files::child_umask().bits()));
     if plan != crate::isolation::HelperPlan::default() {
-        command = command.arg("--plan").arg(serde_json::to_string(&plan).map_err(io::Error::other)?);
+        command.arg("--plan").arg(serde_json::to_string(&plan).map_err(io::Error::other)?);
     }
-    let command = command.arg("--").arg(program).args(args).current_dir(&spec.cwd).env_clear().envs(&spec.env);
-    let umask = crate::files::child_umask();
-    // SAFETY: the hook runs between fork and exec and only calls prctl, getppid,
-    // kill, fcntl and umask, which are async-signal-safe.
-    let command = unsafe {
-        command.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-            if nix::unistd::getppid() != parent {
-                // The server died between fork and prctl: do not outlive it.
-                signal::kill(nix::unistd::getpid(), Signal::SIGKILL)?;
-            }
-            let report = std::os::fd::BorrowedFd::borrow_raw(report_fd);
-            nix::fcntl::fcntl(report, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
-            nix::sys::stat::umask(umask);
-            Ok(())
-        })
-    };
-    let child = command.spawn(pts).map_err(|e| match e {
-        pty_process::Error::Io(io) => io,
-        other => io::Error::other(other),
-    })?;
-    drop(report_write);
+    command
+        .arg("--")
+        .arg(program)
+        .args(args)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(&spec.env)
+        .stdin(std::process::Stdio::from(pts.as_fd().try_clone_to_owned()?))
+        .stdout(std::process::Stdio::from(pts.as_fd().try_clone_to_owned()?))
+        .stderr(std::process::Stdio::from(report_write));
+    let child = command.spawn()?;
+    drop((command, pts));
     let pid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or_else(|| io::Error::other("child has no pid"))?;
     let (reader, writer) = pty.into_split();
     Ok(Spawned { child, pid, report: report_read, reader, writer, pts: pts_name })
