@@ -80,9 +80,15 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
     // (vfork): the server's memory is not copied, which a fork of a server holding
     // a thousand instances takes milliseconds to do and undo. The helper makes its
     // session, takes the terminal, arms its death signal and sets the umask.
-    let mut command = tokio::process::Command::new("/proc/self/exe");
+    let mut command = match helper() {
+        Some(helper) => tokio::process::Command::new(helper),
+        None => {
+            let mut own = tokio::process::Command::new("/proc/self/exe");
+            own.arg(crate::contain::SUBCOMMAND);
+            own
+        }
+    };
     command
-        .arg(crate::contain::SUBCOMMAND)
         .arg("--report-fd")
         .arg("2")
         .arg("--session")
@@ -107,6 +113,20 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
     let pid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or_else(|| io::Error::other("child has no pid"))?;
     let (reader, writer) = pty.into_split();
     Ok(Spawned { child, pid, report: report_read, reader, writer, pts: pts_name })
+}
+
+/// The containment helper's own binary, `switchboard-contain` beside this one (built
+/// and installed with it): a fraction of this binary's size, it starts about half a
+/// millisecond sooner and holds less memory per instance. Where it is missing, this
+/// binary serves, as `switchboard __contain`.
+fn helper() -> Option<&'static std::path::Path> {
+    static HELPER: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    HELPER
+        .get_or_init(|| {
+            let path = std::env::current_exe().ok()?.with_file_name("switchboard-contain");
+            path.is_file().then_some(path)
+        })
+        .as_deref()
 }
 
 /// Waits (blocking, at most 10 s) for the containment helper to say how the command

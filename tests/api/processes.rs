@@ -287,3 +287,50 @@ fn no_instance_starts_while_its_agent_is_being_deleted() {
     assert_eq!(rows.as_array().map(Vec::len), Some(0), "{rows}");
     assert_eq!(marked(&first), Vec::<i32>::new());
 }
+
+/// The helper each instance runs under is `switchboard-contain`, beside the server's
+/// binary; where it is missing (a server binary copied alone), the server's own
+/// binary serves as `switchboard __contain`, with the same containment.
+#[test]
+fn the_helper_is_its_own_small_binary_and_the_servers_serves_where_it_is_missing() {
+    let helper_of = |app: &TestApp| {
+        let agent = app.agent("helped", &["bash", "-c", FAMILY], json!({}));
+        let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+        app.wait_output(&id, "family-ready", T);
+        let instance = app.get(&format!("/api/instances/{id}")).json();
+        assert_eq!(instance["isolation"]["containment"], "cgroup", "{instance}");
+        let leader = instance["pid"].as_i64().expect("pid") as i32;
+        let args: Vec<String> = std::fs::read(format!("/proc/{leader}/cmdline"))
+            .expect("the helper's cmdline")
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let r = app.put(&format!("/api/instances/{id}"), &json!({"status": "terminated"}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(marked(&id), Vec::<i32>::new(), "nothing of the instance is left");
+        args
+    };
+
+    let app = TestApp::spawn();
+    let args = helper_of(&app);
+    assert!(args[0].ends_with("/switchboard-contain"), "{args:?}");
+    assert_eq!(args[1], "--report-fd", "{args:?}");
+    drop(app);
+
+    // The server's binary alone in a directory (a hard link, or a copy across
+    // file systems), run through a shell that execs it from there.
+    let alone = tempfile::tempdir().expect("tempdir");
+    let copy = alone.path().join("switchboard");
+    let built = env!("CARGO_BIN_EXE_switchboard");
+    std::fs::hard_link(built, &copy).or_else(|_| std::fs::copy(built, &copy).map(|_| ())).expect("the binary alone");
+    let copy = copy.to_string_lossy().into_owned();
+    let root = tempfile::tempdir().expect("tempdir");
+    let app = TestApp::spawn_launched(
+        root,
+        &["sh", "-c", "shift; exec \"$0\" \"$@\"", &copy],
+        vec!["--token".into(), crate::helpers::TOKEN.into()],
+        &[],
+    );
+    let args = helper_of(&app);
+    assert_eq!((args[0].as_str(), args[1].as_str()), ("/proc/self/exe", "__contain"), "{args:?}");
+}
