@@ -2,10 +2,13 @@
 //! what it prints is scrolled away or overwritten before anyone looks, so it need
 //! not be parsed cell by cell.
 //!
-//! A batch is scanned once. Between the escape sequences that change anything but
-//! colours, it is made of *segments*: printable ASCII, CR, LF, VT, FF, BS, tab and
-//! SGR (colour) sequences, whose effect on the cursor is simple enough to follow
-//! here. Within a segment, the longest stretch is found that leaves the cursor
+//! Between the escape sequences that change anything but colours, a batch is made
+//! of *segments*: printable ASCII, CR, LF, VT, FF, BS, tab and SGR (colour)
+//! sequences, whose effect on the cursor is simple enough to follow here. A first
+//! pass finds the segments and only counts their CRs, LFs and printable bytes; a
+//! segment that could hold a skip by those counts (a full-screen program's output is
+//! mostly sequences back to back and short segments, which cannot) is then read
+//! closely. Within it, the longest stretch is found that leaves the cursor
 //! where it found it and whose every cell is redrawn by later bytes of the same
 //! segment, either
 //! - because at least `2 × rows` line feeds or wraps follow it, so every visible
