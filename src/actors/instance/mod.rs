@@ -78,12 +78,21 @@ pub struct Launch {
     pub registry: Addr<Registry>,
     pub shared: Arc<Shared>,
     /// Told once the process runs (or could not start).
-    pub started: oneshot::Sender<Result<(), String>>,
+    pub started: oneshot::Sender<Started>,
     /// Its cgroup and sandbox, prepared.
     pub isolation: crate::isolation::Prepared,
 }
 
 use crate::runner::Exit;
+
+/// What the instance's first stored transition says to whoever started it.
+#[derive(Debug)]
+pub struct Started {
+    /// Whether the program runs (else it could not start).
+    pub running: bool,
+    /// The instance's row as stored with that transition.
+    pub row: Option<crate::domain::instance::Instance>,
+}
 
 /// Where an instance's program is in its life. The stored `status` says what
 /// users see; the phase says what the actor is doing about the process.
@@ -117,7 +126,7 @@ pub struct InstanceActor {
     shared: Arc<Shared>,
     registry: Addr<Registry>,
     /// Told once the first transition (started or failed) is stored.
-    started: Option<oneshot::Sender<Result<(), String>>>,
+    started: Option<oneshot::Sender<Started>>,
     /// The program's terminal, once it was started.
     terminal: Option<Terminal>,
     /// Its cgroup and the rest of what was prepared for its isolation.

@@ -10,10 +10,10 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::InstanceActor;
+use super::{InstanceActor, Started};
 use crate::actors::Shared;
 use crate::db::{instances, messages, DbError};
-use crate::domain::instance::InstanceStatus;
+use crate::domain::instance::{Instance, InstanceStatus};
 use crate::domain::state::is_final;
 
 /// One change to store.
@@ -101,16 +101,26 @@ impl InstanceActor {
         }
         let Some((write, _)) = self.writes.queue.front() else { return };
         self.writes.storing = true;
+        // The first transition is awaited by whoever created the instance, which
+        // answers with the row: it is read here, in the same hand-off.
+        let first = self.started.is_some() && matches!(write, Write::Transition(_));
         let (shared, write) = (self.shared.clone(), write.clone());
         let (id, task) = (self.id, self.task_id);
-        let job = crate::db::run(&self.shared.db.agents, move |conn| write.store(conn, &shared, id, task));
+        let job = crate::db::run(&self.shared.db.agents, move |conn| -> Result<Option<Instance>, DbError> {
+            write.store(conn, &shared, id, task)?;
+            Ok(if first { instances::get(conn, id)? } else { None })
+        });
         ctx.spawn(job.into_actor(self).map(move |result, act, ctx| {
             act.writes.storing = false;
-            if let Err(e) = result {
-                tracing::error!(instance = %act.id, error = %e, "storing an instance change failed");
-            }
+            let row = match result {
+                Ok(row) => row,
+                Err(e) => {
+                    tracing::error!(instance = %act.id, error = %e, "storing an instance change failed");
+                    None
+                }
+            };
             if let Some((write, reply)) = act.writes.queue.pop_front() {
-                act.announce(write, reply, ctx);
+                act.announce(write, reply, row, ctx);
             }
             act.pump(ctx);
             if is_final(act.status) {
@@ -120,11 +130,11 @@ impl InstanceActor {
     }
 
     /// Tells the world about a stored change.
-    fn announce(&mut self, write: Write, reply: Option<Reply>, ctx: &mut Context<Self>) {
+    fn announce(&mut self, write: Write, reply: Option<Reply>, row: Option<Instance>, ctx: &mut Context<Self>) {
         match write {
             Write::Transition(record) => {
                 if let Some(started) = self.started.take() {
-                    let outcome = if record.to == InstanceStatus::Active { Ok(()) } else { Err(record.reason.clone()) };
+                    let outcome = Started { row, running: record.to == InstanceStatus::Active };
                     let _ = started.send(outcome);
                 }
                 tracing::info!(

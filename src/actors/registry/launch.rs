@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{Create, Registry};
-use crate::actors::instance::{InstanceActor, Launch};
+use crate::actors::instance::{InstanceActor, Launch, Started};
 use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
 use crate::db::instances::{self, NewInstance, Transition};
@@ -101,7 +101,9 @@ pub(super) async fn create(
     if !start_now {
         return Ok(instance);
     }
-    let _ = start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, held).await;
+    if let Some(row) = start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, held).await.row {
+        return Ok(row);
+    }
     db::run(&shared.db.agents, move |conn| instances::get(conn, id))
         .await
         .map_err(storage)?
@@ -157,7 +159,8 @@ async fn make_workspace(shared: &Arc<Shared>, agent: Uuid, id: Uuid, planned: Wo
     Ok(ws)
 }
 
-/// Starts the actor and waits until its first transition (started or failed) is stored.
+/// Starts the actor and waits until its first transition (started or failed) is
+/// stored; says whether the program runs, with the row as stored then.
 async fn start(
     shared: &Arc<Shared>,
     arbiter: &ArbiterHandle,
@@ -166,7 +169,7 @@ async fn start(
     instance: &Instance,
     env: &BTreeMap<String, String>,
     held: Vec<Message>,
-) -> bool {
+) -> Started {
     let token = match shared.tokens.issue(instance.id) {
         Ok(token) => token,
         Err(e) => {
@@ -234,12 +237,18 @@ async fn start(
         }
         Err(e) => tracing::warn!(instance = %id, error = %e, "cannot read the held messages again"),
     }
-    matches!(outcome.await, Ok(Ok(())))
+    outcome.await.unwrap_or(Started { running: false, row: None })
 }
 
 /// No actor will run: stores the failure and frees the slot here, or the instance
-/// would stay idle and its slot counted for ever. Always false (not started).
-async fn not_started(shared: &Arc<Shared>, registry: &Addr<Registry>, agent: Uuid, id: Uuid, reason: String) -> bool {
+/// would stay idle and its slot counted for ever. Never running.
+async fn not_started(
+    shared: &Arc<Shared>,
+    registry: &Addr<Registry>,
+    agent: Uuid,
+    id: Uuid,
+    reason: String,
+) -> Started {
     let job = shared.clone();
     let stored = db::run(&shared.db.agents, move |conn| fail_unstarted(&job, conn, id, &reason)).await;
     if stored.is_err() {
@@ -247,7 +256,7 @@ async fn not_started(shared: &Arc<Shared>, registry: &Addr<Registry>, agent: Uui
     }
     shared.tokens.revoke(id);
     registry.do_send(super::Finished { id, agent_id: agent });
-    false
+    Started { running: false, row: None }
 }
 
 /// Makes the instance's cgroup and temporary directory and plans its sandbox
