@@ -735,6 +735,7 @@ def isolation(rows, tmp, n=100, creates=50):
             wait_status(srv, ids, "awaiting_input")
             time.sleep(2)
             after, kernel_after = used_kib()
+            helpers = helper_pss_kib(srv)
             for i in ids:
                 srv.call("PUT", f"/api/instances/{i}", {"status": "terminated"}, conn)
             shown = f"{isolated['containment']}, {isolated['limits']}, {isolated['sandbox']}"
@@ -742,8 +743,35 @@ def isolation(rows, tmp, n=100, creates=50):
                          f"{pct(times, 50):.1f} / {pct(times, 99):.1f} ms", "", key + "_create"))
             rows.append(("isolation", f"… machine memory per idle bash instance at {n} (kernel slab + per-CPU)",
                          f"{(after - before) / n:.0f} KiB ({(kernel_after - kernel_before) / n:.0f} KiB)", "", key + "_memory"))
+            rows.append(("isolation", "… its helper and init (Pss, smaps_rollup), per instance",
+                         f"{helpers:.0f} KiB", "", key + "_helpers"))
         finally:
             srv.stop()
+
+
+def helper_pss_kib(srv):
+    """The proportional memory (Pss) of each instance's two helper processes — the
+    helper, the server's child, and the namespace's init — averaged per instance. A
+    steadier measure than the machine's available memory, which moves with the page
+    cache."""
+    def pss(pid):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                return next((int(l.split()[1]) for l in f if l.startswith("Pss:")), 0)
+        except OSError:
+            return 0
+    def children(pid):
+        found = []
+        for task in os.listdir(f"/proc/{pid}/task"):  # each thread's own children
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    found += [int(c) for c in f.read().split()]
+            except OSError:
+                pass
+        return found
+    helpers = children(srv.proc.pid)
+    total = sum(pss(h) + sum(pss(i) for i in children(h)) for h in helpers)
+    return total / max(len(helpers), 1)
 
 
 def startup(rows, tmp):
