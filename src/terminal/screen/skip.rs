@@ -94,6 +94,15 @@ fn printable_len(bytes: &[u8]) -> usize {
     at + words.remainder().iter().position(|b| !printable(b)).unwrap_or(words.remainder().len())
 }
 
+/// The length of a complete CSI sequence at the start of `bytes` (`ESC [`, parameter
+/// and intermediate bytes, a final byte), or `None` when it is not one, is cut off by
+/// the end of `bytes`, or holds a byte the parser would act on inside it (a control).
+fn csi_len(bytes: &[u8]) -> Option<usize> {
+    let rest = bytes.strip_prefix(b"\x1b[")?;
+    let params = rest.iter().position(|b| !(0x20..=0x3f).contains(b))?;
+    (0x40..=0x7e).contains(&rest[params]).then_some(params + 3)
+}
+
 /// An SGR sequence (`CSI [0-9;:]* m`) at the start of `bytes`: its length, and
 /// whether it begins by resetting every attribute (no parameter, or a first one of 0).
 fn sgr(bytes: &[u8]) -> Option<(usize, bool)> {
@@ -349,13 +358,28 @@ pub(super) fn scan(batch: &[u8], rows: u16, cols: u16, mut seq: Seq, mut region:
                 Some((len, _)) => len,
                 None => {
                     end(&mut sketch, i, region, &mut best);
+                    // A whole CSI sequence at once (most of a full-screen program's
+                    // output); anything unusual inside one goes byte by byte below.
+                    if let Some(len) = csi_len(&batch[i..]) {
+                        if matches!(batch[i + len - 1], b'r' | b'p') {
+                            region = region_after(region, &batch[i..i + len], rows);
+                        }
+                        i += len;
+                        continue;
+                    }
                     began = Some(i);
                     seq = Seq::Escape;
                     i += 1;
                     continue;
                 }
             },
-            // Anything else (another control, DEL, UTF-8) ends the segment.
+            // UTF-8 (in ground, vte reads it as text) ends the segment, all of it.
+            0x80.. => {
+                end(&mut sketch, i, region, &mut best);
+                i += batch[i..].iter().position(|b| *b < 0x80).unwrap_or(batch.len() - i);
+                continue;
+            }
+            // Anything else (another control, DEL) ends the segment.
             _ => {
                 end(&mut sketch, i, region, &mut best);
                 i += 1;
