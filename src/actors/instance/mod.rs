@@ -77,22 +77,14 @@ pub struct Launch {
     pub task_id: Option<i64>,
     pub registry: Addr<Registry>,
     pub shared: Arc<Shared>,
-    /// Told once the process runs (or could not start).
-    pub started: oneshot::Sender<Started>,
+    /// Told, with the row as stored then, once the first transition (started or
+    /// failed) is stored.
+    pub started: oneshot::Sender<Option<crate::domain::instance::Instance>>,
     /// Its cgroup and sandbox, prepared.
     pub isolation: crate::isolation::Prepared,
 }
 
 use crate::runner::Exit;
-
-/// What the instance's first stored transition says to whoever started it.
-#[derive(Debug)]
-pub struct Started {
-    /// Whether the program runs (else it could not start).
-    pub running: bool,
-    /// The instance's row as stored with that transition.
-    pub row: Option<crate::domain::instance::Instance>,
-}
 
 /// Where an instance's program is in its life. The stored `status` says what
 /// users see; the phase says what the actor is doing about the process.
@@ -126,7 +118,7 @@ pub struct InstanceActor {
     shared: Arc<Shared>,
     registry: Addr<Registry>,
     /// Told once the first transition (started or failed) is stored.
-    started: Option<oneshot::Sender<Started>>,
+    started: Option<oneshot::Sender<Option<crate::domain::instance::Instance>>>,
     /// The program's terminal, once it was started.
     terminal: Option<Terminal>,
     /// Its cgroup and the rest of what was prepared for its isolation.

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{InstanceActor, Started};
+use super::InstanceActor;
 use crate::actors::Shared;
 use crate::db::{instances, messages, DbError};
 use crate::domain::instance::{Instance, InstanceStatus};
@@ -134,8 +134,7 @@ impl InstanceActor {
         match write {
             Write::Transition(record) => {
                 if let Some(started) = self.started.take() {
-                    let outcome = Started { row, running: record.to == InstanceStatus::Active };
-                    let _ = started.send(outcome);
+                    let _ = started.send(row);
                 }
                 tracing::info!(
                     instance = %self.id,

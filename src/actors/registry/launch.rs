@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{Create, Registry};
-use crate::actors::instance::{InstanceActor, Launch, Started};
+use crate::actors::instance::{InstanceActor, Launch};
 use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
 use crate::db::instances::{self, NewInstance, Transition};
@@ -101,7 +101,7 @@ pub(super) async fn create(
     if !start_now {
         return Ok(instance);
     }
-    if let Some(row) = start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, held).await.row {
+    if let Some(row) = start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, held).await {
         return Ok(row);
     }
     db::run(&shared.db.agents, move |conn| instances::get(conn, id))
@@ -160,7 +160,7 @@ async fn make_workspace(shared: &Arc<Shared>, agent: Uuid, id: Uuid, planned: Wo
 }
 
 /// Starts the actor and waits until its first transition (started or failed) is
-/// stored; says whether the program runs, with the row as stored then.
+/// stored; the row as stored then, when an actor ran.
 async fn start(
     shared: &Arc<Shared>,
     arbiter: &ArbiterHandle,
@@ -169,7 +169,7 @@ async fn start(
     instance: &Instance,
     env: &BTreeMap<String, String>,
     held: Vec<Message>,
-) -> Started {
+) -> Option<Instance> {
     let token = match shared.tokens.issue(instance.id) {
         Ok(token) => token,
         Err(e) => {
@@ -237,18 +237,18 @@ async fn start(
         }
         Err(e) => tracing::warn!(instance = %id, error = %e, "cannot read the held messages again"),
     }
-    outcome.await.unwrap_or(Started { running: false, row: None })
+    outcome.await.ok().flatten()
 }
 
 /// No actor will run: stores the failure and frees the slot here, or the instance
-/// would stay idle and its slot counted for ever. Never running.
+/// would stay idle and its slot counted for ever. No row: the caller reads it.
 async fn not_started(
     shared: &Arc<Shared>,
     registry: &Addr<Registry>,
     agent: Uuid,
     id: Uuid,
     reason: String,
-) -> Started {
+) -> Option<Instance> {
     let job = shared.clone();
     let stored = db::run(&shared.db.agents, move |conn| fail_unstarted(&job, conn, id, &reason)).await;
     if stored.is_err() {
@@ -256,7 +256,7 @@ async fn not_started(
     }
     shared.tokens.revoke(id);
     registry.do_send(super::Finished { id, agent_id: agent });
-    Started { running: false, row: None }
+    None
 }
 
 /// Makes the instance's cgroup and temporary directory and plans its sandbox

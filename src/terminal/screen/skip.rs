@@ -126,6 +126,7 @@ struct Point {
     run: usize,
 }
 
+#[derive(Default)]
 struct Segment {
     /// Whether a scroll region is set (nothing is skipped then).
     region: bool,
@@ -139,20 +140,9 @@ struct Segment {
 }
 
 impl Segment {
-    fn new() -> Self {
-        Segment { region: false, col: None, adv: 0, points: Vec::new(), blind: Vec::new(), sgrs: Vec::new() }
-    }
-
     /// Begins a segment at `at`, reusing the space of the last one.
     fn open(&mut self, at: usize, region: bool) {
-        *self = Segment {
-            region,
-            col: None,
-            adv: 0,
-            points: std::mem::take(&mut self.points),
-            blind: std::mem::take(&mut self.blind),
-            sgrs: std::mem::take(&mut self.sgrs),
-        };
+        (self.region, self.col, self.adv) = (region, None, 0);
         self.points.clear();
         self.blind.clear();
         self.sgrs.clear();
@@ -292,7 +282,7 @@ impl Segment {
 pub(super) fn scan(batch: &[u8], rows: u16, cols: u16, mut seq: Seq, mut region: bool) -> Scan {
     let cols = cols.max(1);
     let mut best: Option<Skip> = None;
-    let mut seg = Segment::new();
+    let mut seg = Segment::default();
     // A first pass finds the segments and counts what could make one worth a closer
     // look; most of a full-screen program's output is sequences back to back and
     // short segments, which are not looked at twice.

@@ -43,6 +43,9 @@ use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
+mod into_cgroup;
+use into_cgroup::{fork_into, CgroupV2};
+
 pub use crate::isolation::Granted;
 use crate::isolation::HelperPlan;
 
@@ -130,7 +133,7 @@ enum Never {}
 fn helper(args: &[OsString]) -> Result<Never, String> {
     let usage = || {
         format!(
-            "usage: switchboard {SUBCOMMAND} --report-fd N [--session PARENT_PID] [--umask OCTAL] [--plan JSON] -- PROGRAM [ARGS…]"
+            "usage: switchboard {SUBCOMMAND} --report-fd N --session PARENT_PID --umask OCTAL [--plan JSON] -- PROGRAM [ARGS…]"
         )
     };
     let mut rest = args;
@@ -152,12 +155,9 @@ fn helper(args: &[OsString]) -> Result<Never, String> {
             _ => return Err(usage()),
         }
     };
-    let report_fd = report_fd.ok_or_else(usage)?;
+    let (Some(report_fd), Some(parent), Some(umask)) = (report_fd, session, umask) else { return Err(usage()) };
     // SAFETY: the server passed this descriptor, open, for this helper alone.
-    let mut report = unsafe { OwnedFd::from_raw_fd(report_fd) };
-    if let Some(parent) = session {
-        report = own_session(report, Pid::from_raw(parent), umask)?;
-    }
+    let report = own_session(unsafe { OwnedFd::from_raw_fd(report_fd) }, Pid::from_raw(parent), umask)?;
     let argv: Vec<CString> = argv
         .iter()
         .map(|a| CString::new(a.as_bytes()).map_err(|_| "NUL in an argument".to_owned()))
@@ -212,82 +212,13 @@ fn helper(args: &[OsString]) -> Result<Never, String> {
     }
 }
 
-/// The cgroup v2 directory init starts in, and its `cgroup.procs` for kernels
-/// without `CLONE_INTO_CGROUP` (before 5.7).
-struct CgroupV2 {
-    dir: OwnedFd,
-    procs: std::fs::File,
-}
-
-impl CgroupV2 {
-    fn open(dir: &std::path::Path) -> std::io::Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let opened = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(dir)?;
-        let procs = std::fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?;
-        Ok(CgroupV2 { dir: opened.into(), procs })
-    }
-}
-
-/// `struct clone_args` of clone3(2), up to `cgroup` (`CLONE_ARGS_SIZE_VER2`).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// fork(2), the child starting in the cgroup `into`: clone3 with
-/// `CLONE_INTO_CGROUP` puts it there as it is made, where moving a process
-/// (writing `cgroup.procs`) waits for an RCU grace period — 4 to 20 ms here, most
-/// of an instance's create time. Without kernel support, this process joins the
-/// cgroup first and forks.
-///
-/// # Safety
-/// As for fork(2): the calling process is single-threaded.
-unsafe fn fork_into(into: Option<&CgroupV2>) -> nix::Result<ForkResult> {
-    use std::os::fd::AsRawFd;
-    let Some(into) = into else { return fork() };
-    let mut args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: u64::try_from(into.dir.as_raw_fd()).unwrap_or(u64::MAX),
-        ..CloneArgs::default()
-    };
-    let made = libc::syscall(libc::SYS_clone3, &raw mut args, std::mem::size_of::<CloneArgs>());
-    match made {
-        0 => Ok(ForkResult::Child),
-        -1 => match Errno::last() {
-            // No clone3, or none that knows the flag: join, then fork.
-            Errno::ENOSYS | Errno::EINVAL | Errno::E2BIG => {
-                (&into.procs)
-                    .write_all(nix::unistd::getpid().to_string().as_bytes())
-                    .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-                fork()
-            }
-            errno => Err(errno),
-        },
-        pid => Ok(ForkResult::Parent { child: Pid::from_raw(i32::try_from(pid).map_err(|_| Errno::EOVERFLOW)?) }),
-    }
-}
-
 /// What the server's spawn leaves to the helper (it uses `posix_spawn`, which
 /// neither copies the server's memory nor runs code of the server's in the child):
 /// a session of its own whose controlling terminal is standard input, death with
 /// the thread of `parent` that spawned it, and the umask. The report pipe may come
 /// as standard error: it moves to a descriptor of its own, and standard error
 /// becomes the terminal too.
-fn own_session(report: OwnedFd, parent: Pid, umask: Option<u32>) -> Result<OwnedFd, String> {
+fn own_session(report: OwnedFd, parent: Pid, umask: u32) -> Result<OwnedFd, String> {
     use std::os::fd::AsRawFd;
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
     if nix::unistd::getppid() != parent {
@@ -312,9 +243,7 @@ fn own_session(report: OwnedFd, parent: Pid, umask: Option<u32>) -> Result<Owned
     if unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0) } < 0 {
         return Err(format!("cannot take the terminal: {}", Errno::last()));
     }
-    if let Some(mask) = umask {
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
-    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
     Ok(report)
 }
 
