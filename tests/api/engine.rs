@@ -6,13 +6,18 @@
 //!
 //! A second service can run in a PID namespace of its own and answer on TCP: its
 //! containers' pids mean nothing to this machine's `/proc`, exactly as those of
-//! an engine on another host.
+//! an engine on another host. It is handed a listener this process already bound
+//! (systemd's socket activation, which podman speaks), so no other test can take
+//! its port between choosing it and listening on it.
+#![allow(unsafe_code)] // pre_exec: the listener becomes the service's descriptor 3.
 
 use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -25,7 +30,6 @@ const IDLE_SECS: &str = "60";
 pub struct Engine {
     /// The service: it exits by itself once idle, after the tests.
     _service: std::process::Child,
-    dir: PathBuf,
     /// `unix:///…/engine.sock`.
     pub endpoint: String,
 }
@@ -40,8 +44,8 @@ pub fn local() -> &'static Engine {
 pub fn unseen() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-        Engine::start("unseen", Some(port))
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the engine");
+        Engine::start("unseen", Some(listener))
     })
 }
 
@@ -61,11 +65,15 @@ fn podman(dir: &Path) -> Command {
 }
 
 impl Engine {
-    fn start(name: &str, tcp_port: Option<u16>) -> Engine {
+    fn start(name: &str, listener: Option<TcpListener>) -> Engine {
         for tool in ["podman", "runc"] {
             let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().expect("sh");
             assert!(found.status.success(), "{tool} is missing: the test command (tests/run) installs podman and runc");
         }
+        // One engine is made at a time: podman's commands share state beyond their
+        // storage (its locks in shared memory, its temporary directory).
+        static STARTING: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         // Earlier runs' storage.
         for old in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
@@ -78,20 +86,30 @@ impl Engine {
         let tarball = root_filesystem(&dir);
         let imported = podman(&dir).arg("import").arg("-q").arg(&tarball).arg(IMAGE).output().expect("podman import");
         assert!(imported.status.success(), "podman import: {}", String::from_utf8_lossy(&imported.stderr));
-        let socket = dir.join("engine.sock");
-        let (listen, endpoint) = match tcp_port {
-            None => (format!("unix://{}", socket.display()), format!("unix://{}", socket.display())),
-            Some(port) => (format!("tcp://127.0.0.1:{port}"), format!("tcp://127.0.0.1:{port}")),
+        let inner = podman(&dir);
+        let mut podman_argv: Vec<String> = vec![inner.get_program().to_string_lossy().into_owned()];
+        podman_argv.extend(inner.get_args().map(|a| a.to_string_lossy().into_owned()));
+        podman_argv.extend(["system", "service", "--time", IDLE_SECS].map(str::to_owned));
+        let (argv, endpoint) = match &listener {
+            None => {
+                let endpoint = format!("unix://{}", dir.join("engine.sock").display());
+                podman_argv.push(endpoint.clone());
+                (podman_argv, endpoint)
+            }
+            Some(listener) => {
+                let port = listener.local_addr().expect("addr").port();
+                // In a PID namespace of its own, podman is pid 1 there: `$$` of the
+                // shell that execs it is the pid socket activation names.
+                let mut argv: Vec<String> = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", "-c"]
+                    .map(str::to_owned)
+                    .into();
+                argv.push("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$@\"".to_owned());
+                argv.push("podman".to_owned());
+                argv.extend(podman_argv);
+                (argv, format!("tcp://127.0.0.1:{port}"))
+            }
         };
         let log = std::fs::File::create(dir.join("service.log")).expect("log");
-        let inner = podman(&dir);
-        let mut argv: Vec<String> = match tcp_port {
-            None => Vec::new(),
-            Some(_) => ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"].map(str::to_owned).to_vec(),
-        };
-        argv.push(inner.get_program().to_string_lossy().into_owned());
-        argv.extend(inner.get_args().map(|a| a.to_string_lossy().into_owned()));
-        argv.extend(["system", "service", "--time", IDLE_SECS, &listen].map(str::to_owned));
         // A watchdog ends the service once this test process is gone (the service's
         // own idle timeout is not always kept).
         let watchdog = format!(
@@ -108,36 +126,50 @@ impl Engine {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
-        let service = service.spawn().expect("podman system service");
-        let engine = Engine { _service: service, dir, endpoint };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while engine.request("GET", "/_ping").is_none() {
-            assert!(Instant::now() < deadline, "the engine did not answer: {}", engine.log());
+        if let Some(listener) = &listener {
+            let fd = listener.as_raw_fd();
+            // SAFETY: dup2 and fcntl are async-signal-safe. The copy dup2 makes has
+            // no close-on-exec; a listener that is descriptor 3 already has its flag
+            // cleared instead.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                service.pre_exec(move || {
+                    let done = if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) };
+                    if done < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut service = service.spawn().expect("podman system service");
+        // The service holds its own copy now.
+        drop(listener);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(90);
+        loop {
+            if Engine::answers(&endpoint) {
+                break;
+            }
+            let log = || std::fs::read_to_string(dir.join("service.log")).unwrap_or_default();
+            if let Ok(Some(status)) = service.try_wait() {
+                panic!("the {name} engine ended ({status}) before it answered; its log:\n{}", log());
+            }
+            assert!(Instant::now() < deadline, "the {name} engine did not answer in 90 s; its log:\n{}", log());
             std::thread::sleep(Duration::from_millis(100));
         }
-        engine
+        eprintln!("the {name} engine answered after {:.1} s", started.elapsed().as_secs_f64());
+        Engine { _service: service, endpoint }
     }
 
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("service.log")).unwrap_or_default()
+    /// Whether the engine at `endpoint` answers its ping.
+    fn answers(endpoint: &str) -> bool {
+        request(endpoint, "GET", "/_ping").is_some_and(|body| body == "OK")
     }
 
     /// One request to the engine's API; the body, when it answered.
     pub fn request(&self, method: &str, path: &str) -> Option<String> {
-        let request = format!("{method} {path} HTTP/1.0\r\nHost: engine\r\n\r\n");
-        let mut response = Vec::new();
-        if let Some(socket) = self.endpoint.strip_prefix("unix://") {
-            let mut stream = UnixStream::connect(socket).ok()?;
-            stream.write_all(request.as_bytes()).ok()?;
-            stream.read_to_end(&mut response).ok()?;
-        } else {
-            let address = self.endpoint.strip_prefix("tcp://")?;
-            let mut stream = std::net::TcpStream::connect(address).ok()?;
-            stream.write_all(request.as_bytes()).ok()?;
-            stream.read_to_end(&mut response).ok()?;
-        }
-        let text = String::from_utf8_lossy(&response).into_owned();
-        text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+        request(&self.endpoint, method, path)
     }
 
     /// The names of the engine's containers, running or not.
@@ -163,6 +195,29 @@ impl Engine {
     pub fn holds(&self, instance: &str) -> bool {
         self.containers().contains(&format!("switchboard-{instance}"))
     }
+}
+
+/// One request to an engine's API; the body, when it answered.
+fn request(endpoint: &str, method: &str, path: &str) -> Option<String> {
+    let request = format!("{method} {path} HTTP/1.0\r\nHost: engine\r\n\r\n");
+    let mut response = Vec::new();
+    // A listener handed to a service that has not started yet (or has ended) takes
+    // connections and never answers them.
+    let patience = Some(Duration::from_secs(20));
+    if let Some(socket) = endpoint.strip_prefix("unix://") {
+        let mut stream = UnixStream::connect(socket).ok()?;
+        stream.set_read_timeout(patience).ok()?;
+        stream.write_all(request.as_bytes()).ok()?;
+        stream.read_to_end(&mut response).ok()?;
+    } else {
+        let address = endpoint.strip_prefix("tcp://")?;
+        let mut stream = std::net::TcpStream::connect(address).ok()?;
+        stream.set_read_timeout(patience).ok()?;
+        stream.write_all(request.as_bytes()).ok()?;
+        stream.read_to_end(&mut response).ok()?;
+    }
+    let text = String::from_utf8_lossy(&response).into_owned();
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
 }
 
 /// A tarball of a root filesystem: static busybox as the shell and its tools.
