@@ -17,6 +17,8 @@ pub struct Stat {
     pub session: i32,
     /// Foreground process group of the controlling terminal.
     pub tpgid: i32,
+    /// How many threads it has (when 1, its only thread's id is its pid).
+    pub threads: i32,
 }
 
 /// Reads `/proc/PID/stat`.
@@ -33,7 +35,10 @@ fn parse_stat(text: &str) -> Option<Stat> {
     let mut num = || -> Option<i32> { fields.next()?.parse().ok() };
     let (ppid, pgrp, session, _tty) = (num()?, num()?, num()?, num()?);
     let tpgid = num()?;
-    Some(Stat { pid, state, ppid, pgrp, session, tpgid })
+    // flags, minflt, cminflt, majflt, cmajflt, utime, stime, cutime, cstime,
+    // priority, nice; then num_threads.
+    let threads = fields.nth(11).and_then(|n| n.parse().ok()).unwrap_or(0);
+    Some(Stat { pid, state, ppid, pgrp, session, tpgid, threads })
 }
 
 /// Resident memory of a process, in bytes (`/proc/PID/statm`).
@@ -185,9 +190,18 @@ mod tests {
 
     #[test]
     fn stat_lines_with_odd_command_names_parse() {
-        let s = parse_stat("42 (a (b) c) S 1 42 40 34816 42 4194560 0 0").expect("parses");
-        assert_eq!(s, Stat { pid: 42, state: 'S', ppid: 1, pgrp: 42, session: 40, tpgid: 42 });
+        let s = parse_stat("42 (a (b) c) S 1 42 40 34816 42 4194560 0 0 0 0 1 2 0 0 20 0 3 0").expect("parses");
+        assert_eq!(s, Stat { pid: 42, state: 'S', ppid: 1, pgrp: 42, session: 40, tpgid: 42, threads: 3 });
+        // A line cut short still gives what it has; the thread count is unknown.
+        let short = parse_stat("42 (a (b) c) S 1 42 40 34816 42 4194560 0 0").expect("parses");
+        assert_eq!(short.threads, 0);
         assert!(stat(std::process::id() as i32).is_some());
+        let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().expect("sleep");
+        let pid = i32::try_from(sleeper.id()).expect("pid");
+        let read = stat(pid).expect("the sleeper");
+        assert_eq!((read.threads, threads(pid)), (1, vec![pid]), "one thread, whose id is the pid");
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
     }
 
     #[test]

@@ -64,10 +64,11 @@ pub fn kernel(leader: i32, pts: &str, members: impl FnOnce() -> Option<Vec<i32>>
     // shell running `git commit` that runs an editor, all in one group) are the
     // other members looked for.
     let group = if tpgid == leader { Some(session) } else { procfs::stat(tpgid) };
-    let group_leader = group.filter(|s| s.pgrp == tpgid && s.state != 'Z').map(|_| tpgid);
+    let group = group.filter(|s| s.pgrp == tpgid && s.state != 'Z');
+    let group_leader = group.map(|s| s.pid);
     let mut waiting = None;
-    if let Some(pid) = group_leader {
-        match threads_state(pid, pts) {
+    if let Some(process) = group {
+        match threads_state(process, pts) {
             ThreadsState::Running => return Verdict::Busy,
             ThreadsState::Waiting(call) => return Verdict::Waiting(call),
             ThreadsState::Asleep => {}
@@ -76,8 +77,8 @@ pub fn kernel(leader: i32, pts: &str, members: impl FnOnce() -> Option<Vec<i32>>
     let candidates = members().unwrap_or_else(procfs::pids);
     let others = candidates.into_iter().filter(|pid| Some(*pid) != group_leader);
     let stat = |pid: i32| if pid == leader { Some(session) } else { procfs::stat(pid) };
-    for pid in others.filter(|pid| stat(*pid).is_some_and(|s| s.pgrp == tpgid && s.state != 'Z')) {
-        match threads_state(pid, pts) {
+    for member in others.filter_map(stat).filter(|s| s.pgrp == tpgid && s.state != 'Z') {
+        match threads_state(member, pts) {
             ThreadsState::Running => return Verdict::Busy,
             ThreadsState::Waiting(call) => waiting = waiting.or(Some(call)),
             ThreadsState::Asleep => {}
@@ -95,9 +96,13 @@ enum ThreadsState {
     Asleep,
 }
 
-fn threads_state(pid: i32, pts: &str) -> ThreadsState {
+fn threads_state(process: procfs::Stat, pts: &str) -> ThreadsState {
+    let pid = process.pid;
+    // Most programs at a prompt have one thread, whose id is the pid: no need to
+    // list the process's tasks.
+    let tids = if process.threads == 1 { vec![pid] } else { procfs::threads(pid) };
     let mut waiting = None;
-    for tid in procfs::threads(pid) {
+    for tid in tids {
         match procfs::syscall(pid, tid) {
             Some(Syscall::Running) => return ThreadsState::Running,
             Some(Syscall::Blocked { nr, args }) if waiting.is_none() => waiting = on_terminal(pid, nr, args, pts),
