@@ -2,7 +2,8 @@
 //! compatible service (with the `runc` runtime) on a private socket, with private
 //! storage, and a small image imported from a root filesystem built here from
 //! Debian's static busybox (no image registry is reachable). Started once per
-//! test run; the service exits by itself once idle.
+//! test run; it ends with the test process (a watchdog), never for being idle: a
+//! test may ask it something minutes after the one before.
 //!
 //! A second service can run in a PID namespace of its own and answer on TCP: its
 //! containers' pids mean nothing to this machine's `/proc`, exactly as those of
@@ -24,11 +25,13 @@ use serde_json::Value;
 
 /// The test image: busybox's shell and tools.
 pub const IMAGE: &str = "localhost/switchboard-test:busybox";
-/// How long the service stays up without a request.
-const IDLE_SECS: &str = "60";
+/// How long the service stays up without a request: for ever (`0`). With a timeout
+/// it once ended in the middle of a run, between the container tests and the
+/// browser test's container scenario 60 s later.
+const IDLE_SECS: &str = "0";
 
 pub struct Engine {
-    /// The service: it exits by itself once idle, after the tests.
+    /// The service: its watchdog ends it once this test process is gone.
     _service: std::process::Child,
     /// `unix:///…/engine.sock`.
     pub endpoint: String,
@@ -110,8 +113,7 @@ impl Engine {
             }
         };
         let log = std::fs::File::create(dir.join("service.log")).expect("log");
-        // A watchdog ends the service once this test process is gone (the service's
-        // own idle timeout is not always kept).
+        // A watchdog ends the service once this test process is gone.
         let watchdog = format!(
             "\"$@\" & service=$!; while kill -0 {} 2>/dev/null && kill -0 $service 2>/dev/null; do sleep 1; done; \
              kill $service; sleep 1; kill -KILL $service 2>/dev/null",
