@@ -1,5 +1,6 @@
 //! Terminals: spawning a program on a pseudo-terminal and signalling its
-//! processes ([`pty`]), reading its output as a stream ([`reader`]), the terminal
+//! processes ([`pty`]), reading its output as a stream ([`reader`]) and writing its
+//! input ([`writer`]), the terminal
 //! model that keeps its screen ([`screen`]), transcripts within a size on disk
 //! ([`transcript`]), and knowing from the kernel when it waits for input
 //! ([`waiting`], reading [`procfs`]).
@@ -10,3 +11,4 @@ pub mod reader;
 pub mod screen;
 pub mod transcript;
 pub mod waiting;
+pub mod writer;

@@ -21,7 +21,7 @@ use std::sync::{Mutex, PoisonError};
 use nix::fcntl::OFlag;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
-use pty_process::{OwnedReadPty, OwnedWritePty, Size};
+use pty_process::Size;
 
 use crate::terminal::procfs;
 
@@ -54,8 +54,10 @@ pub struct Spawned {
     /// Where the containment helper says the command runs, or why it does not;
     /// read it with [`read_report`], off any async or actor thread.
     pub report: std::os::fd::OwnedFd,
-    pub reader: OwnedReadPty,
-    pub writer: OwnedWritePty,
+    /// The master side, to read (`terminal::reader`); non-blocking.
+    pub master: std::os::fd::OwnedFd,
+    /// The master side again, to write (`terminal::writer`).
+    pub input: std::os::fd::OwnedFd,
     /// `/dev/pts/N`: how the child's side of the terminal appears in `/proc/*/fd`.
     pub pts: String,
 }
@@ -111,8 +113,11 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
     let child = command.spawn()?;
     drop((command, pts));
     let pid = child.id().and_then(|p| i32::try_from(p).ok()).ok_or_else(|| io::Error::other("child has no pid"))?;
-    let (reader, writer) = pty.into_split();
-    Ok(Spawned { child, pid, report: report_read, reader, writer, pts: pts_name })
+    // Out of pty-process's reactor registration: reading and writing register
+    // descriptors of their own (see `terminal::reader`).
+    let master = std::os::fd::OwnedFd::from(pty);
+    let input = master.try_clone()?;
+    Ok(Spawned { child, pid, report: report_read, master, input, pts: pts_name })
 }
 
 /// The containment helper's own binary, `switchboard-contain` beside this one (built

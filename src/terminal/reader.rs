@@ -1,30 +1,300 @@
-//! Reading a PTY as a stream of chunks without keeping a buffer per idle
-//! instance: each read goes through a buffer on the stack and only the bytes
-//! actually read are copied out.
+//! Reading a PTY as a stream of chunks, in one of two ways.
+//!
+//! An instance that prints now and then (an agent's spinner, a build's lines) would
+//! wake its arbiter's thread for every output: about a thousand times a second for a
+//! hundred busy agents, and most of the server's CPU while nobody watches them. So:
+//! - **at once**: the PTY is registered with the thread's reactor and read as soon
+//!   as output comes. A PTY starts so; returns to it after [`QUIET`] with nothing to
+//!   read; stays so while output floods (a full read: more is waiting); and is read
+//!   so for [`HURRIED`] after [`Pace::hurry`] (input was typed: a person awaits the
+//!   echo; the program exited: its last output is awaited).
+//! - **on the tick**: after a short read, the PTY leaves the reactor and the thread's
+//!   ticker reads it every [`TICK`], together with every other such PTY of the
+//!   thread, in one wake-up. Output waits at most one tick.
+//!
+//! Each read goes through a buffer on the stack and only the bytes read are copied
+//! out: an idle instance keeps no buffer.
 
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use futures_core::Stream;
-use pty_process::OwnedReadPty;
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 /// Largest chunk read at once.
 const CHUNK: usize = 16 * 1024;
+/// A read this long took all the kernel hands out at once (`n_tty` gives at most
+/// 4095 bytes per read): more output is waiting.
+const FULL: usize = 4095;
+/// How often the thread's ticker reads the PTYs on the tick.
+pub const TICK: Duration = Duration::from_millis(25);
+/// Nothing to read on the tick this long: the PTY is read at once again (an idle
+/// program then costs no wake-up at all).
+const QUIET: Duration = Duration::from_secs(1);
+/// How long after [`Pace::hurry`] output is read at once.
+const HURRIED: Duration = Duration::from_secs(2);
+
+/// Empty ticks in [`QUIET`].
+const QUIET_TICKS: u32 = (QUIET.as_millis() / TICK.as_millis()) as u32;
+
+/// Tells a PTY's reader that its output is awaited now.
+#[derive(Clone, Default)]
+pub struct Pace(Rc<PaceState>);
+
+#[derive(Default)]
+struct PaceState {
+    hurried: Cell<Option<Instant>>,
+    /// The reader, while it waits for the tick.
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Pace {
+    /// Output is read at once for a while from now.
+    pub fn hurry(&self) {
+        self.0.hurried.set(Some(Instant::now()));
+        if let Some(waker) = self.0.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    fn hurried(&self) -> bool {
+        self.0.hurried.get().is_some_and(|at| at.elapsed() < HURRIED)
+    }
+}
+
+/// The master side of the PTY, as the reactor holds it while it is read at once.
+struct Master(Rc<OwnedFd>);
+
+/// Registers the master side with this thread's reactor, for reading.
+#[allow(unsafe_code)] // AsyncFd's registration: every safe constructor is deprecated.
+fn register(fd: &Rc<OwnedFd>) -> io::Result<AsyncFd<Master>> {
+    // SAFETY: `Master` holds the descriptor open (an `Rc` of its `OwnedFd`) for as
+    // long as the registration lives, and always returns that same descriptor.
+    unsafe { AsyncFd::register_with_interest(Master(fd.clone()), Interest::READABLE) }.map_err(|e| e.into_parts().1)
+}
+
+impl AsRawFd for Master {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// One read: bytes, or `None` at the end of the output.
+fn read_once(fd: &OwnedFd) -> io::Result<Option<Bytes>> {
+    // Not zeroed first: only the bytes the read fills are looked at.
+    let mut buf = [MaybeUninit::<u8>::uninit(); CHUNK];
+    let (filled, _) = rustix::io::read(fd.as_fd(), &mut buf)?;
+    Ok((!filled.is_empty()).then(|| Bytes::copy_from_slice(filled)))
+}
+
+/// What the ticker read for a PTY and its reader has not taken yet.
+enum Got {
+    Data(Bytes),
+    End,
+    Failed(io::Error),
+}
+
+/// A PTY read on the tick.
+struct Slot {
+    fd: Rc<OwnedFd>,
+    got: RefCell<Option<Got>>,
+    /// Ticks in a row that found nothing.
+    empty: Cell<u32>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Slot {
+    /// Reads once, unless what the last read gave was not taken yet.
+    fn tick(&self) {
+        if self.got.borrow().is_some() {
+            return;
+        }
+        let got = match read_once(&self.fd) {
+            Ok(Some(bytes)) => Got::Data(bytes),
+            Ok(None) => Got::End,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+                let empty = self.empty.get() + 1;
+                self.empty.set(empty);
+                if empty == QUIET_TICKS {
+                    // The reader goes back to reading at once.
+                    self.wake();
+                }
+                return;
+            }
+            Err(e) => Got::Failed(e),
+        };
+        self.empty.set(0);
+        *self.got.borrow_mut() = Some(got);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+}
+
+/// The PTYs of this thread read on the tick, and the task that reads them.
+#[derive(Default)]
+struct Ticker {
+    slots: RefCell<Vec<Rc<Slot>>>,
+    /// The task, while no PTY is on the tick.
+    idle: RefCell<Option<Waker>>,
+    /// The task (made again should the thread's runtime have been replaced).
+    task: RefCell<Option<tokio::task::JoinHandle<()>>>,
+}
+
+thread_local! {
+    static TICKER: Rc<Ticker> = Rc::new(Ticker::default());
+}
+
+impl Ticker {
+    fn join(slot: Rc<Slot>) {
+        TICKER.with(|ticker| {
+            ticker.slots.borrow_mut().push(slot);
+            let mut task = ticker.task.borrow_mut();
+            if task.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                *task = Some(actix::spawn(Ticker::run(ticker.clone())));
+            } else if let Some(waker) = ticker.idle.borrow_mut().take() {
+                waker.wake();
+            }
+        });
+    }
+
+    fn leave(slot: &Rc<Slot>) {
+        TICKER.with(|ticker| ticker.slots.borrow_mut().retain(|s| !Rc::ptr_eq(s, slot)));
+    }
+
+    async fn run(ticker: Rc<Ticker>) {
+        let mut slots = Vec::new();
+        loop {
+            std::future::poll_fn(|cx| {
+                if ticker.slots.borrow().is_empty() {
+                    *ticker.idle.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
+            tokio::time::sleep_until(next_tick()).await;
+            slots.clone_from(&ticker.slots.borrow());
+            for slot in slots.drain(..) {
+                slot.tick();
+            }
+        }
+    }
+}
+
+/// The next multiple of [`TICK`] since the first tick of the process: every
+/// thread's ticker wakes at the same instants.
+fn next_tick() -> tokio::time::Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let ticks = epoch.elapsed().as_nanos() / TICK.as_nanos() + 1;
+    let since = TICK.saturating_mul(u32::try_from(ticks).unwrap_or(u32::MAX));
+    tokio::time::Instant::from_std(epoch + since)
+}
+
+enum Mode {
+    AtOnce(AsyncFd<Master>),
+    OnTick(Rc<Slot>),
+    Ended,
+}
 
 /// The output of a PTY; ends at EOF or on the first error (EIO: the child side closed).
 pub struct PtyStream {
-    reader: Option<OwnedReadPty>,
+    fd: Rc<OwnedFd>,
+    mode: Mode,
+    pace: Pace,
 }
 
 impl PtyStream {
-    /// Streams `reader`.
-    #[must_use]
-    pub fn new(reader: OwnedReadPty) -> Self {
-        PtyStream { reader: Some(reader) }
+    /// Streams the PTY's master side `fd` (non-blocking), paced by `pace`. Must be
+    /// made on the thread that reads it, which has a reactor.
+    ///
+    /// # Errors
+    /// The reactor refused the descriptor.
+    pub fn new(fd: OwnedFd, pace: Pace) -> io::Result<Self> {
+        let fd = Rc::new(fd);
+        let registered = register(&fd)?;
+        Ok(PtyStream { fd, mode: Mode::AtOnce(registered), pace })
+    }
+
+    /// Back into the reactor; whether it took the PTY (else it stays on the tick).
+    fn at_once(&mut self) -> bool {
+        match register(&self.fd) {
+            Ok(registered) => {
+                if let Mode::OnTick(slot) = std::mem::replace(&mut self.mode, Mode::AtOnce(registered)) {
+                    Ticker::leave(&slot);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "a PTY stays on the tick: the reactor refused it");
+                false
+            }
+        }
+    }
+
+    /// Out of the reactor, onto this thread's tick.
+    fn on_tick(&mut self) {
+        let slot = Rc::new(Slot {
+            fd: self.fd.clone(),
+            got: RefCell::new(None),
+            empty: Cell::new(0),
+            waker: RefCell::new(None),
+        });
+        Ticker::join(slot.clone());
+        // Dropping the registration takes the PTY out of the reactor.
+        self.mode = Mode::OnTick(slot);
+    }
+
+    fn end(&mut self) {
+        if let Mode::OnTick(slot) = std::mem::replace(&mut self.mode, Mode::Ended) {
+            Ticker::leave(&slot);
+        }
+    }
+
+    /// What a read gave, as the stream's next item.
+    fn deliver(&mut self, read: io::Result<Option<Bytes>>) -> Poll<Option<io::Result<Bytes>>> {
+        match read {
+            Ok(Some(bytes)) => {
+                let more_waiting = bytes.len() >= FULL;
+                match self.mode {
+                    Mode::AtOnce(_) if !more_waiting && !self.pace.hurried() => self.on_tick(),
+                    Mode::OnTick(_) if more_waiting || self.pace.hurried() => {
+                        self.at_once();
+                    }
+                    _ => {}
+                }
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Ok(None) => {
+                self.end();
+                Poll::Ready(None)
+            }
+            Err(e) => {
+                self.end();
+                Poll::Ready(Some(Err(e)))
+            }
+        }
+    }
+}
+
+impl Drop for PtyStream {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
@@ -32,22 +302,127 @@ impl Stream for PtyStream {
     type Item = io::Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Some(reader) = self.reader.as_mut() else { return Poll::Ready(None) };
-        // Not zeroed first: that was a 16 KiB memset on every wake-up, also the ones
-        // that find nothing to read. Only the bytes the read fills are looked at.
-        let mut buf = [MaybeUninit::<u8>::uninit(); CHUNK];
-        let mut read = ReadBuf::uninit(&mut buf);
-        match Pin::new(reader).poll_read(cx, &mut read) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(())) if read.filled().is_empty() => {
-                self.reader = None;
-                Poll::Ready(None)
-            }
-            Poll::Ready(Ok(())) => Poll::Ready(Some(Ok(Bytes::copy_from_slice(read.filled())))),
-            Poll::Ready(Err(e)) => {
-                self.reader = None;
-                Poll::Ready(Some(Err(e)))
+        let this = &mut *self;
+        loop {
+            match &this.mode {
+                Mode::Ended => return Poll::Ready(None),
+                Mode::AtOnce(registered) => {
+                    let mut guard = match registered.poll_read_ready(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(guard)) => guard,
+                        Poll::Ready(Err(e)) => return this.deliver(Err(e)),
+                    };
+                    match guard.try_io(|master| read_once(&master.get_ref().0)) {
+                        Ok(read) => return this.deliver(read),
+                        // Readiness was cleared: wait for the next.
+                        Err(_would_block) => {}
+                    }
+                }
+                Mode::OnTick(slot) => {
+                    let slot = slot.clone();
+                    let got = slot.got.borrow_mut().take();
+                    match got {
+                        Some(Got::Data(bytes)) => return this.deliver(Ok(Some(bytes))),
+                        Some(Got::End) => return this.deliver(Ok(None)),
+                        Some(Got::Failed(e)) => return this.deliver(Err(e)),
+                        None => {
+                            let wanted = this.pace.hurried() || slot.empty.get() >= QUIET_TICKS;
+                            if wanted && this.at_once() {
+                                continue;
+                            }
+                            *slot.waker.borrow_mut() = Some(cx.waker().clone());
+                            *this.pace.0.waker.borrow_mut() = Some(cx.waker().clone());
+                            return Poll::Pending;
+                        }
+                    }
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    fn on_tick(stream: &PtyStream) -> bool {
+        matches!(stream.mode, Mode::OnTick(_))
+    }
+
+    /// Polls once, as the actor's context would when woken.
+    fn poll_once(stream: &mut PtyStream) -> Poll<Option<io::Result<Bytes>>> {
+        Pin::new(stream).poll_next(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn trickles_and_floods_arrive_whole_and_in_order_each_read_its_way() {
+        actix::System::new().block_on(async {
+            let (pty, pts) = pty_process::open().expect("a pty");
+            let master = OwnedFd::from(pty);
+            let mut slave = std::fs::File::from(pts.as_fd().try_clone_to_owned().expect("dup"));
+            drop(pts);
+            let mut stream = PtyStream::new(master, Pace::default()).expect("registered");
+            let mut expected = Vec::new();
+            let mut got = Vec::new();
+
+            // A trickle: short writes now and then.
+            for i in 0..10 {
+                let line = format!("short-{i};");
+                slave.write_all(line.as_bytes()).expect("write");
+                expected.extend_from_slice(line.as_bytes());
+                while got.len() < expected.len() {
+                    got.extend_from_slice(&stream.next().await.expect("output").expect("read"));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert!(on_tick(&stream), "a trickle is read on the tick");
+
+            // A flood, written from another thread (the terminal holds a few KiB).
+            let flood: Vec<u8> = (0..256 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+            expected.extend_from_slice(&flood);
+            let mut writer = slave.try_clone().expect("dup");
+            let flooding = std::thread::spawn(move || writer.write_all(&flood).expect("flood"));
+            let mut at_once = 0;
+            while got.len() < expected.len() {
+                got.extend_from_slice(&stream.next().await.expect("output").expect("read"));
+                at_once += usize::from(!on_tick(&stream));
+            }
+            flooding.join().expect("flooded");
+            assert!(at_once > 10, "a flood is read at once ({at_once} reads)");
+
+            // Quiet for longer than QUIET: at once again (an idle program costs no tick).
+            slave.write_all(b"last;").expect("write");
+            expected.extend_from_slice(b"last;");
+            while got.len() < expected.len() {
+                got.extend_from_slice(&stream.next().await.expect("output").expect("read"));
+            }
+            assert!(on_tick(&stream));
+            tokio::time::sleep(QUIET + TICK * 4).await;
+            assert!(poll_once(&mut stream).is_pending());
+            assert!(!on_tick(&stream), "back in the reactor after {QUIET:?} of nothing");
+
+            // Hurried (input typed), a short read leaves it at once.
+            let pace = stream.pace.clone();
+            pace.hurry();
+            slave.write_all(b"echo;").expect("write");
+            expected.extend_from_slice(b"echo;");
+            while got.len() < expected.len() {
+                got.extend_from_slice(&stream.next().await.expect("output").expect("read"));
+            }
+            assert!(!on_tick(&stream), "hurried: read at once");
+
+            // The end: every slave descriptor closed.
+            drop(slave);
+            while let Some(Ok(bytes)) = stream.next().await {
+                got.extend_from_slice(&bytes);
+            }
+            assert!(stream.next().await.is_none(), "ended");
+            assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected));
+            TICKER.with(|ticker| assert!(ticker.slots.borrow().is_empty(), "the ended stream left the tick"));
+        });
     }
 }

@@ -46,7 +46,7 @@ impl InstanceActor {
             act.output.open(transcript, len, act.shared.transcript_max);
             let running = started.container;
             let sink = Sink::Container { input: started.input, container: running.clone() };
-            act.terminal = Some(Terminal::new(Runs::Container(running.clone()), started.host.clone(), sink));
+            act.terminal = Some(Terminal::new(Runs::Container(running.clone()), started.host.clone(), sink, None));
             // Its exit status is asked for once its terminal closes (`output_ended`).
             ctx.add_stream(started.output);
             act.isolation = Some(started.isolation);

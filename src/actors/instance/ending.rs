@@ -93,6 +93,10 @@ impl InstanceActor {
         if self.output.eof {
             self.finish(ctx);
         } else {
+            // Its last output is read at once, not on the next tick.
+            if let Some(terminal) = &self.terminal {
+                terminal.hurry();
+            }
             ctx.run_later(DRAIN, Self::finish);
         }
     }

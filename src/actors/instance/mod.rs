@@ -191,9 +191,13 @@ impl InstanceActor {
         self.output.open(transcript, len, self.shared.transcript_max);
         self.shared.sessions.add(spawned.pid);
         let host = crate::runner::HostView { leader: spawned.pid, pts: spawned.pts };
-        self.terminal = Some(Terminal::new(Runs::Local { pid: spawned.pid }, Some(host), Sink::Pty(spawned.writer)));
+        let pace = crate::terminal::reader::Pace::default();
+        let writer = crate::terminal::writer::PtyWriter::new(spawned.input)?;
+        let output = crate::terminal::reader::PtyStream::new(spawned.master, pace.clone())?;
+        let runs = Runs::Local { pid: spawned.pid };
+        self.terminal = Some(Terminal::new(runs, Some(host), Sink::Pty(writer), Some(pace)));
         self.phase = Phase::Running;
-        ctx.add_stream(crate::terminal::reader::PtyStream::new(spawned.reader));
+        ctx.add_stream(output);
         let mut child = spawned.child;
         ctx.spawn(async move { child.wait().await }.into_actor(self).map(|status, act, ctx| {
             use std::os::unix::process::ExitStatusExt;

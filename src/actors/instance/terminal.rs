@@ -10,13 +10,14 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use pty_process::OwnedWritePty;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::InstanceError;
 use crate::runner::container::Container;
 use crate::runner::HostView;
+use crate::terminal::reader::Pace;
+use crate::terminal::writer::PtyWriter;
 
 /// Most input bytes that may wait for a program that does not read.
 const MAX_PENDING_INPUT: usize = 1024 * 1024;
@@ -39,7 +40,7 @@ pub(super) enum Runs {
 
 /// Where input and sizes go.
 pub(super) enum Sink {
-    Pty(OwnedWritePty),
+    Pty(PtyWriter),
     Container { input: Pin<Box<dyn AsyncWrite + Send>>, container: Arc<Container> },
 }
 
@@ -57,7 +58,7 @@ impl Sink {
     async fn resize(&mut self, size: (u16, u16)) -> Result<(), String> {
         let (rows, cols) = size;
         match self {
-            Sink::Pty(pty) => pty.resize(pty_process::Size::new(rows, cols)).map_err(|e| e.to_string()),
+            Sink::Pty(pty) => pty.resize(rows, cols).map_err(|e| e.to_string()),
             Sink::Container { container, .. } => container.resize(rows, cols).await.map_err(|e| e.to_string()),
         }
     }
@@ -72,6 +73,8 @@ pub(super) struct Terminal {
     way_in: WayIn,
     /// Input bytes queued and not yet written.
     pending: Rc<Cell<usize>>,
+    /// A local PTY's reader: told when its output is awaited (typed input's echo).
+    pace: Option<Pace>,
 }
 
 /// The writer task starts with the first input or resize: most instances sit idle
@@ -84,8 +87,15 @@ enum WayIn {
 }
 
 impl Terminal {
-    pub fn new(runs: Runs, host: Option<HostView>, writer: Sink) -> Self {
-        Terminal { runs, host, way_in: WayIn::Unused(writer), pending: Rc::new(Cell::new(0)) }
+    pub fn new(runs: Runs, host: Option<HostView>, writer: Sink, pace: Option<Pace>) -> Self {
+        Terminal { runs, host, way_in: WayIn::Unused(writer), pending: Rc::new(Cell::new(0)), pace }
+    }
+
+    /// The program's output is awaited now: read it at once for a while.
+    pub fn hurry(&self) {
+        if let Some(pace) = &self.pace {
+            pace.hurry();
+        }
     }
 
     /// The container it runs in, when it does.
@@ -113,6 +123,8 @@ impl Terminal {
         let len = bytes.len();
         self.send(ToPty::Bytes(bytes))?;
         self.pending.set(pending + len);
+        // A person (or a program) awaits the echo.
+        self.hurry();
         Ok(())
     }
 
