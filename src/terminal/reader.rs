@@ -8,7 +8,8 @@
 //!   read; stays so while output floods (a full read: more is waiting); and is read
 //!   so for [`HURRIED`] after [`Pace::hurry`] (input was typed: a person awaits the
 //!   echo; the program exited: its last output is awaited).
-//! - **on the tick**: after a short read, the PTY leaves the reactor and the thread's
+//! - **on the tick**: after a short read that follows a pause (a trickle, not a flood
+//!   the reader has just caught up with), the PTY leaves the reactor and the thread's
 //!   ticker reads it every [`TICK`], together with every other such PTY of the
 //!   thread, in one wake-up. Output waits at most one tick.
 //!
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use futures_core::Stream;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -36,12 +38,15 @@ const CHUNK: usize = 16 * 1024;
 /// 4095 bytes per read): more output is waiting.
 const FULL: usize = 4095;
 /// How often the thread's ticker reads the PTYs on the tick.
-pub const TICK: Duration = Duration::from_millis(25);
+pub const TICK: Duration = Duration::from_millis(50);
 /// Nothing to read on the tick this long: the PTY is read at once again (an idle
 /// program then costs no wake-up at all).
 const QUIET: Duration = Duration::from_secs(1);
 /// How long after [`Pace::hurry`] output is read at once.
 const HURRIED: Duration = Duration::from_secs(2);
+/// A short read this long after the one before is a trickle; sooner, the reader has
+/// only caught up with a program that floods (whose next read is seldom full).
+const TRICKLE_GAP: Duration = Duration::from_millis(5);
 
 /// Empty ticks in [`QUIET`].
 const QUIET_TICKS: u32 = (QUIET.as_millis() / TICK.as_millis()) as u32;
@@ -113,22 +118,28 @@ struct Slot {
 }
 
 impl Slot {
-    /// Reads once, unless what the last read gave was not taken yet.
-    fn tick(&self) {
-        if self.got.borrow().is_some() {
-            return;
+    /// Whether the ticker should look at it: what the last read gave was taken.
+    fn wants_reading(&self) -> bool {
+        self.got.borrow().is_none()
+    }
+
+    /// Nothing to read this tick.
+    fn nothing(&self) {
+        let empty = self.empty.get() + 1;
+        self.empty.set(empty);
+        if empty == QUIET_TICKS {
+            // The reader goes back to reading at once.
+            self.wake();
         }
+    }
+
+    /// Something to read (or the end) this tick.
+    fn read(&self) {
         let got = match read_once(&self.fd) {
             Ok(Some(bytes)) => Got::Data(bytes),
             Ok(None) => Got::End,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
-                let empty = self.empty.get() + 1;
-                self.empty.set(empty);
-                if empty == QUIET_TICKS {
-                    // The reader goes back to reading at once.
-                    self.wake();
-                }
-                return;
+                return self.nothing();
             }
             Err(e) => Got::Failed(e),
         };
@@ -188,9 +199,27 @@ impl Ticker {
             })
             .await;
             tokio::time::sleep_until(next_tick()).await;
-            slots.clone_from(&ticker.slots.borrow());
+            // One poll(2) for all of them; only those with output are read.
+            {
+                let all = ticker.slots.borrow();
+                let looked: Vec<&Rc<Slot>> = all.iter().filter(|slot| slot.wants_reading()).collect();
+                let mut fds: Vec<PollFd<'_>> =
+                    looked.iter().map(|slot| PollFd::new(slot.fd.as_fd(), PollFlags::POLLIN)).collect();
+                let polled = poll(&mut fds, PollTimeout::ZERO);
+                if let Err(e) = polled {
+                    // Each is read instead (EAGAIN for those with nothing).
+                    tracing::debug!(error = %e, "poll of the PTYs on the tick failed");
+                }
+                for (slot, fd) in looked.into_iter().zip(&fds) {
+                    if polled.is_err() || fd.revents().is_some_and(|r| !r.is_empty()) {
+                        slots.push(slot.clone());
+                    } else {
+                        slot.nothing();
+                    }
+                }
+            }
             for slot in slots.drain(..) {
-                slot.tick();
+                slot.read();
             }
         }
     }
@@ -217,6 +246,8 @@ pub struct PtyStream {
     fd: Rc<OwnedFd>,
     mode: Mode,
     pace: Pace,
+    /// When the last output was read.
+    last_read: Option<Instant>,
 }
 
 impl PtyStream {
@@ -228,7 +259,7 @@ impl PtyStream {
     pub fn new(fd: OwnedFd, pace: Pace) -> io::Result<Self> {
         let fd = Rc::new(fd);
         let registered = register(&fd)?;
-        Ok(PtyStream { fd, mode: Mode::AtOnce(registered), pace })
+        Ok(PtyStream { fd, mode: Mode::AtOnce(registered), pace, last_read: None })
     }
 
     /// Back into the reactor; whether it took the PTY (else it stays on the tick).
@@ -271,8 +302,11 @@ impl PtyStream {
         match read {
             Ok(Some(bytes)) => {
                 let more_waiting = bytes.len() >= FULL;
+                let now = Instant::now();
+                let trickle = !more_waiting && self.last_read.is_none_or(|at| now - at >= TRICKLE_GAP);
+                self.last_read = Some(now);
                 match self.mode {
-                    Mode::AtOnce(_) if !more_waiting && !self.pace.hurried() => self.on_tick(),
+                    Mode::AtOnce(_) if trickle && !self.pace.hurried() => self.on_tick(),
                     Mode::OnTick(_) if more_waiting || self.pace.hurried() => {
                         self.at_once();
                     }
@@ -377,7 +411,7 @@ mod tests {
                 while got.len() < expected.len() {
                     got.extend_from_slice(&stream.next().await.expect("output").expect("read"));
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(TRICKLE_GAP * 4).await;
             }
             assert!(on_tick(&stream), "a trickle is read on the tick");
 
@@ -394,7 +428,9 @@ mod tests {
             flooding.join().expect("flooded");
             assert!(at_once > 10, "a flood is read at once ({at_once} reads)");
 
-            // Quiet for longer than QUIET: at once again (an idle program costs no tick).
+            // A trickle again, then quiet for longer than QUIET: at once again (an idle
+            // program costs no tick).
+            tokio::time::sleep(TRICKLE_GAP * 4).await;
             slave.write_all(b"last;").expect("write");
             expected.extend_from_slice(b"last;");
             while got.len() < expected.len() {

@@ -32,10 +32,21 @@ impl PtyWriter {
     pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
             let mut guard = self.0.writable().await?;
+            // Every descriptor of the program's side is closed (the kernel's HUP,
+            // which stays): what is written can never be read. The kernel may still
+            // answer EAGAIN rather than EIO, and waiting for room again would return
+            // at once, for ever.
+            let closed = guard.ready().is_write_closed();
             match guard.try_io(|fd| Ok(rustix::io::write(fd.get_ref(), bytes)?)) {
                 Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(Ok(n)) => bytes = &bytes[n..],
                 Ok(Err(e)) => return Err(e),
+                Err(_would_block) if closed => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the program's side of the terminal is closed",
+                    ));
+                }
                 Err(_would_block) => {}
             }
         }

@@ -105,7 +105,11 @@ fn a_fork_loop_stops_at_its_pids_limit_and_the_server_stays_responsive() {
                   print('stopped-at', n, 'errno', e.errno, flush=True)\ntime.sleep(120)\n";
     let bomb = app.agent("forker", &[PYTHON, "-c", script], json!({"limits": {"pids": 40}}));
     let id = instance(&app, &bomb);
-    let out = app.wait_output(&id, "stopped-at", T);
+    // The whole line: a terminal may hand it over in two reads.
+    let out = eventually(T, "the fork loop's last line", || {
+        let out = app.output(&id);
+        out.split("stopped-at").nth(1).is_some_and(|rest| rest.contains('\n')).then_some(out)
+    });
     let forked: u32 = out
         .split("stopped-at ")
         .nth(1)
