@@ -13,9 +13,8 @@ use crate::domain::instance::InstanceStatus;
 use crate::domain::state::Event;
 use crate::terminal::transcript::Cap;
 
-/// A read this long filled the terminal's buffer (the kernel's line discipline
-/// hands out at most 4095 bytes at a time): more output is already waiting.
-const FULL_READ: usize = 4095;
+/// A read this long filled the terminal's buffer: more output is already waiting.
+const FULL_READ: usize = crate::terminal::reader::FULL;
 /// Most output gathered before it is written to the transcript and sent.
 const GATHER_MAX: usize = 64 * 1024;
 /// Longest time gathered output waits for more.

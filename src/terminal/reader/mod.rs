@@ -22,21 +22,22 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use futures_core::Stream;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+
+mod tick;
+use tick::{Got, Slot, Ticker};
 
 /// Largest chunk read at once.
 const CHUNK: usize = 16 * 1024;
 /// A read this long took all the kernel hands out at once (`n_tty` gives at most
 /// 4095 bytes per read): more output is waiting.
-const FULL: usize = 4095;
+pub const FULL: usize = 4095;
 /// How often the thread's ticker reads the PTYs on the tick.
 pub const TICK: Duration = Duration::from_millis(50);
 /// Nothing to read on the tick this long: the PTY is read at once again (an idle
@@ -101,140 +102,6 @@ fn read_once(fd: &OwnedFd) -> io::Result<Option<Bytes>> {
     Ok((!filled.is_empty()).then(|| Bytes::copy_from_slice(filled)))
 }
 
-/// What the ticker read for a PTY and its reader has not taken yet.
-enum Got {
-    Data(Bytes),
-    End,
-    Failed(io::Error),
-}
-
-/// A PTY read on the tick.
-struct Slot {
-    fd: Rc<OwnedFd>,
-    got: RefCell<Option<Got>>,
-    /// Ticks in a row that found nothing.
-    empty: Cell<u32>,
-    waker: RefCell<Option<Waker>>,
-}
-
-impl Slot {
-    /// Whether the ticker should look at it: what the last read gave was taken.
-    fn wants_reading(&self) -> bool {
-        self.got.borrow().is_none()
-    }
-
-    /// Nothing to read this tick.
-    fn nothing(&self) {
-        let empty = self.empty.get() + 1;
-        self.empty.set(empty);
-        if empty == QUIET_TICKS {
-            // The reader goes back to reading at once.
-            self.wake();
-        }
-    }
-
-    /// Something to read (or the end) this tick.
-    fn read(&self) {
-        let got = match read_once(&self.fd) {
-            Ok(Some(bytes)) => Got::Data(bytes),
-            Ok(None) => Got::End,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
-                return self.nothing();
-            }
-            Err(e) => Got::Failed(e),
-        };
-        self.empty.set(0);
-        *self.got.borrow_mut() = Some(got);
-        self.wake();
-    }
-
-    fn wake(&self) {
-        if let Some(waker) = self.waker.borrow_mut().take() {
-            waker.wake();
-        }
-    }
-}
-
-/// The PTYs of this thread read on the tick, and the task that reads them.
-#[derive(Default)]
-struct Ticker {
-    slots: RefCell<Vec<Rc<Slot>>>,
-    /// The task, while no PTY is on the tick.
-    idle: RefCell<Option<Waker>>,
-    /// The task (made again should the thread's runtime have been replaced).
-    task: RefCell<Option<tokio::task::JoinHandle<()>>>,
-}
-
-thread_local! {
-    static TICKER: Rc<Ticker> = Rc::new(Ticker::default());
-}
-
-impl Ticker {
-    fn join(slot: Rc<Slot>) {
-        TICKER.with(|ticker| {
-            ticker.slots.borrow_mut().push(slot);
-            let mut task = ticker.task.borrow_mut();
-            if task.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
-                *task = Some(actix::spawn(Ticker::run(ticker.clone())));
-            } else if let Some(waker) = ticker.idle.borrow_mut().take() {
-                waker.wake();
-            }
-        });
-    }
-
-    fn leave(slot: &Rc<Slot>) {
-        TICKER.with(|ticker| ticker.slots.borrow_mut().retain(|s| !Rc::ptr_eq(s, slot)));
-    }
-
-    async fn run(ticker: Rc<Ticker>) {
-        let mut slots = Vec::new();
-        loop {
-            std::future::poll_fn(|cx| {
-                if ticker.slots.borrow().is_empty() {
-                    *ticker.idle.borrow_mut() = Some(cx.waker().clone());
-                    Poll::Pending
-                } else {
-                    Poll::Ready(())
-                }
-            })
-            .await;
-            tokio::time::sleep_until(next_tick()).await;
-            // One poll(2) for all of them; only those with output are read.
-            {
-                let all = ticker.slots.borrow();
-                let looked: Vec<&Rc<Slot>> = all.iter().filter(|slot| slot.wants_reading()).collect();
-                let mut fds: Vec<PollFd<'_>> =
-                    looked.iter().map(|slot| PollFd::new(slot.fd.as_fd(), PollFlags::POLLIN)).collect();
-                let polled = poll(&mut fds, PollTimeout::ZERO);
-                if let Err(e) = polled {
-                    // Each is read instead (EAGAIN for those with nothing).
-                    tracing::debug!(error = %e, "poll of the PTYs on the tick failed");
-                }
-                for (slot, fd) in looked.into_iter().zip(&fds) {
-                    if polled.is_err() || fd.revents().is_some_and(|r| !r.is_empty()) {
-                        slots.push(slot.clone());
-                    } else {
-                        slot.nothing();
-                    }
-                }
-            }
-            for slot in slots.drain(..) {
-                slot.read();
-            }
-        }
-    }
-}
-
-/// The next multiple of [`TICK`] since the first tick of the process: every
-/// thread's ticker wakes at the same instants.
-fn next_tick() -> tokio::time::Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    let ticks = epoch.elapsed().as_nanos() / TICK.as_nanos() + 1;
-    let since = TICK.saturating_mul(u32::try_from(ticks).unwrap_or(u32::MAX));
-    tokio::time::Instant::from_std(epoch + since)
-}
-
 enum Mode {
     AtOnce(AsyncFd<Master>),
     OnTick(Rc<Slot>),
@@ -280,12 +147,7 @@ impl PtyStream {
 
     /// Out of the reactor, onto this thread's tick.
     fn on_tick(&mut self) {
-        let slot = Rc::new(Slot {
-            fd: self.fd.clone(),
-            got: RefCell::new(None),
-            empty: Cell::new(0),
-            waker: RefCell::new(None),
-        });
+        let slot = Rc::new(Slot::new(self.fd.clone()));
         Ticker::join(slot.clone());
         // Dropping the registration takes the PTY out of the reactor.
         self.mode = Mode::OnTick(slot);
@@ -458,7 +320,7 @@ mod tests {
             }
             assert!(stream.next().await.is_none(), "ended");
             assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected));
-            TICKER.with(|ticker| assert!(ticker.slots.borrow().is_empty(), "the ended stream left the tick"));
+            assert_eq!(tick::ticking(), 0, "the ended stream left the tick");
         });
     }
 }
