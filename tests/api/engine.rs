@@ -10,12 +10,13 @@
 //! an engine on another host. It is handed a listener this process already bound
 //! (systemd's socket activation, which podman speaks), so no other test can take
 //! its port between choosing it and listening on it.
-#![allow(unsafe_code)] // pre_exec: the listener becomes the service's descriptor 3.
+#![allow(unsafe_code)] // pre_exec: the listener becomes the service's descriptor 3; kill of its group.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -33,28 +34,30 @@ const IDLE_SECS: &str = "0";
 pub struct Engine {
     /// The service: its watchdog ends it once this test process is gone.
     _service: std::process::Child,
-    /// `unix:///…/engine.sock`.
+    /// `unix:///tmp/…/engine.sock`, or `tcp://127.0.0.1:PORT`.
     pub endpoint: String,
 }
 
 /// The engine on a private socket, started on first use.
 pub fn local() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::start("local", None))
+    ENGINE.get_or_init(|| Engine::start("local", false))
 }
 
-/// An engine whose processes this machine cannot see: `tcp://127.0.0.1:PORT`.
+/// An engine whose processes this machine cannot see: `tcp://127.0.0.1:PORT`, or
+/// a Unix socket when its start on TCP failed.
 pub fn unseen() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the engine");
-        Engine::start("unseen", Some(listener))
-    })
+    ENGINE.get_or_init(|| Engine::start("unseen", true))
 }
 
-fn podman(dir: &Path) -> Command {
+fn podman(dir: &Path, tmp: &Path) -> Command {
     let mut command = Command::new("podman");
-    command.arg("--root").arg(dir.join("root")).arg("--runroot").arg(dir.join("run")).args([
+    command.arg("--root").arg(dir.join("root")).arg("--runroot").arg(dir.join("run"));
+    // Its own libpod state (liveness marker, exit files, events), not /run/libpod's,
+    // which every rootful podman on the machine shares. Under /tmp: conmon's attach
+    // sockets are made beneath it and a socket's path has at most 107 bytes.
+    command.arg("--tmpdir").arg(tmp).args([
         "--storage-driver",
         "vfs",
         "--runtime",
@@ -67,52 +70,98 @@ fn podman(dir: &Path) -> Command {
     command
 }
 
+/// Removes what earlier test runs' engines of this `name` left (storage under
+/// `CARGO_TARGET_TMPDIR`, libpod state under /tmp), unless their test process lives.
+fn sweep(name: &str) {
+    let prefix = format!("engine-{name}-");
+    let short = format!("sb-{name}-");
+    for parent in [PathBuf::from(env!("CARGO_TARGET_TMPDIR")), std::env::temp_dir()] {
+        for old in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            let file = old.file_name().to_string_lossy().into_owned();
+            let Some(pid) = file.strip_prefix(&prefix).or_else(|| file.strip_prefix(&short)) else { continue };
+            let pid = pid.split('-').next().unwrap_or_default();
+            if !Path::new("/proc").join(pid).exists() || pid == std::process::id().to_string() {
+                let _ = std::fs::remove_dir_all(old.path());
+            }
+        }
+    }
+}
+
 impl Engine {
-    fn start(name: &str, listener: Option<TcpListener>) -> Engine {
-        for tool in ["podman", "runc"] {
+    /// Starts the engine, `hidden` in a PID namespace and answering on TCP. A start
+    /// that fails is tried once more from scratch — a hidden one on a Unix socket
+    /// then, which its clients reach the same way — and both failures are told when
+    /// the second fails too.
+    fn start(name: &str, hidden: bool) -> Engine {
+        crate::helpers::message_last();
+        for tool in ["podman", "runc", "unshare"] {
             let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().expect("sh");
             assert!(found.status.success(), "{tool} is missing: the test command (tests/run) installs podman and runc");
         }
         // One engine is made at a time: podman's commands share state beyond their
-        // storage (its locks in shared memory, its temporary directory).
+        // storage (its locks in shared memory).
         static STARTING: Mutex<()> = Mutex::new(());
         let _one_at_a_time = STARTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        // Earlier runs' storage.
-        for old in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
-            if old.file_name().to_string_lossy().starts_with(&format!("engine-{name}-")) {
-                let _ = std::fs::remove_dir_all(old.path());
+        sweep(name);
+        let mut failures = Vec::new();
+        for attempt in 1..=2 {
+            match Engine::try_start(name, attempt, hidden, hidden && attempt == 1) {
+                Ok(engine) => return engine,
+                Err(why) => {
+                    eprintln!("the {name} engine, attempt {attempt}: {why}");
+                    failures.push(format!("attempt {attempt}: {why}"));
+                }
             }
         }
-        let dir = tmp.join(format!("engine-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("engine dir");
+        panic!("the {name} engine did not start:\n{}", failures.join("\n"));
+    }
+
+    fn try_start(name: &str, attempt: u32, hidden: bool, tcp: bool) -> Result<Engine, String> {
+        let id = format!("{}-{attempt}", std::process::id());
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("engine-{name}-{id}"));
+        let tmp = std::env::temp_dir().join(format!("sb-{name}-{id}"));
+        for made in [&dir, &tmp] {
+            let _ = std::fs::remove_dir_all(made);
+            std::fs::create_dir_all(made).map_err(|e| format!("{}: {e}", made.display()))?;
+        }
         let tarball = root_filesystem(&dir);
-        let imported = podman(&dir).arg("import").arg("-q").arg(&tarball).arg(IMAGE).output().expect("podman import");
-        assert!(imported.status.success(), "podman import: {}", String::from_utf8_lossy(&imported.stderr));
-        let inner = podman(&dir);
+        let imported = podman(&dir, &tmp).arg("import").arg("-q").arg(&tarball).arg(IMAGE).output();
+        let imported = imported.map_err(|e| format!("podman import: {e}"))?;
+        if !imported.status.success() {
+            return Err(format!("podman import: {}", String::from_utf8_lossy(&imported.stderr)));
+        }
+        let listener = if tcp {
+            Some(TcpListener::bind("127.0.0.1:0").map_err(|e| format!("a port for the engine: {e}"))?)
+        } else {
+            None
+        };
+        let inner = podman(&dir, &tmp);
         let mut podman_argv: Vec<String> = vec![inner.get_program().to_string_lossy().into_owned()];
         podman_argv.extend(inner.get_args().map(|a| a.to_string_lossy().into_owned()));
-        podman_argv.extend(["system", "service", "--time", IDLE_SECS].map(str::to_owned));
-        let (argv, endpoint) = match &listener {
+        podman_argv.extend(["--log-level", "info", "system", "service", "--time", IDLE_SECS].map(str::to_owned));
+        let endpoint = match &listener {
             None => {
-                let endpoint = format!("unix://{}", dir.join("engine.sock").display());
+                let endpoint = format!("unix://{}", tmp.join("engine.sock").display());
                 podman_argv.push(endpoint.clone());
-                (podman_argv, endpoint)
+                endpoint
             }
-            Some(listener) => {
-                let port = listener.local_addr().expect("addr").port();
-                // In a PID namespace of its own, podman is pid 1 there: `$$` of the
-                // shell that execs it is the pid socket activation names.
-                let mut argv: Vec<String> = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", "-c"]
-                    .map(str::to_owned)
-                    .into();
-                argv.push("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$@\"".to_owned());
-                argv.push("podman".to_owned());
-                argv.extend(podman_argv);
-                (argv, format!("tcp://127.0.0.1:{port}"))
-            }
+            Some(listener) => format!("tcp://127.0.0.1:{}", listener.local_addr().map_err(|e| e.to_string())?.port()),
         };
-        let log = std::fs::File::create(dir.join("service.log")).expect("log");
+        let argv = if hidden {
+            // In a PID namespace of its own, podman is pid 1 there: `$$` of the shell
+            // that execs it is the pid socket activation names.
+            let mut argv: Vec<String> =
+                ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", "-c"].map(str::to_owned).into();
+            let activation = if listener.is_some() { "LISTEN_PID=$$ LISTEN_FDS=1 " } else { "" };
+            argv.push(format!("{activation}exec \"$@\""));
+            argv.push("podman".to_owned());
+            argv.extend(podman_argv);
+            argv
+        } else {
+            podman_argv
+        };
+        let log_path = dir.join("service.log");
+        let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
         // A watchdog ends the service once this test process is gone.
         let watchdog = format!(
             "\"$@\" & service=$!; while kill -0 {} 2>/dev/null && kill -0 $service 2>/dev/null; do sleep 1; done; \
@@ -126,42 +175,64 @@ impl Engine {
             .arg("engine")
             .args(&argv)
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
-        if let Some(listener) = &listener {
-            let fd = listener.as_raw_fd();
-            // SAFETY: dup2 and fcntl are async-signal-safe. The copy dup2 makes has
-            // no close-on-exec; a listener that is descriptor 3 already has its flag
-            // cleared instead.
-            unsafe {
-                use std::os::unix::process::CommandExt;
-                service.pre_exec(move || {
-                    let done = if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) };
-                    if done < 0 {
-                        return Err(std::io::Error::last_os_error());
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            // Its own process group, so a failed start ends the service with it.
+            .process_group(0);
+        let listening = listener.as_ref().map(AsRawFd::as_raw_fd);
+        // SAFETY: dup2, fcntl and close_range are async-signal-safe. The service gets
+        // standard input, output and error, the listener as descriptor 3 when it
+        // has one, and nothing else this process inherited: every other descriptor
+        // is marked close-on-exec (not closed, so that std's own report of a failed
+        // exec still works). The copy dup2 makes has no close-on-exec; a listener
+        // that is descriptor 3 already has its flag cleared instead.
+        unsafe {
+            service.pre_exec(move || {
+                let keep = match listening {
+                    Some(fd) => {
+                        let done = if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) };
+                        if done < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        4
                     }
-                    Ok(())
-                });
-            }
+                    None => 3,
+                };
+                if libc::close_range(keep, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
-        let mut service = service.spawn().expect("podman system service");
+        let mut service = service.spawn().map_err(|e| format!("podman system service: {e}"))?;
         // The service holds its own copy now.
         drop(listener);
         let started = Instant::now();
-        let deadline = started + Duration::from_secs(90);
+        let deadline = started + Duration::from_secs(60);
+        let log = || {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(12)..].join("\n")
+        };
         loop {
             if Engine::answers(&endpoint) {
                 break;
             }
-            let log = || std::fs::read_to_string(dir.join("service.log")).unwrap_or_default();
             if let Ok(Some(status)) = service.try_wait() {
-                panic!("the {name} engine ended ({status}) before it answered; its log:\n{}", log());
+                return Err(format!("ended ({status}) before it answered; the end of its log:\n{}", log()));
             }
-            assert!(Instant::now() < deadline, "the {name} engine did not answer in 90 s; its log:\n{}", log());
+            if Instant::now() > deadline {
+                if let Ok(group) = i32::try_from(service.id()) {
+                    // SAFETY: kill(2) of the group this function just made.
+                    unsafe { libc::kill(-group, libc::SIGKILL) };
+                }
+                let _ = service.wait();
+                return Err(format!("did not answer in 60 s; the end of its log:\n{}", log()));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         eprintln!("the {name} engine answered after {:.1} s", started.elapsed().as_secs_f64());
-        Engine { _service: service, endpoint }
+        Ok(Engine { _service: service, endpoint })
     }
 
     /// Whether the engine at `endpoint` answers its ping.

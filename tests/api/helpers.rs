@@ -63,6 +63,7 @@ pub fn start_launched(
     log: &Path,
     envs: &[(&str, &str)],
 ) -> Result<(Child, [String; 2]), (ExitStatus, String)> {
+    message_last();
     let log_file = std::fs::File::create(log).expect("log file");
     let binary = env!("CARGO_BIN_EXE_switchboard");
     let mut cmd = match launcher.split_first() {
@@ -95,6 +96,34 @@ pub fn start_launched(
             Err((status, std::fs::read_to_string(log).unwrap_or_default()))
         }
     }
+}
+
+/// Makes a failing test's message also its last words: with `RUST_BACKTRACE` set (as
+/// in CI), the backtrace follows the message and a log that keeps only the end of the
+/// output would lose what failed. The message is repeated after it, cut to its last
+/// 20 lines.
+pub fn message_last() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let backtraces = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default(info);
+            if !backtraces {
+                return;
+            }
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("(a panic without a message)");
+            let lines: Vec<&str> = message.lines().collect();
+            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+            let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            eprintln!("the panic above{place}, again after its backtrace:\n{tail}");
+        }));
+    });
 }
 
 /// Waits for a child to exit, killing it when the time is up.
