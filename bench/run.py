@@ -333,7 +333,8 @@ def latency(srv, rows):
     rows.append(("latency", "keystroke → echo on SSE, idle, p50 / p99", echo_latency(srv, "idle"), "< 1.0 / 1.5 ms", "echo_idle"))
     # Print without forking: `read -t` on a pipe that never has data is the pause.
     for pause in ("0.1", "0.01"):
-        busy = srv.agent(f"busy-{pause}", ["bash", "-c", f"exec 3<> <(:); while :; do echo $RANDOM$RANDOM; read -t {pause} -u 3; done"])
+        printer = ["bash", "-c", f"exec 3<> <(:); while :; do echo $RANDOM$RANDOM; read -t {pause} -u 3; done"]
+        busy = srv.agent(f"busy-{pause}", printer)
         ids = [srv.call("POST", f"/api/agents/{busy}/instances", {})["id"] for _ in range(100)]
         wait_status(srv, ids, "active")
         time.sleep(1)
@@ -344,6 +345,49 @@ def latency(srv, rows):
         rows.append(("latency", f"… with 100 instances printing every {float(pause) * 1000:.0f} ms", f"{result} (machine {busy_share:.0f} % busy)", "< 1.0 / 1.5 ms", f"echo_{pause}"))
         for iid in ids:
             srv.call("PUT", f"/api/instances/{iid}", {"status": "terminated"})
+        wait_status(srv, ids, "terminated")
+        rows.append(("latency", "… the floor: a local shell beside the same 100 printers in PTYs of their own, no server",
+                     printers_floor(printer, 100), "", f"echo_{pause}_floor"))
+
+
+def printers_floor(argv, n):
+    """A local shell's keystroke → echo beside `n` printers that run in PTYs of their
+    own, drained by this script every 50 ms (one poll for all, as the server's tick
+    reads trickling output): what the printers and the kernel leave of two cores to
+    an echo, with no server in the way. p50 / p99 and how busy the machine was."""
+    import select
+    printers = []
+    for _ in range(n):
+        master, slave = os.openpty()
+        os.set_blocking(master, False)
+        printers.append((subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True), master))
+        os.close(slave)
+    stop = threading.Event()
+    def drain():
+        poller = select.poll()
+        for _, master in printers:
+            poller.register(master, select.POLLIN)
+        while not stop.wait(0.05):
+            for fd, _ in poller.poll(0):
+                try:
+                    os.read(fd, 65536)
+                except OSError:
+                    pass
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    try:
+        time.sleep(1)
+        before = machine_ticks()
+        times = pty_echo(["bash", "--norc", "-i"], env={"PS1": "$ "})
+        idle, total = (a - b for a, b in zip(machine_ticks(), before))
+        return f"{pct(times, 50):.2f} / {pct(times, 99):.2f} ms (machine {100 * (1 - idle / total):.0f} % busy)"
+    finally:
+        stop.set()
+        drainer.join()
+        for proc, master in printers:
+            proc.kill()
+            proc.wait()
+            os.close(master)
 
 
 def container_engine(tmp):
