@@ -5,8 +5,8 @@
 //! left in it.
 //!
 //! The server starts each instance as `switchboard __contain --report-fd 2 --session
-//! SERVER_PID --umask U -- ARGV` (this same binary, spawned with `posix_spawn`, the
-//! report pipe as its standard error) on the instance's terminal. That helper makes
+//! SERVER_PID --umask U --go -- ARGV` (this same binary, spawned with `posix_spawn`, the
+//! report channel as its standard error) on the instance's terminal. That helper makes
 //! its session with the terminal as its controlling one and arms its death signal
 //! ([`own_session`]), then:
 //! 1. enters a new PID namespace (a user namespace too when not privileged);
@@ -19,11 +19,17 @@
 //! Init reaps orphans, passes SIGHUP and SIGTERM on to every process of the
 //! namespace, and exits as soon as the command does. It dies with the helper
 //! (`PR_SET_PDEATHSIG`), and the helper dies with the server, so a SIGKILLed server
-//! leaves nothing behind either. Init reports on the report pipe once the command
+//! leaves nothing behind either. Init reports on the report channel once the command
 //! runs (`ok pid_namespace|none landlock|none`: whether the kernel gave a
 //! namespace and a sandbox) or why it could not start (`err ERRNO`, or `deny
 //! REASON` for a required sandbox the kernel cannot give), so the server's spawn
 //! still fails for a missing program.
+//!
+//! With `--go`, init waits for the server's go-ahead (`g` on the report channel,
+//! which is a socket) before it forks the command. The server lets the helper make
+//! the session, namespace and init while it stores the instance's row; the command
+//! runs only once the row is stored, and never when it cannot be. The channel's end
+//! without a go-ahead ends the helper with nothing run.
 //!
 //! Before all that, with `--plan JSON` ([`crate::isolation::HelperPlan`]), the
 //! helper joins the instance's cgroups (so everything it starts is in them from the
@@ -133,14 +139,19 @@ enum Never {}
 fn helper(args: &[OsString]) -> Result<Never, String> {
     let usage = || {
         format!(
-            "usage: switchboard {SUBCOMMAND} --report-fd N --session PARENT_PID --umask OCTAL [--plan JSON] -- PROGRAM [ARGS…]"
+            "usage: switchboard {SUBCOMMAND} --report-fd N --session PARENT_PID --umask OCTAL [--plan JSON] [--go] -- PROGRAM [ARGS…]"
         )
     };
     let mut rest = args;
     let (mut report_fd, mut session, mut umask, mut plan) = (None, None, None, HelperPlan::default());
+    let mut go = false;
     let argv = loop {
         match rest {
             [dashes, argv @ ..] if dashes == "--" && !argv.is_empty() => break argv,
+            [flag, more @ ..] if flag == "--go" => {
+                go = true;
+                rest = more;
+            }
             [flag, value, more @ ..] => {
                 let text = value.to_str().ok_or_else(usage)?;
                 match flag.to_str() {
@@ -200,7 +211,7 @@ fn helper(args: &[OsString]) -> Result<Never, String> {
     match unsafe { fork_into(into.as_ref()) }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop((status_read, into));
-            init(helper, containment, sandboxed, &argv, report, status_write)
+            init(Init { helper, containment, sandboxed, go }, &argv, report, status_write)
         }
         ForkResult::Parent { child } => {
             drop((report, status_write));
@@ -215,7 +226,7 @@ fn helper(args: &[OsString]) -> Result<Never, String> {
 /// What the server's spawn leaves to the helper (it uses `posix_spawn`, which
 /// neither copies the server's memory nor runs code of the server's in the child):
 /// a session of its own whose controlling terminal is standard input, death with
-/// the thread of `parent` that spawned it, and the umask. The report pipe may come
+/// the thread of `parent` that spawned it, and the umask. The report channel may come
 /// as standard error: it moves to a descriptor of its own, and standard error
 /// becomes the terminal too.
 fn own_session(report: OwnedFd, parent: Pid, umask: u32) -> Result<OwnedFd, String> {
@@ -282,16 +293,21 @@ fn enter_namespace() -> Containment {
     }
 }
 
-/// The namespace's first process: starts the command, reaps, passes on SIGHUP and
-/// SIGTERM, and exits when the command does (taking the namespace with it).
-fn init(
+/// What init knows of the helper's work.
+#[derive(Clone, Copy)]
+struct Init {
     helper: Pid,
     containment: Containment,
     sandboxed: bool,
-    argv: &[CString],
-    report: OwnedFd,
-    status: OwnedFd,
-) -> ! {
+    /// Wait for the server's go-ahead (`g` on the report channel) before starting
+    /// the command: everything else is ready by then.
+    go: bool,
+}
+
+/// The namespace's first process: starts the command, reaps, passes on SIGHUP and
+/// SIGTERM, and exits when the command does (taking the namespace with it).
+fn init(of: Init, argv: &[CString], report: OwnedFd, status: OwnedFd) -> ! {
+    let Init { helper, containment, sandboxed, go } = of;
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if helper_gone(helper, containment, &status) {
         // The helper died before the death signal was armed: do not outlive it.
@@ -305,6 +321,10 @@ fn init(
     let Ok((exec_read, exec_write)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
         report_and_exit(report, "err 5");
     };
+    if go && !go_ahead(&report) {
+        // The server gave the start up (its end of the channel closed): nothing runs.
+        std::process::exit(127);
+    }
     // SAFETY: init is single-threaded.
     let command = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
@@ -361,6 +381,18 @@ fn helper_gone(helper: Pid, containment: Containment, status: &OwnedFd) -> bool 
     let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(status), PollFlags::POLLOUT)];
     poll(&mut fds, PollTimeout::ZERO).is_ok()
         && fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP))
+}
+
+/// Waits for the server's go-ahead: `g` on the report channel (a socket), or its end.
+fn go_ahead(report: &OwnedFd) -> bool {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(report, &mut byte) {
+            Ok(1) => return byte[0] == b'g',
+            Err(Errno::EINTR) => {}
+            Ok(_) | Err(_) => return false,
+        }
+    }
 }
 
 fn status_line(kind: char, n: i32) -> String {

@@ -14,11 +14,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
-use nix::fcntl::OFlag;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use pty_process::Size;
@@ -74,8 +73,10 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
     pty.resize(Size::new(spec.rows, spec.cols)).map_err(io::Error::other)?;
     let pts_name = std::fs::read_link(format!("/proc/self/fd/{}", pts.as_raw_fd()))?.to_string_lossy().into_owned();
     // Created close-on-exec, so that no other child inherits it; the helper gets it
-    // as its standard error and moves it (see `contain::own_session`).
-    let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    // as its standard error and moves it (see `contain::own_session`). A socket, not
+    // a pipe: the server's go-ahead goes the other way on it (see [`go`]).
+    let (report_read, report_write) = std::os::unix::net::UnixStream::pair()?;
+    let (report_read, report_write) = (OwnedFd::from(report_read), OwnedFd::from(report_write));
     let mut plan = spec.isolation.clone();
     plan.allow_terminal(&pts_name);
     // No code of the server's runs in the child, so std spawns it with posix_spawn
@@ -101,6 +102,7 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
         command.arg("--plan").arg(serde_json::to_string(&plan).map_err(io::Error::other)?);
     }
     command
+        .arg("--go")
         .arg("--")
         .arg(program)
         .args(args)
@@ -132,6 +134,13 @@ fn helper() -> Option<&'static std::path::Path> {
             path.is_file().then_some(path)
         })
         .as_deref()
+}
+
+/// Lets the helper run the command: everything else (its session, namespace and
+/// init) may be made meanwhile, before the instance's row is stored. A helper that
+/// has ended already is no error here: its report tells why.
+pub fn go(report: &OwnedFd) {
+    let _ = nix::unistd::write(report, b"g");
 }
 
 /// Waits (blocking, at most 10 s) for the containment helper to say how the command

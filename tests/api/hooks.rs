@@ -168,7 +168,13 @@ fn bad_signatures_changed_bodies_and_stale_timestamps_are_refused() {
 #[test]
 fn five_concurrent_repeats_start_exactly_one_instance() {
     let app = TestApp::spawn();
-    let agent = ci_agent(&app);
+    // Each run of the program leaves a line in its project directory: a repeat must
+    // start no program at all, not even one ended at once.
+    let agent = app.agent(
+        "ci-fixer",
+        &["bash", "-c", "echo ran >> runs; read line; sleep 30"],
+        json!({ "trigger_secret": SECRET }),
+    );
     let body = br#"{"prompt": "once"}"#;
     let ts = now();
     let answers: Vec<Resp> = std::thread::scope(|s| {
@@ -185,6 +191,11 @@ fn five_concurrent_repeats_start_exactly_one_instance() {
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     assert_eq!(instances_of(&app, &agent).len(), 1);
+    let runs = app.root.path().join("project-ci-fixer/runs");
+    crate::helpers::eventually(Duration::from_secs(20), "the program to run", || runs.exists().then_some(()));
+    std::thread::sleep(Duration::from_millis(500));
+    let runs = std::fs::read_to_string(runs).expect("runs");
+    assert_eq!(runs, "ran\n", "the program ran once, for the one instance");
 }
 
 #[test]

@@ -82,6 +82,18 @@ pub struct Launch {
     pub started: oneshot::Sender<Option<crate::domain::instance::Instance>>,
     /// Its cgroup and sandbox, prepared.
     pub isolation: crate::isolation::Prepared,
+    /// Whether its row got stored, when that happens while it starts (see [`Row`]).
+    pub row: Option<Row>,
+}
+
+/// Tells an instance started while its row is being inserted whether the row got
+/// stored (`Some(true)`): its program runs only then, and nothing is stored of it
+/// when the row could not be.
+pub type Row = tokio::sync::watch::Receiver<Option<bool>>;
+
+/// Waits until `row` is settled: whether the row got stored.
+pub async fn row_stored(mut row: Row) -> bool {
+    row.wait_for(Option::is_some).await.is_ok_and(|stored| *stored == Some(true))
 }
 
 use crate::runner::Exit;
@@ -146,13 +158,15 @@ pub struct InstanceActor {
     /// Told once the final status is stored.
     waiters: Vec<oneshot::Sender<()>>,
     writes: Writes,
+    /// Until the program is let run: whether its row got stored.
+    row: Option<Row>,
 }
 
 impl InstanceActor {
     /// Starts the actor on `arbiter` (whose thread must live as long as the server).
     pub fn launch(arbiter: &ArbiterHandle, launch: Launch) -> Addr<Self> {
         InstanceActor::start_in_arbiter(arbiter, move |_| {
-            let Launch { id, agent_id, spec, idle, patterns, held, task_id, registry, shared, started, isolation } =
+            let Launch { id, agent_id, spec, idle, patterns, held, task_id, registry, shared, started, isolation, row } =
                 launch;
             let screen = Screen::new(spec.rows, spec.cols);
             InstanceActor {
@@ -179,11 +193,12 @@ impl InstanceActor {
                 typed: HashSet::new(),
                 waiters: Vec::new(),
                 writes: Writes::default(),
+                row,
             }
         })
     }
 
-    /// Starts the child; returns the helper's report pipe, to be read off this thread.
+    /// Starts the child; returns the helper's report channel, to be read off this thread.
     fn spawn_child(&mut self, spec: &SpawnSpec, ctx: &mut Context<Self>) -> std::io::Result<std::os::fd::OwnedFd> {
         let transcript = OpenOptions::new().create(true).append(true).open(self.shared.transcript(self.id))?;
         let spawned = pty::spawn(spec)?;
@@ -208,6 +223,32 @@ impl InstanceActor {
             act.exited(exit, ctx);
         }));
         Ok(spawned.report)
+    }
+
+    /// Runs `then` once the instance's row is stored (at once when it was before
+    /// the start). When it could not be stored, nothing of the instance may run or
+    /// stay: its helper, which has not run the command, is killed, and the actor
+    /// stops without storing anything; its creator is told there is no row.
+    fn once_stored(
+        &mut self,
+        row: Option<Row>,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    ) {
+        let Some(row) = row else { return then(self, ctx) };
+        ctx.wait(row_stored(row).into_actor(self).map(move |stored, act, ctx| {
+            if stored {
+                return then(act, ctx);
+            }
+            tracing::warn!(instance = %act.id, "its row could not be stored: its program does not run");
+            if let Some(pid) = act.terminal.as_ref().and_then(Terminal::pid) {
+                pty::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            let (shared, id) = (act.shared.clone(), act.id);
+            actix_web::rt::task::spawn_blocking(move || shared.remove_files(id));
+            act.started.take();
+            ctx.stop();
+        }));
     }
 
     fn spawn_failed(&mut self, program: &str, e: &std::io::Error, ctx: &mut Context<Self>) {
@@ -288,30 +329,37 @@ impl Actor for InstanceActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let Phase::Launching(spec) = std::mem::replace(&mut self.phase, Phase::Running) else { return };
         let program = spec.argv.first().cloned().unwrap_or_default();
+        let row = self.row.take();
         if let crate::runner::Plan::Container(plan) = &spec.runner {
             let plan = (**plan).clone();
-            return self.start_container(*spec, plan, ctx);
+            // A container's program starts with the container.
+            return self.once_stored(row, ctx, move |act, ctx| act.start_container(*spec, plan, ctx));
         }
+        // The helper makes the session, namespace and init now, while the row may
+        // still be being stored; it runs the command once told to go.
         let report = match self.spawn_child(&spec, ctx) {
             Ok(report) => report,
-            Err(e) => return self.spawn_failed(&program, &e, ctx),
+            Err(e) => return self.once_stored(row, ctx, move |act, ctx| act.spawn_failed(&program, &e, ctx)),
         };
-        // The helper reports once the command runs (or why it cannot); that wait is
-        // a few milliseconds of fork and exec, kept off this thread, which serves
-        // other instances. Nothing else of this actor runs meanwhile.
         let Some(pid) = self.terminal.as_ref().and_then(Terminal::pid) else { return };
-        let wait = actix_web::rt::task::spawn_blocking(move || pty::read_report(report, pid));
-        ctx.wait(wait.into_actor(self).map(move |outcome, act, ctx| {
-            match outcome.map_err(std::io::Error::other).and_then(|r| r) {
-                Ok(granted) => {
-                    act.isolation = Some(act.prepared.report(granted));
-                    act.shared.running.insert(act.id, act.prepared.cgroup.clone(), pid, act.agent_id);
-                    act.transition(Event::Start, "started".into(), None, ctx);
-                    act.arm_check(act.waiting.idle, ctx);
+        self.once_stored(row, ctx, move |act, ctx| {
+            pty::go(&report);
+            // The helper reports once the command runs (or why it cannot); that wait
+            // is a few milliseconds of fork and exec, kept off this thread, which
+            // serves other instances. Nothing else of this actor runs meanwhile.
+            let wait = actix_web::rt::task::spawn_blocking(move || pty::read_report(report, pid));
+            ctx.wait(wait.into_actor(act).map(move |outcome, act, ctx| {
+                match outcome.map_err(std::io::Error::other).and_then(|r| r) {
+                    Ok(granted) => {
+                        act.isolation = Some(act.prepared.report(granted));
+                        act.shared.running.insert(act.id, act.prepared.cgroup.clone(), pid, act.agent_id);
+                        act.transition(Event::Start, "started".into(), None, ctx);
+                        act.arm_check(act.waiting.idle, ctx);
+                    }
+                    Err(e) => act.spawn_failed(&program, &e, ctx),
                 }
-                Err(e) => act.spawn_failed(&program, &e, ctx),
-            }
-        }));
+            }));
+        });
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {

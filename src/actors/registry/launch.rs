@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{Create, Registry};
-use crate::actors::instance::{InstanceActor, Launch};
+use crate::actors::instance::{row_stored, InstanceActor, Launch, Row};
 use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
 use crate::db::instances::{self, NewInstance, Transition};
@@ -89,6 +89,29 @@ pub(super) async fn create(
         resumed_from: msg.resume.as_ref().map(|r| r.from),
     };
     let prompt = msg.prompt;
+    if start_now && new.workspace.is_none() && new.resumed_from.is_none() {
+        // Its helper starts while the row is inserted; the command runs once the row
+        // is stored (a program may ask for its own instance at once), and not at all
+        // when it cannot be (a trigger's repeated delivery, a failing disk).
+        let instance = planned(&new);
+        let (stored, row) = tokio::sync::watch::channel(None);
+        let insert = db::run(&shared.db.agents, move |conn| instances::insert(conn, &new, prompt.as_deref()));
+        let insert = async move {
+            let inserted = insert.await;
+            let _ = stored.send(Some(inserted.is_ok()));
+            inserted
+        };
+        let starting = start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, Vec::new(), Some(row));
+        let (inserted, started) = tokio::join!(insert, starting);
+        inserted.map_err(|e| match e {
+            DbError::Conflict(message) => CreateError::Duplicate(message),
+            other => storage(other),
+        })?;
+        return match started {
+            Some(row) => Ok(row),
+            None => read_back(&shared, id).await,
+        };
+    }
     let (instance, held) = db::run(&shared.db.agents, move |conn| -> Result<_, DbError> {
         let instance = instances::insert(conn, &new, prompt.as_deref())?;
         Ok((instance, messages::held(conn, id)?))
@@ -101,13 +124,50 @@ pub(super) async fn create(
     if !start_now {
         return Ok(instance);
     }
-    if let Some(row) = start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, held).await {
+    if let Some(row) = start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, held, None).await {
         return Ok(row);
     }
+    read_back(&shared, id).await
+}
+
+/// The instance's row, read again after a start that did not hand it back.
+async fn read_back(shared: &Shared, id: Uuid) -> Result<Instance, CreateError> {
     db::run(&shared.db.agents, move |conn| instances::get(conn, id))
         .await
         .map_err(storage)?
         .ok_or_else(|| CreateError::Storage("the instance vanished while starting".into()))
+}
+
+/// The row an instance will have once stored, as its start needs it.
+fn planned(new: &NewInstance) -> Instance {
+    Instance {
+        id: new.id,
+        agent_id: new.agent_id,
+        status: InstanceStatus::Idle,
+        started_at: None,
+        completed_at: None,
+        pty_session_id: None,
+        project_path: new.project_path.clone(),
+        last_activity_at: None,
+        exit_code: None,
+        exit_signal: None,
+        status_reason: None,
+        task_id: new.task_id,
+        pid: None,
+        queue_position: None,
+        cols: new.cols,
+        rows: new.rows,
+        prompt: None,
+        wait_id: None,
+        isolation: None,
+        usage: None,
+        workspace: new.workspace.clone(),
+        status_source: None,
+        agent_session_id: new.agent_session_id.clone(),
+        resumed_from: new.resumed_from,
+        options: Vec::new(),
+        approval: None,
+    }
 }
 
 /// Starts a queued instance; `false` when it can no longer start (agent deleted,
@@ -127,7 +187,7 @@ pub(super) async fn start_queued(
     .await;
     match loaded {
         Ok(Some((agent, instance, env, held))) if instance.status == InstanceStatus::Idle => {
-            start(&shared, &arbiter, registry, &agent, &instance, &env, held).await;
+            start(&shared, &arbiter, registry, &agent, &instance, &env, held, None).await;
             true
         }
         Ok(_) => false,
@@ -160,7 +220,10 @@ async fn make_workspace(shared: &Arc<Shared>, agent: Uuid, id: Uuid, planned: Wo
 }
 
 /// Starts the actor and waits until its first transition (started or failed) is
-/// stored; the row as stored then, when an actor ran.
+/// stored; the row as stored then, when an actor ran. With `row`, the row is being
+/// inserted meanwhile: nothing is stored of the instance before it is, and nothing
+/// at all when it cannot be.
+#[allow(clippy::too_many_arguments, reason = "the parts of one start, each used once")]
 async fn start(
     shared: &Arc<Shared>,
     arbiter: &ArbiterHandle,
@@ -169,12 +232,23 @@ async fn start(
     instance: &Instance,
     env: &BTreeMap<String, String>,
     held: Vec<Message>,
+    row: Option<Row>,
 ) -> Option<Instance> {
+    // A start that fails before its actor runs stores the failure: once its row is.
+    let settled = |row: &Option<Row>| {
+        let row = row.clone();
+        async move {
+            if let Some(row) = row {
+                row_stored(row).await;
+            }
+        }
+    };
     let token = match shared.tokens.issue(instance.id) {
         Ok(token) => token,
         Err(e) => {
             tracing::error!(instance = %instance.id, error = %e, "cannot issue an instance token");
             let reason = format!("spawn_failed: cannot issue an instance token: {e}");
+            settled(&row).await;
             return not_started(shared, &registry, agent.id, instance.id, reason).await;
         }
     };
@@ -189,6 +263,7 @@ async fn start(
             Err(why) => {
                 tracing::warn!(instance = %id, error = %why, "cannot make the instance's worktree");
                 let reason = format!("spawn_failed: workspace: {why}");
+                settled(&row).await;
                 return not_started(shared, &registry, agent.id, id, reason).await;
             }
         }
@@ -204,6 +279,7 @@ async fn start(
         Err(why) => {
             tracing::warn!(instance = %instance.id, error = %why, "cannot prepare the instance's isolation");
             let reason = format!("spawn_failed: isolation: {why}");
+            settled(&row).await;
             return not_started(shared, &registry, agent.id, instance.id, reason).await;
         }
     };
@@ -222,9 +298,15 @@ async fn start(
         registry,
         shared: shared.clone(),
         started,
+        row: row.clone(),
     };
     let addr = InstanceActor::launch(arbiter, launch);
     shared.directory.insert(instance.id, addr.clone());
+    if let Some(row) = row {
+        if !row_stored(row).await {
+            return outcome.await.ok().flatten();
+        }
+    }
     // A reply stored after the held messages were read but before the actor joined
     // the directory found no actor to hand it to: read them again now that it has
     // joined, and hand over any it did not get (it types each message once).
