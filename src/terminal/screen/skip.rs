@@ -395,6 +395,18 @@ struct Sketch {
 /// Whether a scroll region is set after `bytes`, given whether one was before:
 /// follows DECSTBM (`CSI top;bottom r`), and RIS and DECSTR, which clear it.
 pub(super) fn region_after(mut active: bool, bytes: &[u8], rows: u16) -> bool {
+    // A control inside a sequence is carried out by the parser and is no part of the
+    // sequence (`ESC [ 3 CR r` sets a region); DEL and bytes above it are ignored
+    // there (`vte`). CAN and SUB cancel the sequence: they stay, and then it reads as
+    // nothing.
+    let inside = |b: u8| (b < 0x20 && !matches!(b, 0x18 | 0x1a | 0x1b)) || b >= 0x7f;
+    let kept: Vec<u8>;
+    let bytes = if bytes.iter().any(|b| inside(*b)) {
+        kept = bytes.iter().copied().filter(|b| !inside(*b)).collect();
+        &kept[..]
+    } else {
+        bytes
+    };
     let mut i = 0;
     while let Some(at) = memchr::memchr(0x1b, &bytes[i..]) {
         let rest = &bytes[i + at + 1..];
@@ -497,6 +509,9 @@ pub(super) mod tests {
         assert!(!skips(&format!("x\r\n{lines}\x1b[1H"), 101, Seq::Ground, false), "too few feeds before it");
         assert!(!skips(&format!("x\r\n{lines}"), 10, Seq::Ground, true), "a scroll region is set");
         assert!(!skips(&format!("x\r\n\x1b[2;5r\r\n{lines}"), 10, Seq::Ground, false), "set in this batch");
+        assert!(!skips(&format!("x\r\n\x1b[2;5\rr\r\n{lines}"), 10, Seq::Ground, false), "set with a control inside");
+        assert!(skips(&format!("x\r\n\x1b[2;5\x18r\r\n{lines}"), 10, Seq::Ground, false), "a cancelled one");
+        assert!(!skips(&format!("x\r\n\x1b[2;5\u{e9}r\r\n{lines}"), 10, Seq::Ground, false), "set with UTF-8 inside");
         assert!(skips(&format!("x\r\n\x1b[r\r\n{lines}"), 10, Seq::Ground, true), "cleared in this batch");
         assert!(!skips(&lines, 200, Seq::Ground, false), "too few line feeds after it");
         let title = "x".repeat(50_000);
