@@ -334,3 +334,51 @@ fn the_helper_is_its_own_small_binary_and_the_servers_serves_where_it_is_missing
     let args = helper_of(&app);
     assert_eq!((args[0].as_str(), args[1].as_str()), ("/proc/self/exe", "__contain"), "{args:?}");
 }
+
+/// The helper, started as the server starts it, with the report channel held by
+/// this test: it runs nothing until the go-ahead, and nothing at all when the
+/// channel closes without one (the server does so when the instance's row could
+/// not be stored).
+#[test]
+fn the_helper_runs_the_command_only_on_the_go_ahead() {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = |mark: &str| {
+        let pty = nix::pty::openpty(None, None).expect("a terminal");
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard-contain"))
+            .args(["--report-fd", "2", "--session", &std::process::id().to_string(), "--umask", "022", "--go", "--"])
+            .args(["sh", "-c", &format!("touch {mark}")])
+            .current_dir(dir.path())
+            .stdin(Stdio::from(pty.slave.try_clone().expect("dup")))
+            .stdout(Stdio::from(pty.slave))
+            .stderr(Stdio::from(OwnedFd::from(theirs)))
+            .spawn()
+            .expect("the helper");
+        (child, ours, pty.master)
+    };
+    let ran = |mark: &str| dir.path().join(mark).exists();
+
+    // Without a go-ahead, it waits, ready, and runs nothing.
+    let (mut child, ours, _master) = start("never");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().expect("wait").is_none(), "it waits for the go-ahead");
+    assert!(!ran("never"), "nothing ran before the go-ahead");
+    drop(ours);
+    let status = crate::helpers::wait_with_timeout(&mut child, Duration::from_secs(10)).expect("it ends");
+    assert_eq!(status.code(), Some(127), "{status}");
+    assert!(!ran("never"), "nothing ran without a go-ahead");
+
+    // With it, the command runs and the helper reports how.
+    let (mut child, mut ours, _master) = start("once");
+    ours.write_all(b"g").expect("go");
+    let mut report = String::new();
+    ours.read_to_string(&mut report).expect("the report");
+    assert!(report.starts_with("ok "), "{report:?}");
+    let status = crate::helpers::wait_with_timeout(&mut child, Duration::from_secs(10)).expect("it ends");
+    assert!(status.success(), "{status}");
+    assert!(ran("once"), "the command ran");
+}
