@@ -143,13 +143,14 @@ pub fn go(report: &OwnedFd) {
     let _ = nix::unistd::write(report, b"g");
 }
 
-/// Waits (blocking, at most 10 s) for the containment helper to say how the command
-/// runs. On an error the command did not start; the helper's group is killed.
+/// Waits (at most 10 s) for the containment helper to say how the command runs,
+/// on the caller's thread without blocking it. On an error the command did not
+/// start; the helper's group is killed.
 ///
 /// # Errors
 /// The command could not be started (its errno), or the helper said nothing in time.
-pub fn read_report(report: std::os::fd::OwnedFd, pid: i32) -> io::Result<crate::contain::Granted> {
-    let result = read_line(report).and_then(|r| crate::contain::parse_report(&r));
+pub async fn report(report: OwnedFd, pid: i32) -> io::Result<crate::contain::Granted> {
+    let result = read_line(report).await.and_then(|r| crate::contain::parse_report(&r));
     if result.is_err() {
         // The helper exits by itself after reporting an error, but make sure.
         signal_group(pid, Signal::SIGKILL);
@@ -157,33 +158,20 @@ pub fn read_report(report: std::os::fd::OwnedFd, pid: i32) -> io::Result<crate::
     result
 }
 
-/// Reads the containment helper's one-line report, up to end of file.
-fn read_line(fd: std::os::fd::OwnedFd) -> io::Result<String> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::io::Read;
-    let deadline = std::time::Instant::now() + REPORT_TIMEOUT;
-    let mut file = std::fs::File::from(fd);
+/// Reads the containment helper's one-line report, up to the channel's end.
+async fn read_line(fd: OwnedFd) -> io::Result<String> {
+    use tokio::io::AsyncReadExt;
+    let stream = std::os::unix::net::UnixStream::from(fd);
+    stream.set_nonblocking(true)?;
+    let stream = tokio::net::UnixStream::from_std(stream)?;
     let mut report = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        if ms == 0 {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "the instance's helper did not report in time"));
-        }
-        let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&file), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
-            Ok(_) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let mut buf = [0u8; 256];
-        match file.read(&mut buf) {
-            Ok(0) => return Ok(String::from_utf8_lossy(&report).into_owned()),
-            Ok(n) if report.len() < 4096 => report.extend_from_slice(&buf[..n]),
-            Ok(_) => return Err(io::Error::other("the instance's helper said too much")),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    // One byte more than a report may have, to tell one that says too much.
+    let mut limited = stream.take(4097);
+    match tokio::time::timeout(REPORT_TIMEOUT, limited.read_to_end(&mut report)).await {
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the instance's helper did not report in time")),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(_)) if report.len() > 4096 => Err(io::Error::other("the instance's helper said too much")),
+        Ok(Ok(_)) => Ok(String::from_utf8_lossy(&report).into_owned()),
     }
 }
 

@@ -344,20 +344,17 @@ impl Actor for InstanceActor {
         let Some(pid) = self.terminal.as_ref().and_then(Terminal::pid) else { return };
         self.once_stored(row, ctx, move |act, ctx| {
             pty::go(&report);
-            // The helper reports once the command runs (or why it cannot); that wait
-            // is a few milliseconds of fork and exec, kept off this thread, which
-            // serves other instances. Nothing else of this actor runs meanwhile.
-            let wait = actix_web::rt::task::spawn_blocking(move || pty::read_report(report, pid));
-            ctx.wait(wait.into_actor(act).map(move |outcome, act, ctx| {
-                match outcome.map_err(std::io::Error::other).and_then(|r| r) {
-                    Ok(granted) => {
-                        act.isolation = Some(act.prepared.report(granted));
-                        act.shared.running.insert(act.id, act.prepared.cgroup.clone(), pid, act.agent_id);
-                        act.transition(Event::Start, "started".into(), None, ctx);
-                        act.arm_check(act.waiting.idle, ctx);
-                    }
-                    Err(e) => act.spawn_failed(&program, &e, ctx),
+            // The helper reports once the command runs (or why it cannot): a few
+            // milliseconds of fork and exec, awaited without blocking this thread,
+            // which serves other instances. Nothing else of this actor runs meanwhile.
+            ctx.wait(pty::report(report, pid).into_actor(act).map(move |outcome, act, ctx| match outcome {
+                Ok(granted) => {
+                    act.isolation = Some(act.prepared.report(granted));
+                    act.shared.running.insert(act.id, act.prepared.cgroup.clone(), pid, act.agent_id);
+                    act.transition(Event::Start, "started".into(), None, ctx);
+                    act.arm_check(act.waiting.idle, ctx);
                 }
+                Err(e) => act.spawn_failed(&program, &e, ctx),
             }));
         });
     }
