@@ -51,13 +51,19 @@ pub fn unseen() -> &'static Engine {
     ENGINE.get_or_init(|| Engine::start("unseen", true))
 }
 
+/// Where each engine's run root and libpod state go: /tmp itself, not `$TMPDIR`,
+/// which may be long.
+const SHORT: &str = "/tmp";
+
 fn podman(dir: &Path, tmp: &Path) -> Command {
     let mut command = Command::new("podman");
-    command.arg("--root").arg(dir.join("root")).arg("--runroot").arg(dir.join("run"));
-    // Its own libpod state (liveness marker, exit files, events), not /run/libpod's,
-    // which every rootful podman on the machine shares. Under /tmp: conmon's attach
-    // sockets are made beneath it and a socket's path has at most 107 bytes.
-    command.arg("--tmpdir").arg(tmp).args([
+    // The run root and libpod's state (liveness marker, exit files, events) are its
+    // own, not /run's, which every rootful podman on the machine shares. Both under
+    // the short directory in /tmp, wherever the checkout is: podman refuses a run root
+    // longer than 50 bytes, and conmon's attach sockets, made beneath the libpod
+    // state, have at most 107.
+    command.arg("--root").arg(dir.join("root")).arg("--runroot").arg(tmp.join("run"));
+    command.arg("--tmpdir").arg(tmp.join("libpod")).args([
         "--storage-driver",
         "vfs",
         "--runtime",
@@ -71,11 +77,12 @@ fn podman(dir: &Path, tmp: &Path) -> Command {
 }
 
 /// Removes what earlier test runs' engines of this `name` left (storage under
-/// `CARGO_TARGET_TMPDIR`, libpod state under /tmp), unless their test process lives.
+/// `CARGO_TARGET_TMPDIR`; run root and libpod state under /tmp), unless their test
+/// process lives.
 fn sweep(name: &str) {
     let prefix = format!("engine-{name}-");
     let short = format!("sb-{name}-");
-    for parent in [PathBuf::from(env!("CARGO_TARGET_TMPDIR")), std::env::temp_dir()] {
+    for parent in [PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from(SHORT)] {
         for old in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
             let file = old.file_name().to_string_lossy().into_owned();
             let Some(pid) = file.strip_prefix(&prefix).or_else(|| file.strip_prefix(&short)) else { continue };
@@ -119,7 +126,7 @@ impl Engine {
     fn try_start(name: &str, attempt: u32, hidden: bool, tcp: bool) -> Result<Engine, String> {
         let id = format!("{}-{attempt}", std::process::id());
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("engine-{name}-{id}"));
-        let tmp = std::env::temp_dir().join(format!("sb-{name}-{id}"));
+        let tmp = Path::new(SHORT).join(format!("sb-{name}-{id}"));
         for made in [&dir, &tmp] {
             let _ = std::fs::remove_dir_all(made);
             std::fs::create_dir_all(made).map_err(|e| format!("{}: {e}", made.display()))?;
