@@ -98,6 +98,16 @@ impl Terminal {
         }
     }
 
+    /// Whether a local PTY holds output not read yet; when it does, it is read at
+    /// once.
+    pub fn output_waiting(&self) -> bool {
+        let waiting = self.pace.as_ref().is_some_and(Pace::output_waiting);
+        if waiting {
+            self.hurry();
+        }
+        waiting
+    }
+
     /// The container it runs in, when it does.
     pub fn container(&self) -> Option<Arc<Container>> {
         match &self.runs {

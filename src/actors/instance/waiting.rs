@@ -23,6 +23,8 @@ const RECHECK_WINDOW: Duration = Duration::from_secs(3);
 /// How long a program whose hooks said it works must draw nothing before the
 /// terminal's signals may say it waits after all.
 pub(super) const HOOK_SILENCE: Duration = Duration::from_secs(20);
+/// Pause before checking again a program seen waiting with output still unread.
+const UNREAD_OUTPUT: Duration = Duration::from_millis(10);
 /// Longest pause between two detection checks of a quiet, busy program.
 const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -125,6 +127,12 @@ impl InstanceActor {
                 })
             }
         };
+        if reason.is_some() && terminal.output_waiting() {
+            // It printed before it began to wait, and that output is not read yet:
+            // the question is on its way to the screen. Decide once it is there.
+            self.arm_check(UNREAD_OUTPUT, ctx);
+            return;
+        }
         match reason {
             Some(reason) => {
                 tracing::debug!(instance = %self.id, quiet_ms = quiet.as_millis() as u64, %reason, "waiting detected");

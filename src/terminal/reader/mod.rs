@@ -21,7 +21,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,8 @@ struct PaceState {
     hurried: Cell<Option<Instant>>,
     /// The reader, while it waits for the tick.
     waker: RefCell<Option<Waker>>,
+    /// The master side the reader reads, while it does.
+    master: RefCell<Weak<OwnedFd>>,
 }
 
 impl Pace {
@@ -70,6 +72,18 @@ impl Pace {
         if let Some(waker) = self.0.waker.borrow_mut().take() {
             waker.wake();
         }
+    }
+
+    /// Whether output waits in the PTY, not yet read: the kernel's own answer
+    /// (its poll moves what the program wrote into the readable buffer first). A
+    /// program seen waiting for input may have printed its question just before.
+    #[must_use]
+    pub fn output_waiting(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let Some(fd) = self.0.master.borrow().upgrade() else { return false };
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready > 0)
+            && fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN))
     }
 
     fn hurried(&self) -> bool {
@@ -125,6 +139,7 @@ impl PtyStream {
     /// The reactor refused the descriptor.
     pub fn new(fd: OwnedFd, pace: Pace) -> io::Result<Self> {
         let fd = Rc::new(fd);
+        pace.0.master.replace(Rc::downgrade(&fd));
         let registered = register(&fd)?;
         Ok(PtyStream { fd, mode: Mode::AtOnce(registered), pace, last_read: None })
     }
