@@ -125,7 +125,12 @@ before(async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await context.newPage();
   page.setDefaultTimeout(T);
-  page.on("console", (msg) => { if (msg.type() === "error") problems.push({ step, outage, text: msg.text() }); });
+  // A failed request's console line does not say which: its address is added.
+  page.on("console", (msg) => {
+    if (msg.type() !== "error") return;
+    const where = msg.location()?.url;
+    problems.push({ step, outage, text: where ? `${msg.text()} (${where})` : msg.text() });
+  });
   page.on("pageerror", (err) => problems.push({ step, outage, text: `uncaught: ${err.message}` }));
 });
 
