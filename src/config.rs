@@ -116,10 +116,14 @@ struct FileAgents {
 /// prompt decides.
 pub const DEFAULT_APPROVAL_HOLD: &str = "10m";
 
+/// Containment helpers kept ready ahead of need.
+pub const DEFAULT_SPARE_HELPERS: usize = 2;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileIsolation {
     cgroups: Option<bool>,
+    spare_helpers: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,6 +193,8 @@ pub struct Settings {
     pub limits: crate::domain::settings::Limits,
     /// Whether instances get cgroups where the server can make them (`[isolation]`).
     pub cgroups: bool,
+    /// Containment helpers kept ready ahead of need (`[isolation] spare_helpers`).
+    pub spare_helpers: usize,
     /// How long a permission request is held for a decision (`[agents] approval_hold`).
     pub approval_hold: Duration,
     /// Where presets' programs are, by preset name, when not on `PATH` (`[agents.programs]`).
@@ -254,6 +260,7 @@ impl Settings {
             )?,
             limits: file.limits,
             cgroups: file.isolation.cgroups.unwrap_or(true),
+            spare_helpers: file.isolation.spare_helpers.unwrap_or(DEFAULT_SPARE_HELPERS),
             approval_hold: duration(
                 "agents.approval_hold",
                 file.agents.approval_hold.as_deref().unwrap_or(DEFAULT_APPROVAL_HOLD),
@@ -281,6 +288,9 @@ impl Settings {
         }
         if self.transcript_max.is_some_and(|max| max > 1 << 50) {
             return Err(ConfigError::Invalid("transcript_max_mb must be at most 1073741824 (1 PiB)".into()));
+        }
+        if self.spare_helpers > 16 {
+            return Err(ConfigError::Invalid("isolation.spare_helpers must be at most 16".into()));
         }
         if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&self.approval_hold) {
             return Err(ConfigError::Invalid("agents.approval_hold must be from 1s to 24h".into()));

@@ -134,6 +134,7 @@ impl Application {
                 settings.approval_hold,
                 settings.programs.clone(),
             ),
+            spares: crate::actors::spares::Spares::new(settings.spare_helpers),
         });
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let instances: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
@@ -244,7 +245,11 @@ impl Application {
         let db = self.db;
         web::block(move || db.checkpoint()).await.map_err(std::io::Error::other)?;
         let shared = self.shared.clone();
-        let _ = web::block(move || shared.cgroups.release()).await;
+        let _ = web::block(move || {
+            shared.spares.close();
+            shared.cgroups.release();
+        })
+        .await;
         tracing::info!("stopped");
         Ok(())
     }

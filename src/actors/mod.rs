@@ -4,6 +4,7 @@
 
 pub mod instance;
 pub mod registry;
+pub mod spares;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -56,6 +57,8 @@ pub struct Shared {
     pub running: Running,
     /// Agents' own reports: the hook command, held permission requests.
     pub hooks: crate::integration::Hooks,
+    /// Containment helpers made ready ahead of need.
+    pub spares: spares::Spares,
 }
 
 /// Running instances' cgroups (or helper pids, without one), for their usage.

@@ -4,32 +4,32 @@
 //! SIGTERM. When the namespace's first process ends, the kernel kills everything
 //! left in it.
 //!
-//! The server starts each instance as `switchboard __contain --report-fd 2 --session
-//! SERVER_PID --umask U --go -- ARGV` (this same binary, spawned with `posix_spawn`, the
-//! report channel as its standard error) on the instance's terminal. That helper makes
-//! its session with the terminal as its controlling one and arms its death signal
-//! ([`own_session`]), then:
+//! The server starts a helper as `switchboard-contain --report-fd 2 --session
+//! SERVER_PID --umask U [--plan JSON]` (spawned with `posix_spawn`, the report
+//! channel, a socket, as its standard error) on a terminal of its own. That helper
+//! makes its session with the terminal as its controlling one and arms its death
+//! signal ([`own_session`]), then:
 //! 1. enters a new PID namespace (a user namespace too when not privileged);
-//! 2. forks the namespace's init (PID 1), which forks the command (PID 2) — the
-//!    command is not PID 1 itself, because PID 1 ignores every signal it has no
-//!    handler for, and Ctrl-C must still interrupt it;
+//! 2. forks the namespace's init (PID 1), which waits for the command on the
+//!    report channel ([`Command`], JSON, up to the server's end of writing), then
+//!    forks it (PID 2) — the command is not PID 1 itself, because PID 1 ignores
+//!    every signal it has no handler for, and Ctrl-C must still interrupt it;
 //! 3. waits for init, and ends the way the command ended (same exit code, or
 //!    killed by the same signal), so the server sees the command's status.
+//!
+//! Everything but the command is made before the command is known, so the server
+//! lets a helper get ready while it stores the instance's row, or keeps one ready
+//! ahead of need (`actors::spares`), and sends the command only once the row is
+//! stored. The channel's end with no command ends the helper with nothing run.
 //!
 //! Init reaps orphans, passes SIGHUP and SIGTERM on to every process of the
 //! namespace, and exits as soon as the command does. It dies with the helper
 //! (`PR_SET_PDEATHSIG`), and the helper dies with the server, so a SIGKILLed server
 //! leaves nothing behind either. Init reports on the report channel once the command
 //! runs (`ok pid_namespace|none landlock|none`: whether the kernel gave a
-//! namespace and a sandbox) or why it could not start (`err ERRNO`, or `deny
-//! REASON` for a required sandbox the kernel cannot give), so the server's spawn
-//! still fails for a missing program.
-//!
-//! With `--go`, init waits for the server's go-ahead (`g` on the report channel,
-//! which is a socket) before it forks the command. The server lets the helper make
-//! the session, namespace and init while it stores the instance's row; the command
-//! runs only once the row is stored, and never when it cannot be. The channel's end
-//! without a go-ahead ends the helper with nothing run.
+//! namespace and a sandbox) or why it could not start (`err ERRNO`, `cwd ERRNO` for
+//! a working directory it cannot enter, or `deny REASON` for a required sandbox the
+//! kernel cannot give), so the server's start still fails for a missing program.
 //!
 //! Before all that, with `--plan JSON` ([`crate::isolation::HelperPlan`]), the
 //! helper joins the instance's cgroups (so everything it starts is in them from the
@@ -37,10 +37,12 @@
 //! the namespace.
 #![allow(unsafe_code)] // fork(2): the helper is single-threaded (it runs before any runtime starts).
 
+use std::collections::BTreeMap;
 use std::ffi::{CString, OsString};
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use nix::errno::Errno;
@@ -57,6 +59,19 @@ use crate::isolation::HelperPlan;
 
 /// The hidden first argument that makes the binary this helper.
 pub const SUBCOMMAND: &str = "__contain";
+
+/// What init runs once the server sends it: the whole environment (nothing of the
+/// helper's own is inherited) and the directory it runs in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Command {
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: BTreeMap<String, String>,
+}
+
+/// The most a command may take on the channel: beyond the kernel's own limit for
+/// the arguments and environment of a program (`ARG_MAX`, 2 MiB here).
+const MAX_COMMAND: usize = 8 << 20;
 
 /// How an instance's processes are held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,12 +94,12 @@ impl Containment {
 }
 
 /// Parses init's report: what the kernel granted once the command runs, or the
-/// error that kept it from starting.
+/// error that kept it from starting (`cwd`: the working directory of `command`).
 ///
 /// # Errors
 /// The command could not be started (its errno, or the reason a required sandbox
 /// is missing), or the report is garbled.
-pub fn parse_report(report: &str) -> std::io::Result<Granted> {
+pub fn parse_report(report: &str, cwd: &Path) -> std::io::Result<Granted> {
     let garbled = || std::io::Error::other(format!("the instance's helper reported {report:?}"));
     let mut words = report.trim().splitn(3, ' ');
     match (words.next(), words.next(), words.next()) {
@@ -98,6 +113,10 @@ pub fn parse_report(report: &str) -> std::io::Result<Granted> {
         }),
         (Some("err"), Some(errno), None) => {
             Err(std::io::Error::from_raw_os_error(errno.parse().unwrap_or(Errno::EIO as i32)))
+        }
+        (Some("cwd"), Some(errno), None) => {
+            let e = std::io::Error::from_raw_os_error(errno.parse().unwrap_or(Errno::EIO as i32));
+            Err(std::io::Error::new(e.kind(), format!("its working directory {}: {e}", cwd.display())))
         }
         (Some("deny"), Some(first), rest) => Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
@@ -137,42 +156,26 @@ pub fn main_if_requested(args: &[OsString]) -> Option<ExitCode> {
 enum Never {}
 
 fn helper(args: &[OsString]) -> Result<Never, String> {
-    let usage = || {
-        format!(
-            "usage: switchboard {SUBCOMMAND} --report-fd N --session PARENT_PID --umask OCTAL [--plan JSON] [--go] -- PROGRAM [ARGS…]"
-        )
-    };
+    let usage =
+        || format!("usage: switchboard {SUBCOMMAND} --report-fd N --session PARENT_PID --umask OCTAL [--plan JSON]");
     let mut rest = args;
     let (mut report_fd, mut session, mut umask, mut plan) = (None, None, None, HelperPlan::default());
-    let mut go = false;
-    let argv = loop {
-        match rest {
-            [dashes, argv @ ..] if dashes == "--" && !argv.is_empty() => break argv,
-            [flag, more @ ..] if flag == "--go" => {
-                go = true;
-                rest = more;
-            }
-            [flag, value, more @ ..] => {
-                let text = value.to_str().ok_or_else(usage)?;
-                match flag.to_str() {
-                    Some("--report-fd") => report_fd = Some(text.parse::<RawFd>().map_err(|_| "bad --report-fd")?),
-                    Some("--session") => session = Some(text.parse::<i32>().map_err(|_| "bad --session")?),
-                    Some("--umask") => umask = Some(u32::from_str_radix(text, 8).map_err(|_| "bad --umask")?),
-                    Some("--plan") => plan = serde_json::from_str(text).map_err(|e| format!("bad --plan: {e}"))?,
-                    _ => return Err(usage()),
-                }
-                rest = more;
-            }
+    while let [flag, value, more @ ..] = rest {
+        let text = value.to_str().ok_or_else(usage)?;
+        match flag.to_str() {
+            Some("--report-fd") => report_fd = Some(text.parse::<RawFd>().map_err(|_| "bad --report-fd")?),
+            Some("--session") => session = Some(text.parse::<i32>().map_err(|_| "bad --session")?),
+            Some("--umask") => umask = Some(u32::from_str_radix(text, 8).map_err(|_| "bad --umask")?),
+            Some("--plan") => plan = serde_json::from_str(text).map_err(|e| format!("bad --plan: {e}"))?,
             _ => return Err(usage()),
         }
+        rest = more;
+    }
+    let (true, Some(report_fd), Some(parent), Some(umask)) = (rest.is_empty(), report_fd, session, umask) else {
+        return Err(usage());
     };
-    let (Some(report_fd), Some(parent), Some(umask)) = (report_fd, session, umask) else { return Err(usage()) };
     // SAFETY: the server passed this descriptor, open, for this helper alone.
     let report = own_session(unsafe { OwnedFd::from_raw_fd(report_fd) }, Pid::from_raw(parent), umask)?;
-    let argv: Vec<CString> = argv
-        .iter()
-        .map(|a| CString::new(a.as_bytes()).map_err(|_| "NUL in an argument".to_owned()))
-        .collect::<Result<_, _>>()?;
     for sig in IGNORED_BY_HELPER {
         // SAFETY: SIG_IGN installs no handler code.
         unsafe { signal::signal(sig, SigHandler::SigIgn) }.map_err(|e| e.to_string())?;
@@ -211,7 +214,7 @@ fn helper(args: &[OsString]) -> Result<Never, String> {
     match unsafe { fork_into(into.as_ref()) }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop((status_read, into));
-            init(Init { helper, containment, sandboxed, go }, &argv, report, status_write)
+            init(Init { helper, containment, sandboxed }, report, status_write)
         }
         ForkResult::Parent { child } => {
             drop((report, status_write));
@@ -299,15 +302,13 @@ struct Init {
     helper: Pid,
     containment: Containment,
     sandboxed: bool,
-    /// Wait for the server's go-ahead (`g` on the report channel) before starting
-    /// the command: everything else is ready by then.
-    go: bool,
 }
 
-/// The namespace's first process: starts the command, reaps, passes on SIGHUP and
-/// SIGTERM, and exits when the command does (taking the namespace with it).
-fn init(of: Init, argv: &[CString], report: OwnedFd, status: OwnedFd) -> ! {
-    let Init { helper, containment, sandboxed, go } = of;
+/// The namespace's first process: waits for the command, starts it, reaps, passes
+/// on SIGHUP and SIGTERM, and exits when the command does (taking the namespace
+/// with it).
+fn init(of: Init, report: OwnedFd, status: OwnedFd) -> ! {
+    let Init { helper, containment, sandboxed } = of;
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if helper_gone(helper, containment, &status) {
         // The helper died before the death signal was armed: do not outlive it.
@@ -321,25 +322,29 @@ fn init(of: Init, argv: &[CString], report: OwnedFd, status: OwnedFd) -> ! {
     let Ok((exec_read, exec_write)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
         report_and_exit(report, "err 5");
     };
-    if go && !go_ahead(&report) {
+    let exec = match receive(&report) {
         // The server gave the start up (its end of the channel closed): nothing runs.
-        std::process::exit(127);
-    }
+        None => std::process::exit(127),
+        Some(Err(errno)) => report_and_exit(report, &format!("err {}", errno as i32)),
+        Some(Ok(exec)) => exec,
+    };
     // SAFETY: init is single-threaded.
     let command = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             drop((exec_read, report, status));
-            run_command(argv, &exec_write)
+            run_command(&exec, &exec_write)
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => report_and_exit(report, &format!("err {}", e as i32)),
     };
-    drop(exec_write);
-    let mut errno = Vec::new();
-    let _ = std::fs::File::from(exec_read).read_to_end(&mut errno);
-    if let Ok(bytes) = <[u8; 4]>::try_from(errno.as_slice()) {
+    drop((exec_write, exec));
+    let mut failed = Vec::new();
+    let _ = std::fs::File::from(exec_read).read_to_end(&mut failed);
+    if let [stage, errno @ ..] = failed.as_slice() {
+        let errno = <[u8; 4]>::try_from(errno).map_or(Errno::EIO as i32, i32::from_ne_bytes);
         let _ = waitpid(command, None);
-        report_and_exit(report, &format!("err {}", i32::from_ne_bytes(bytes)));
+        let kind = if *stage == STAGE_CWD { "cwd" } else { "err" };
+        report_and_exit(report, &format!("{kind} {errno}"));
     }
     let mut report = std::fs::File::from(report);
     let sandbox = if sandboxed { "landlock" } else { "none" };
@@ -383,16 +388,55 @@ fn helper_gone(helper: Pid, containment: Containment, status: &OwnedFd) -> bool 
         && fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP))
 }
 
-/// Waits for the server's go-ahead: `g` on the report channel (a socket), or its end.
-fn go_ahead(report: &OwnedFd) -> bool {
-    let mut byte = [0u8; 1];
+/// The command, made ready for `fork` and `exec` before the fork.
+struct Exec {
+    argv: Vec<CString>,
+    cwd: CString,
+    env: Vec<(CString, CString)>,
+}
+
+impl Exec {
+    /// `EINVAL` for a NUL in any part, an `=` in a variable's name, or no program.
+    fn new(command: &Command) -> Result<Exec, Errno> {
+        let text = |s: &[u8]| CString::new(s).map_err(|_| Errno::EINVAL);
+        let argv = command.argv.iter().map(|a| text(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
+        if argv.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        let env = command
+            .env
+            .iter()
+            .map(|(k, v)| {
+                if k.is_empty() || k.contains('=') {
+                    Err(Errno::EINVAL)
+                } else {
+                    Ok((text(k.as_bytes())?, text(v.as_bytes())?))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Exec { argv, cwd: text(command.cwd.as_os_str().as_bytes())?, env })
+    }
+}
+
+/// Waits for the command: the channel's bytes up to the server's end of writing.
+/// `None` when the server wrote nothing (it gave the start up) or the channel
+/// failed; an error for a command that does not parse or cannot be run.
+fn receive(report: &OwnedFd) -> Option<Result<Exec, Errno>> {
+    let mut text = Vec::new();
+    let mut buffer = vec![0u8; 64 << 10];
     loop {
-        match nix::unistd::read(report, &mut byte) {
-            Ok(1) => return byte[0] == b'g',
+        match nix::unistd::read(report, &mut buffer) {
+            Ok(0) => break,
+            Ok(n) if text.len() + n <= MAX_COMMAND => text.extend_from_slice(&buffer[..n]),
+            Ok(_) => return Some(Err(Errno::E2BIG)),
             Err(Errno::EINTR) => {}
-            Ok(_) | Err(_) => return false,
+            Err(_) => return None,
         }
     }
+    if text.is_empty() {
+        return None;
+    }
+    Some(serde_json::from_slice(&text).map_err(|_| Errno::EINVAL).and_then(|command: Command| Exec::new(&command)))
 }
 
 fn status_line(kind: char, n: i32) -> String {
@@ -409,9 +453,14 @@ fn report_and_exit(report: OwnedFd, line: &str) -> ! {
     std::process::exit(127);
 }
 
-/// The command: default signal dispositions and an empty mask, then exec. On
-/// failure the errno goes to init and the process exits 127.
-fn run_command(argv: &[CString], exec_write: &OwnedFd) -> ! {
+/// Which step of [`run_command`] failed, before its errno on the exec pipe.
+const STAGE_CWD: u8 = b'c';
+const STAGE_EXEC: u8 = b'x';
+
+/// The command: default signal dispositions and an empty mask, its working
+/// directory and environment, then exec. On failure the step and its errno go to
+/// init and the process exits 127.
+fn run_command(exec: &Exec, exec_write: &OwnedFd) -> ! {
     // A process group of its own, in the terminal's foreground: the terminal's
     // signals (Ctrl-C) reach the command's group alone, and the kernel's view of
     // the foreground group (how waiting is detected) starts at the command. SIGTTOU
@@ -425,12 +474,31 @@ fn run_command(argv: &[CString], exec_write: &OwnedFd) -> ! {
         }
     }
     let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    let errno = match nix::unistd::execvp(&argv[0], argv) {
-        Err(e) => e as i32,
-        Ok(never) => match never {},
+    let failed = |stage: u8, errno: Errno| -> ! {
+        let mut message = [stage, 0, 0, 0, 0];
+        message[1..].copy_from_slice(&(errno as i32).to_ne_bytes());
+        let _ = nix::unistd::write(exec_write, &message);
+        std::process::exit(127);
     };
-    let _ = nix::unistd::write(exec_write, &errno.to_ne_bytes());
-    std::process::exit(127);
+    if let Err(errno) = nix::unistd::chdir(exec.cwd.as_c_str()) {
+        failed(STAGE_CWD, errno);
+    }
+    // The command's environment replaces the helper's (execvp looks for the
+    // program along the new PATH). SAFETY: this process is single-threaded.
+    unsafe {
+        if libc::clearenv() != 0 {
+            failed(STAGE_EXEC, Errno::last());
+        }
+        for (name, value) in &exec.env {
+            if libc::setenv(name.as_ptr(), value.as_ptr(), 1) != 0 {
+                failed(STAGE_EXEC, Errno::last());
+            }
+        }
+    }
+    match nix::unistd::execvp(&exec.argv[0], &exec.argv) {
+        Err(errno) => failed(STAGE_EXEC, errno),
+        Ok(never) => match never {},
+    }
 }
 
 fn wait_for(child: Pid) -> WaitStatus {
@@ -478,13 +546,17 @@ mod tests {
     #[test]
     fn reports_and_statuses_parse() {
         let granted = |pid_namespace, sandbox| Some(Granted { pid_namespace, sandbox });
-        assert_eq!(parse_report("ok pid_namespace none\n").ok(), granted(true, false));
-        assert_eq!(parse_report("ok none landlock\n").ok(), granted(false, true));
-        assert_eq!(parse_report("ok pid_namespace\n").ok(), granted(true, false));
-        let denied = parse_report("deny this kernel has no Landlock\n").expect_err("denied");
+        let cwd = Path::new("/srv/project");
+        assert_eq!(parse_report("ok pid_namespace none\n", cwd).ok(), granted(true, false));
+        assert_eq!(parse_report("ok none landlock\n", cwd).ok(), granted(false, true));
+        assert_eq!(parse_report("ok pid_namespace\n", cwd).ok(), granted(true, false));
+        let denied = parse_report("deny this kernel has no Landlock\n", cwd).expect_err("denied");
         assert_eq!(denied.to_string(), "sandbox_unavailable: this kernel has no Landlock");
-        assert_eq!(parse_report("err 2\n").expect_err("missing").kind(), std::io::ErrorKind::NotFound);
-        assert!(parse_report("").is_err());
+        assert_eq!(parse_report("err 2\n", cwd).expect_err("missing").kind(), std::io::ErrorKind::NotFound);
+        let gone = parse_report("cwd 2\n", cwd).expect_err("no directory");
+        assert_eq!(gone.kind(), std::io::ErrorKind::NotFound);
+        assert!(gone.to_string().starts_with("its working directory /srv/project: No such file"), "{gone}");
+        assert!(parse_report("", cwd).is_err());
         assert_eq!(parse_status("e 3\n"), Some(WaitStatus::Exited(Pid::from_raw(0), 3)));
         assert_eq!(parse_status("s 15\n"), Some(WaitStatus::Signaled(Pid::from_raw(0), Signal::SIGTERM, false)));
         assert_eq!(parse_status("x"), None);

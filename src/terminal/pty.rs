@@ -43,15 +43,23 @@ pub struct SpawnSpec {
     pub runner: crate::runner::Plan,
 }
 
+impl SpawnSpec {
+    /// What the containment helper runs.
+    #[must_use]
+    pub fn command(&self) -> crate::contain::Command {
+        crate::contain::Command { argv: self.argv.clone(), cwd: self.cwd.clone(), env: self.env.clone() }
+    }
+}
+
 /// Longest wait for the containment helper to say the command runs.
 const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A started child and its PTY.
+/// A started containment helper and its PTY, ready for a command ([`start`]).
 pub struct Spawned {
     pub child: tokio::process::Child,
     pub pid: i32,
-    /// Where the containment helper says the command runs, or why it does not;
-    /// read it with [`read_report`], off any async or actor thread.
+    /// The helper's channel: the command goes to it, and its report of how the
+    /// command runs, or why it does not, comes back ([`start`]).
     pub report: std::os::fd::OwnedFd,
     /// The master side, to read (`terminal::reader`); non-blocking.
     pub master: std::os::fd::OwnedFd,
@@ -61,29 +69,29 @@ pub struct Spawned {
     pub pts: String,
 }
 
-/// Opens a PTY and starts `spec` on it. Must run on a thread with a tokio reactor
-/// that outlives the child (see the module docs).
+/// Opens a PTY of `rows` by `cols` and starts a containment helper on it with
+/// `plan`; the helper makes its session, namespace and init, then waits for its
+/// command ([`start`]). Must run on a thread with a tokio reactor that outlives
+/// the child (see the module docs).
 ///
 /// # Errors
-/// The PTY cannot be opened, or the program cannot be started (not found, not
-/// executable, bad working directory).
-pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
-    let (program, args) = spec.argv.split_first().ok_or_else(|| io::Error::other("empty command"))?;
+/// The PTY cannot be opened, or the helper cannot be started.
+pub fn helper(rows: u16, cols: u16, plan: &crate::isolation::HelperPlan) -> io::Result<Spawned> {
     let (pty, pts) = pty_process::open().map_err(io::Error::other)?;
-    pty.resize(Size::new(spec.rows, spec.cols)).map_err(io::Error::other)?;
+    pty.resize(Size::new(rows, cols)).map_err(io::Error::other)?;
     let pts_name = std::fs::read_link(format!("/proc/self/fd/{}", pts.as_raw_fd()))?.to_string_lossy().into_owned();
     // Created close-on-exec, so that no other child inherits it; the helper gets it
-    // as its standard error and moves it (see `contain::own_session`). A socket, not
-    // a pipe: the server's go-ahead goes the other way on it (see [`go`]).
+    // as its standard error and moves it (see `contain::own_session`).
     let (report_read, report_write) = std::os::unix::net::UnixStream::pair()?;
     let (report_read, report_write) = (OwnedFd::from(report_read), OwnedFd::from(report_write));
-    let mut plan = spec.isolation.clone();
+    let mut plan = plan.clone();
     plan.allow_terminal(&pts_name);
     // No code of the server's runs in the child, so std spawns it with posix_spawn
     // (vfork): the server's memory is not copied, which a fork of a server holding
     // a thousand instances takes milliseconds to do and undo. The helper makes its
-    // session, takes the terminal, arms its death signal and sets the umask.
-    let mut command = match helper() {
+    // session, takes the terminal, arms its death signal and sets the umask. It
+    // inherits no environment and runs in `/`: the command brings its own.
+    let mut command = match helper_binary() {
         Some(helper) => tokio::process::Command::new(helper),
         None => {
             let mut own = tokio::process::Command::new("/proc/self/exe");
@@ -102,13 +110,8 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
         command.arg("--plan").arg(serde_json::to_string(&plan).map_err(io::Error::other)?);
     }
     command
-        .arg("--go")
-        .arg("--")
-        .arg(program)
-        .args(args)
-        .current_dir(&spec.cwd)
+        .current_dir("/")
         .env_clear()
-        .envs(&spec.env)
         .stdin(std::process::Stdio::from(pts.as_fd().try_clone_to_owned()?))
         .stdout(std::process::Stdio::from(pts.as_fd().try_clone_to_owned()?))
         .stderr(std::process::Stdio::from(report_write));
@@ -126,7 +129,7 @@ pub fn spawn(spec: &SpawnSpec) -> io::Result<Spawned> {
 /// and installed with it): a fraction of this binary's size, it starts about half a
 /// millisecond sooner and holds less memory per instance. Where it is missing, this
 /// binary serves, as `switchboard __contain`.
-fn helper() -> Option<&'static std::path::Path> {
+fn helper_binary() -> Option<&'static std::path::Path> {
     static HELPER: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     HELPER
         .get_or_init(|| {
@@ -136,21 +139,20 @@ fn helper() -> Option<&'static std::path::Path> {
         .as_deref()
 }
 
-/// Lets the helper run the command: everything else (its session, namespace and
-/// init) may be made meanwhile, before the instance's row is stored. A helper that
-/// has ended already is no error here: its report tells why.
-pub fn go(report: &OwnedFd) {
-    let _ = nix::unistd::write(report, b"g");
-}
-
-/// Waits (at most 10 s) for the containment helper to say how the command runs,
-/// on the caller's thread without blocking it. On an error the command did not
-/// start; the helper's group is killed.
+/// Sends the helper its command, then waits (at most 10 s) for it to say how the
+/// command runs, on the caller's thread without blocking it. Everything else (its
+/// session, namespace and init) may have been made long before. On an error the
+/// command did not start; the helper's group is killed.
 ///
 /// # Errors
-/// The command could not be started (its errno), or the helper said nothing in time.
-pub async fn report(report: OwnedFd, pid: i32) -> io::Result<crate::contain::Granted> {
-    let result = read_line(report).await.and_then(|r| crate::contain::parse_report(&r));
+/// The command could not be started (its errno, or its working directory), or
+/// the helper said nothing in time.
+pub async fn start(
+    report: OwnedFd,
+    pid: i32,
+    command: &crate::contain::Command,
+) -> io::Result<crate::contain::Granted> {
+    let result = exchange(report, command).await.and_then(|r| crate::contain::parse_report(&r, &command.cwd));
     if result.is_err() {
         // The helper exits by itself after reporting an error, but make sure.
         signal_group(pid, Signal::SIGKILL);
@@ -158,20 +160,30 @@ pub async fn report(report: OwnedFd, pid: i32) -> io::Result<crate::contain::Gra
     result
 }
 
-/// Reads the containment helper's one-line report, up to the channel's end.
-async fn read_line(fd: OwnedFd) -> io::Result<String> {
-    use tokio::io::AsyncReadExt;
+/// Writes the command and the end of writing, then reads the helper's one-line
+/// report, up to the channel's end.
+async fn exchange(fd: OwnedFd, command: &crate::contain::Command) -> io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let text = serde_json::to_vec(command).map_err(io::Error::other)?;
     let stream = std::os::unix::net::UnixStream::from(fd);
     stream.set_nonblocking(true)?;
-    let stream = tokio::net::UnixStream::from_std(stream)?;
-    let mut report = Vec::new();
-    // One byte more than a report may have, to tell one that says too much.
-    let mut limited = stream.take(4097);
-    match tokio::time::timeout(REPORT_TIMEOUT, limited.read_to_end(&mut report)).await {
+    let mut stream = tokio::net::UnixStream::from_std(stream)?;
+    let talk = async {
+        stream.write_all(&text).await?;
+        stream.shutdown().await?;
+        let mut report = Vec::new();
+        // One byte more than a report may have, to tell one that says too much.
+        (&mut stream).take(4097).read_to_end(&mut report).await?;
+        Ok::<_, io::Error>(report)
+    };
+    match tokio::time::timeout(REPORT_TIMEOUT, talk).await {
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the instance's helper did not report in time")),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            Err(io::Error::other("the instance's helper ended before it took its command"))
+        }
         Ok(Err(e)) => Err(e),
-        Ok(Ok(_)) if report.len() > 4096 => Err(io::Error::other("the instance's helper said too much")),
-        Ok(Ok(_)) => Ok(String::from_utf8_lossy(&report).into_owned()),
+        Ok(Ok(report)) if report.len() > 4096 => Err(io::Error::other("the instance's helper said too much")),
+        Ok(Ok(report)) => Ok(String::from_utf8_lossy(&report).into_owned()),
     }
 }
 

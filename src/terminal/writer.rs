@@ -58,7 +58,15 @@ impl PtyWriter {
     /// # Errors
     /// The terminal is gone.
     pub fn resize(&self, rows: u16, cols: u16) -> io::Result<()> {
-        let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        Ok(rustix::termios::tcsetwinsize(self.0.get_ref(), size)?)
+        set_size(self.0.get_ref(), rows, cols)
     }
+}
+
+/// Sets the size of the terminal whose master side is `fd`.
+///
+/// # Errors
+/// The terminal is gone.
+pub fn set_size(fd: &OwnedFd, rows: u16, cols: u16) -> io::Result<()> {
+    let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    Ok(rustix::termios::tcsetwinsize(fd, size)?)
 }

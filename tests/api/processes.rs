@@ -336,23 +336,27 @@ fn the_helper_is_its_own_small_binary_and_the_servers_serves_where_it_is_missing
 }
 
 /// The helper, started as the server starts it, with the report channel held by
-/// this test: it runs nothing until the go-ahead, and nothing at all when the
-/// channel closes without one (the server does so when the instance's row could
-/// not be stored).
+/// this test: it makes itself ready and runs nothing until it gets its command;
+/// nothing at all when the channel closes without one (the server does so when the
+/// instance's row could not be stored, and to spare helpers it no longer needs);
+/// the command runs where and with the environment it was sent (none of the
+/// helper's); a working directory that is not there and a garbled command are
+/// reported, not run.
 #[test]
-fn the_helper_runs_the_command_only_on_the_go_ahead() {
+fn the_helper_runs_only_the_command_it_is_sent_where_and_as_it_is_sent() {
     use std::io::{Read, Write};
     use std::os::fd::OwnedFd;
     use std::process::{Command, Stdio};
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let start = |mark: &str| {
+    let start = || {
         let pty = nix::pty::openpty(None, None).expect("a terminal");
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
         let child = Command::new(env!("CARGO_BIN_EXE_switchboard-contain"))
-            .args(["--report-fd", "2", "--session", &std::process::id().to_string(), "--umask", "022", "--go", "--"])
-            .args(["sh", "-c", &format!("touch {mark}")])
-            .current_dir(dir.path())
+            .args(["--report-fd", "2", "--session", &std::process::id().to_string(), "--umask", "022"])
+            .current_dir("/")
+            .env_clear()
+            .env("HELPERS_OWN", "not for the command")
             .stdin(Stdio::from(pty.slave.try_clone().expect("dup")))
             .stdout(Stdio::from(pty.slave))
             .stderr(Stdio::from(OwnedFd::from(theirs)))
@@ -360,25 +364,126 @@ fn the_helper_runs_the_command_only_on_the_go_ahead() {
             .expect("the helper");
         (child, ours, pty.master)
     };
-    let ran = |mark: &str| dir.path().join(mark).exists();
+    let send = |ours: &mut std::os::unix::net::UnixStream, text: &[u8]| {
+        ours.write_all(text).expect("the command");
+        ours.shutdown(std::net::Shutdown::Write).expect("the end of the command");
+        let mut report = String::new();
+        ours.read_to_string(&mut report).expect("the report");
+        report
+    };
+    let command = |cwd: &std::path::Path, mark: &str| {
+        json!({
+            "argv": ["sh", "-c", format!("echo \"$PWD $GREETING ${{HELPERS_OWN-unset}}\" > {mark}")],
+            "cwd": cwd,
+            "env": {"PATH": std::env::var("PATH").unwrap_or_default(), "GREETING": "hello"},
+        })
+        .to_string()
+    };
 
-    // Without a go-ahead, it waits, ready, and runs nothing.
-    let (mut child, ours, _master) = start("never");
+    // Without a command, it waits, ready, and runs nothing.
+    let (mut child, ours, _master) = start();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().expect("wait").is_none(), "it waits for the go-ahead");
-    assert!(!ran("never"), "nothing ran before the go-ahead");
+    assert!(child.try_wait().expect("wait").is_none(), "it waits for its command");
     drop(ours);
     let status = crate::helpers::wait_with_timeout(&mut child, Duration::from_secs(10)).expect("it ends");
     assert_eq!(status.code(), Some(127), "{status}");
-    assert!(!ran("never"), "nothing ran without a go-ahead");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "nothing ran without a command");
 
-    // With it, the command runs and the helper reports how.
-    let (mut child, mut ours, _master) = start("once");
-    ours.write_all(b"g").expect("go");
-    let mut report = String::new();
-    ours.read_to_string(&mut report).expect("the report");
+    // With one, the command runs in its directory with its environment alone.
+    let (mut child, mut ours, _master) = start();
+    let report = send(&mut ours, command(dir.path(), "once").as_bytes());
     assert!(report.starts_with("ok "), "{report:?}");
     let status = crate::helpers::wait_with_timeout(&mut child, Duration::from_secs(10)).expect("it ends");
     assert!(status.success(), "{status}");
-    assert!(ran("once"), "the command ran");
+    let written = std::fs::read_to_string(dir.path().join("once")).expect("the command ran");
+    assert_eq!(written.trim(), format!("{} hello unset", dir.path().display()));
+
+    // A directory that is not there, and a command that does not parse: reported.
+    let (mut child, mut ours, _master) = start();
+    let report = send(&mut ours, command(&dir.path().join("gone"), "never").as_bytes());
+    assert_eq!(report.trim(), "cwd 2");
+    crate::helpers::wait_with_timeout(&mut child, Duration::from_secs(10)).expect("it ends");
+    let (mut child, mut ours, _master) = start();
+    let report = send(&mut ours, b"{\"argv\": ");
+    assert_eq!(report.trim(), "err 22");
+    crate::helpers::wait_with_timeout(&mut child, Duration::from_secs(10)).expect("it ends");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1, "only the one command ran");
+}
+
+/// The server's children that are containment helpers of no running instance:
+/// the helpers it keeps ready.
+fn spare_helpers(app: &TestApp, running: &[i32]) -> Vec<i32> {
+    use switchboard::terminal::procfs;
+    procfs::pids()
+        .into_iter()
+        .filter(|p| !running.contains(p))
+        .filter(|p| procfs::stat(*p).is_some_and(|s| s.ppid == app.pid() && s.state != 'Z'))
+        .filter(|p| cmdline(*p).starts_with(env!("CARGO_BIN_EXE_switchboard-contain")))
+        .collect()
+}
+
+/// Helpers are kept ready ahead of need, and an instance that needs nothing of
+/// its own from its helper starts in one: it still gets its own directory,
+/// environment, size and cgroup. A ready helper that was killed is passed over; a
+/// project directory that is gone is named; none is left once the server stops;
+/// `[isolation] spare_helpers = 0` keeps none.
+#[test]
+fn instances_start_in_helpers_made_ready_and_get_their_own_everything() {
+    let mut app = TestApp::spawn();
+    let script = "echo \"in $PWD as $GREETING\"; stty size; sleep 600";
+    let agent = app.agent("ready", &["bash", "-c", script], json!({"max_concurrent_instances": 10}));
+    let project = app.get(&format!("/api/agents/{agent}")).json()["project_path"].as_str().expect("path").to_owned();
+    let start = |greeting: &str, rows: u16, cols: u16| {
+        let body = json!({"env": {"GREETING": greeting}, "rows": rows, "cols": cols});
+        let instance = app.instance(&agent, body);
+        let id = instance["id"].as_str().expect("id").to_owned();
+        let shown = app.wait_output(&id, &format!("{rows} {cols}"), T);
+        assert!(shown.contains(&format!("in {project} as {greeting}")), "{shown}");
+        assert_eq!(instance["isolation"]["containment"], "cgroup", "{instance}");
+        (id, instance["pid"].as_i64().expect("pid") as i32)
+    };
+    let mut running = vec![start("first", 30, 100).1];
+    let ready = eventually(T, "two helpers ready", || {
+        let ready = spare_helpers(&app, &running);
+        (ready.len() == 2).then_some(ready)
+    });
+    let (second, pid) = start("second", 27, 91);
+    assert!(ready.contains(&pid), "the instance started in a ready helper: {pid} not in {ready:?}");
+    running.push(pid);
+    let usage = app.get(&format!("/api/instances/{second}")).json()["usage"].clone();
+    assert!(usage["pids"].as_u64().is_some_and(|n| n >= 2), "its cgroup holds its init and command: {usage}");
+
+    // A ready helper killed from outside is passed over.
+    let left = eventually(T, "the helpers made ready again", || {
+        let ready = spare_helpers(&app, &running);
+        (ready.len() == 2).then_some(ready)
+    });
+    for pid in &left {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL).expect("kill");
+    }
+    let (_, pid) = start("third", 24, 80);
+    assert!(!left.contains(&pid), "a killed helper is not used");
+    running.push(pid);
+
+    // A project directory that is gone: the start fails and says where.
+    eventually(T, "a helper ready", || (!spare_helpers(&app, &running).is_empty()).then_some(()));
+    std::fs::remove_dir_all(&project).expect("remove the project");
+    let id = app.instance(&agent, json!({}))["id"].as_str().expect("id").to_owned();
+    let failed = app.wait_status(&id, "error", T);
+    let reason = failed["status_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(&format!("its working directory {project}: No such file")), "{failed}");
+
+    let ready = spare_helpers(&app, &running);
+    assert!(app.stop().success());
+    for pid in ready.iter().chain(&running) {
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "{pid} outlived the server");
+    }
+
+    let app = TestApp::spawn_with_config("[isolation]\nspare_helpers = 0\n");
+    let agent = app.agent("unready", &["bash", "-c", "echo started; sleep 600"], json!({}));
+    let instance = app.instance(&agent, json!({}));
+    app.wait_output(instance["id"].as_str().expect("id"), "started", T);
+    std::thread::sleep(Duration::from_millis(500));
+    let running = [instance["pid"].as_i64().expect("pid") as i32];
+    assert_eq!(spare_helpers(&app, &running), Vec::<i32>::new(), "none kept ready");
 }

@@ -69,6 +69,8 @@ pub struct Launch {
     pub id: Uuid,
     pub agent_id: Uuid,
     pub spec: SpawnSpec,
+    /// A containment helper made ready ahead of need, to run the command in.
+    pub ready: Option<crate::terminal::pty::Spawned>,
     pub idle: Duration,
     pub patterns: Vec<Regex>,
     /// User messages not yet typed (the prompt first), oldest first.
@@ -101,8 +103,8 @@ use crate::runner::Exit;
 /// Where an instance's program is in its life. The stored `status` says what
 /// users see; the phase says what the actor is doing about the process.
 pub(super) enum Phase {
-    /// Not started yet.
-    Launching(Box<SpawnSpec>),
+    /// Not started yet (with the helper made ready for it, if one was).
+    Launching(Box<(SpawnSpec, Option<crate::terminal::pty::Spawned>)>),
     /// The program runs (or its start is being confirmed).
     Running,
     /// Asked to end: signalled, SIGKILL after the grace period.
@@ -166,15 +168,28 @@ impl InstanceActor {
     /// Starts the actor on `arbiter` (whose thread must live as long as the server).
     pub fn launch(arbiter: &ArbiterHandle, launch: Launch) -> Addr<Self> {
         InstanceActor::start_in_arbiter(arbiter, move |_| {
-            let Launch { id, agent_id, spec, idle, patterns, held, task_id, registry, shared, started, isolation, row } =
-                launch;
+            let Launch {
+                id,
+                agent_id,
+                spec,
+                ready,
+                idle,
+                patterns,
+                held,
+                task_id,
+                registry,
+                shared,
+                started,
+                isolation,
+                row,
+            } = launch;
             let screen = Screen::new(spec.rows, spec.cols);
             InstanceActor {
                 id,
                 agent_id,
                 task_id,
                 status: InstanceStatus::Idle,
-                phase: Phase::Launching(Box::new(spec)),
+                phase: Phase::Launching(Box::new((spec, ready))),
                 shared,
                 registry,
                 started: Some(started),
@@ -198,10 +213,23 @@ impl InstanceActor {
         })
     }
 
-    /// Starts the child; returns the helper's report channel, to be read off this thread.
-    fn spawn_child(&mut self, spec: &SpawnSpec, ctx: &mut Context<Self>) -> std::io::Result<std::os::fd::OwnedFd> {
+    /// Takes the helper made ready for this instance, or starts one; returns its
+    /// channel, on which its command goes once the instance's row is stored.
+    fn spawn_child(
+        &mut self,
+        spec: &SpawnSpec,
+        ready: Option<pty::Spawned>,
+        ctx: &mut Context<Self>,
+    ) -> std::io::Result<std::os::fd::OwnedFd> {
         let transcript = OpenOptions::new().create(true).append(true).open(self.shared.transcript(self.id))?;
-        let spawned = pty::spawn(spec)?;
+        let spawned = match ready {
+            Some(spawned) => {
+                // Made at the default size: the instance's own, before its command runs.
+                crate::terminal::writer::set_size(&spawned.master, spec.rows, spec.cols)?;
+                spawned
+            }
+            None => pty::helper(spec.rows, spec.cols, &spec.isolation)?,
+        };
         let len = transcript.metadata()?.len();
         self.output.open(transcript, len, self.shared.transcript_max);
         self.shared.sessions.add(spawned.pid);
@@ -327,27 +355,29 @@ impl Actor for InstanceActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let Phase::Launching(spec) = std::mem::replace(&mut self.phase, Phase::Running) else { return };
+        let Phase::Launching(launching) = std::mem::replace(&mut self.phase, Phase::Running) else { return };
+        let (spec, ready) = *launching;
         let program = spec.argv.first().cloned().unwrap_or_default();
         let row = self.row.take();
         if let crate::runner::Plan::Container(plan) = &spec.runner {
             let plan = (**plan).clone();
             // A container's program starts with the container.
-            return self.once_stored(row, ctx, move |act, ctx| act.start_container(*spec, plan, ctx));
+            return self.once_stored(row, ctx, move |act, ctx| act.start_container(spec, plan, ctx));
         }
         // The helper makes the session, namespace and init now, while the row may
         // still be being stored; it runs the command once told to go.
-        let report = match self.spawn_child(&spec, ctx) {
+        let report = match self.spawn_child(&spec, ready, ctx) {
             Ok(report) => report,
             Err(e) => return self.once_stored(row, ctx, move |act, ctx| act.spawn_failed(&program, &e, ctx)),
         };
         let Some(pid) = self.terminal.as_ref().and_then(Terminal::pid) else { return };
+        let command = spec.command();
         self.once_stored(row, ctx, move |act, ctx| {
-            pty::go(&report);
             // The helper reports once the command runs (or why it cannot): a few
             // milliseconds of fork and exec, awaited without blocking this thread,
             // which serves other instances. Nothing else of this actor runs meanwhile.
-            ctx.wait(pty::report(report, pid).into_actor(act).map(move |outcome, act, ctx| match outcome {
+            let starting = async move { pty::start(report, pid, &command).await };
+            ctx.wait(starting.into_actor(act).map(move |outcome, act, ctx| match outcome {
                 Ok(granted) => {
                     act.isolation = Some(act.prepared.report(granted));
                     act.shared.running.insert(act.id, act.prepared.cgroup.clone(), pid, act.agent_id);

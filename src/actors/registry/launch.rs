@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{Create, Registry};
 use crate::actors::instance::{row_stored, InstanceActor, Launch, Row};
+use crate::actors::spares::Spares;
 use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
 use crate::db::instances::{self, NewInstance, Transition};
@@ -270,9 +271,23 @@ async fn start(
     }
     let instance = &instance;
     let mut spec = spec(shared, agent, instance, env, &token);
-    let isolated = match spec.runner {
-        crate::runner::Plan::Local => isolate(shared, agent, instance, &mut spec).await,
-        crate::runner::Plan::Container(_) => Ok(crate::isolation::Prepared::nothing()),
+    // A helper made ready ahead of need, when this instance's needs nothing of its
+    // own; it runs on the spare's arbiter. Another is made for the next start.
+    let settings = &agent.settings;
+    let spare = Spares::suit(shared, &spec.runner, settings.limits, &settings.sandbox).then(|| {
+        let spare = shared.spares.take();
+        Spares::refill(shared, arbiter);
+        spare
+    });
+    let (mut arbiter, mut ready) = (arbiter.clone(), None);
+    let isolated = match (spare.flatten(), &spec.runner) {
+        (Some(spare), _) => {
+            arbiter = spare.arbiter;
+            ready = Some(spare.spawned);
+            Ok(spare.isolation)
+        }
+        (None, crate::runner::Plan::Local) => isolate(shared, agent, instance, &mut spec).await,
+        (None, crate::runner::Plan::Container(_)) => Ok(crate::isolation::Prepared::nothing()),
     };
     let prepared = match isolated {
         Ok(prepared) => prepared,
@@ -284,12 +299,12 @@ async fn start(
         }
     };
     let (started, outcome) = oneshot::channel();
-    let settings = &agent.settings;
     let known: std::collections::HashSet<Uuid> = held.iter().map(|m| m.id).collect();
     let launch = Launch {
         id: instance.id,
         agent_id: agent.id,
         spec,
+        ready,
         isolation: prepared,
         idle: Duration::from_millis(u64::from(settings.idle_ms.unwrap_or(DEFAULT_IDLE_MS))),
         patterns: patterns(instance.id, &settings.prompt_patterns),
@@ -300,7 +315,7 @@ async fn start(
         started,
         row: row.clone(),
     };
-    let addr = InstanceActor::launch(arbiter, launch);
+    let addr = InstanceActor::launch(&arbiter, launch);
     shared.directory.insert(instance.id, addr.clone());
     if let Some(row) = row {
         if !row_stored(row).await {
