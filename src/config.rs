@@ -390,6 +390,7 @@ mod tests {
             Some(schedule)
         );
         assert_eq!(file.webhooks.timeout.as_deref(), Some(DEFAULT_WEBHOOK_TIMEOUT));
+        assert_eq!((file.isolation.cgroups, file.isolation.spare_helpers), (Some(true), Some(DEFAULT_SPARE_HELPERS)));
     }
 
     #[test]
@@ -411,6 +412,9 @@ mod tests {
         assert_eq!(load("transcript_max_mb = 0").expect("loads").transcript_max, None);
         let err = load("transcript_max_mb = 18446744073709551615").expect_err("refused");
         assert!(err.to_string().contains("transcript_max_mb"), "{err}");
+        assert_eq!(load("[isolation]\nspare_helpers = 0").expect("loads").spare_helpers, 0);
+        let err = load("[isolation]\nspare_helpers = 17").expect_err("refused");
+        assert!(err.to_string().contains("isolation.spare_helpers must be at most 16"), "{err}");
     }
 
     #[test]
