@@ -61,6 +61,19 @@ pub struct Shared {
     pub spares: spares::Spares,
 }
 
+impl Shared {
+    /// Where isolation is prepared for an instance or a spare helper.
+    #[must_use]
+    pub fn isolation_host(&self) -> crate::isolation::Host<'_> {
+        crate::isolation::Host {
+            cgroups: &self.cgroups,
+            data_dir: &self.data_dir,
+            tmp_root: &self.tmp_root,
+            server_port: self.port,
+        }
+    }
+}
+
 /// Running instances' cgroups (or helper pids, without one), for their usage.
 #[derive(Default)]
 pub struct Running(RwLock<HashMap<Uuid, Held>>);

@@ -139,12 +139,7 @@ impl Spares {
 async fn make(shared: &Arc<Shared>, arbiter: ArbiterHandle) -> std::io::Result<Spare> {
     let job = shared.clone();
     let prepared = actix_web::rt::task::spawn_blocking(move || {
-        let host = crate::isolation::Host {
-            cgroups: &job.cgroups,
-            data_dir: &job.data_dir,
-            tmp_root: &job.tmp_root,
-            server_port: job.port,
-        };
+        let host = job.isolation_host();
         let of = crate::isolation::Instance {
             id: Uuid::new_v4(),
             limits: Limits::default(),

@@ -371,12 +371,7 @@ async fn isolate(
     let repository = instance.workspace.as_ref().map(|ws| std::path::PathBuf::from(&ws.repository));
     let home = spec.env.get("HOME").map(std::path::PathBuf::from);
     let made = actix_web::rt::task::spawn_blocking(move || {
-        let host = crate::isolation::Host {
-            cgroups: &job.cgroups,
-            data_dir: &job.data_dir,
-            tmp_root: &job.tmp_root,
-            server_port: job.port,
-        };
+        let host = job.isolation_host();
         let of = crate::isolation::Instance {
             id,
             limits,
