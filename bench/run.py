@@ -799,11 +799,13 @@ def isolation(rows, tmp, n=100, creates=50):
     """What containment, limits and the sandbox cost per instance: create time (one at
     a time, as in the lifecycle row) and the machine's memory per idle `bash`
     instance (helper, namespace init and bash, plus the kernel's cgroup bookkeeping),
-    for the same agent under four settings."""
+    for the same agent under five settings."""
     limits = {"memory_mb": 1024, "pids": 256, "cpu_percent": 100}
     variants = [
         ("PID namespace only ([isolation] cgroups = false)", "[isolation]\ncgroups = false\n", {}, "iso_none"),
-        ("+ a cgroup per instance (the default)", None, {}, "iso_cgroup"),
+        ("+ a cgroup, no spare helpers ([isolation] spare_helpers = 0)", "[isolation]\nspare_helpers = 0\n", {},
+         "iso_cgroup_unready"),
+        ("+ a cgroup per instance (the default: started in a spare helper)", None, {}, "iso_cgroup"),
         ("+ memory, pids and cpu limits", None, {"limits": limits}, "iso_limits"),
         ("+ the Landlock sandbox", None, {"limits": limits, "sandbox": {"enabled": True}}, "iso_sandbox"),
     ]
