@@ -253,9 +253,16 @@ fn file_descriptors_return_to_baseline_after_500_instance_lifecycles() {
             (done.as_array().map(Vec::len) == Some(start + n)).then_some(())
         });
     };
+    // The spare helpers (each holds its terminal, channel and pidfd) are counted at
+    // both ends, once both are made.
+    let spares_ready = || {
+        eventually(T, "the spare helpers made", || (spare_helpers(&app, &[]).len() == 2).then_some(()));
+    };
     run(20); // warm up: database connections, arbiters, caches
+    spares_ready();
     let baseline = open_fds(app.pid());
     run(500);
+    spares_ready();
     let after = eventually(T, "descriptors back to the baseline", || {
         let now = open_fds(app.pid());
         (now <= baseline + 2).then_some(now)
