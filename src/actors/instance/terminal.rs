@@ -98,9 +98,14 @@ impl Terminal {
         }
     }
 
-    /// Whether a local PTY holds output not read yet.
+    /// Whether a local PTY holds output not read yet; when it does, it is read at
+    /// once.
     pub fn output_waiting(&self) -> bool {
-        self.pace.as_ref().is_some_and(Pace::output_waiting)
+        let waiting = self.pace.as_ref().is_some_and(Pace::output_waiting);
+        if waiting {
+            self.hurry();
+        }
+        waiting
     }
 
     /// The container it runs in, when it does.
