@@ -56,6 +56,26 @@ pub fn start(args: &[String], log: &Path, envs: &[(&str, &str)]) -> Result<(Chil
     start_launched(&[], args, log, envs)
 }
 
+/// The environment that gives a server, and every instance it starts, a home of
+/// its own at `home`: what a shell or git finds there is the test's, never the
+/// machine user's rc files (a `.bashrc` that runs `pyenv rehash` waits a minute on a
+/// lock that an instance ended mid-rehash left behind). Tools installed under the
+/// real home keep working through their own variables.
+fn own_home(home: &Path) -> Vec<(String, String)> {
+    std::fs::create_dir_all(home).expect("test home");
+    let gitconfig = "[user]\n\tname = Switchboard tests\n\temail = tests@switchboard.invalid\n";
+    std::fs::write(home.join(".gitconfig"), gitconfig).expect("test .gitconfig");
+    let mut vars = vec![("HOME".to_owned(), home.to_string_lossy().into_owned())];
+    if let Some(real) = std::env::var_os("HOME").map(PathBuf::from) {
+        for (var, dir) in [("PYENV_ROOT", ".pyenv"), ("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup")] {
+            if std::env::var_os(var).is_none() && real.join(dir).is_dir() {
+                vars.push((var.to_owned(), real.join(dir).to_string_lossy().into_owned()));
+            }
+        }
+    }
+    vars
+}
+
 /// Like [`start`], with the binary run by `launcher` (`["setpriv", …, "--"]`).
 pub fn start_launched(
     launcher: &[&str],
@@ -75,6 +95,11 @@ pub fn start_launched(
         None => Command::new(binary),
     };
     cmd.args(args).stdout(Stdio::piped()).stderr(log_file).stdin(Stdio::null());
+    if !envs.iter().any(|(k, _)| *k == "HOME") {
+        if let Some(home) = log.parent().map(|root| root.join("home")) {
+            cmd.envs(own_home(&home));
+        }
+    }
     for (k, v) in envs {
         cmd.env(k, v);
     }
