@@ -98,14 +98,9 @@ impl Terminal {
         }
     }
 
-    /// Whether a local PTY holds output not read yet; when it does, it is read at
-    /// once.
+    /// Whether a local PTY holds output not read yet.
     pub fn output_waiting(&self) -> bool {
-        let waiting = self.pace.as_ref().is_some_and(Pace::output_waiting);
-        if waiting {
-            self.hurry();
-        }
-        waiting
+        self.pace.as_ref().is_some_and(Pace::output_waiting)
     }
 
     /// The container it runs in, when it does.

@@ -129,7 +129,9 @@ impl InstanceActor {
         };
         if reason.is_some() && terminal.output_waiting() {
             // It printed before it began to wait, and that output is not read yet:
-            // the question is on its way to the screen. Decide once it is there.
+            // the question is on its way to the screen. Read it now; decide once it
+            // is there.
+            terminal.hurry();
             self.arm_check(UNREAD_OUTPUT, ctx);
             return;
         }
