@@ -29,10 +29,13 @@ use crate::terminal::pty::{self, Spawned};
 const REFILL_AFTER: Duration = Duration::from_millis(20);
 
 /// A ready helper: its PTY and channel, its isolation (a cgroup with no limits,
-/// named for the spare, not for an instance) and the arbiter it belongs to.
+/// named for the spare, not for an instance), what its kernel granted, and the
+/// arbiter it belongs to.
 pub struct Spare {
     pub spawned: Spawned,
     pub isolation: Prepared,
+    /// What the kernel granted its helper (it said so once ready).
+    pub granted: crate::isolation::Granted,
     pub arbiter: ArbiterHandle,
 }
 
@@ -154,14 +157,32 @@ async fn make(shared: &Arc<Shared>, arbiter: ArbiterHandle) -> std::io::Result<S
     .map_err(std::io::Error::other)??;
     let mut isolation = prepared;
     let plan = std::mem::take(&mut isolation.plan);
-    match pty::helper(DEFAULT_ROWS, DEFAULT_COLS, &plan) {
-        Ok(spawned) => Ok(Spare { spawned, isolation, arbiter }),
+    let mut spawned = match pty::helper(DEFAULT_ROWS, DEFAULT_COLS, &plan) {
+        Ok(spawned) => spawned,
         Err(e) => {
             if let Some(cgroup) = isolation.cgroup.take() {
                 actix_web::rt::task::spawn_blocking(move || cgroup.remove());
             }
+            return Err(e);
+        }
+    };
+    let report = spawned.report.try_clone()?;
+    match pty::ready(report).await {
+        Ok((report, granted)) => {
+            spawned.report = report;
+            Ok(Spare { spawned, isolation, granted, arbiter })
+        }
+        Err(e) => {
+            discard(Spare { spawned, isolation, granted: crate::isolation::Granted::default(), arbiter });
             Err(e)
         }
+    }
+}
+
+impl Spare {
+    /// Ends it (its start was given up before its command), off this thread.
+    pub fn discard(self) {
+        discard(self);
     }
 }
 

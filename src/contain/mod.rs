@@ -25,8 +25,9 @@
 //! Init reaps orphans, passes SIGHUP and SIGTERM on to every process of the
 //! namespace, and exits as soon as the command does. It dies with the helper
 //! (`PR_SET_PDEATHSIG`), and the helper dies with the server, so a SIGKILLed server
-//! leaves nothing behind either. Init reports on the report channel once the command
-//! runs (`ok pid_namespace|none landlock|none`: whether the kernel gave a
+//! leaves nothing behind either. Init says it is ready before it waits for the
+//! command (`ready pid_namespace|none landlock|none`: what the kernel granted), and
+//! reports on the report channel once the command runs (`ok pid_namespace|none landlock|none`: whether the kernel gave a
 //! namespace and a sandbox) or why it could not start (`err ERRNO`, `cwd ERRNO` for
 //! a working directory it cannot enter, or `deny REASON` for a required sandbox the
 //! kernel cannot give), so the server's start still fails for a missing program.
@@ -89,16 +90,14 @@ impl Containment {
 /// is missing), or the report is garbled.
 pub fn parse_report(report: &str, cwd: &Path) -> std::io::Result<Granted> {
     let garbled = || std::io::Error::other(format!("the instance's helper reported {report:?}"));
+    // Its readiness comes first, unless it was read on its own (a spare's).
+    let report = match report.split_once('\n') {
+        Some((first, rest)) if first.starts_with("ready ") => rest,
+        _ => report,
+    };
     let mut words = report.trim().splitn(3, ' ');
     match (words.next(), words.next(), words.next()) {
-        (Some("ok"), Some(ns), sandbox) => Ok(Granted {
-            pid_namespace: match ns {
-                "pid_namespace" => true,
-                "none" => false,
-                _ => return Err(garbled()),
-            },
-            sandbox: sandbox == Some("landlock"),
-        }),
+        (Some("ok"), Some(ns), sandbox) => granted(ns, sandbox).ok_or_else(garbled),
         (Some("err"), Some(errno), None) => {
             Err(std::io::Error::from_raw_os_error(errno.parse().unwrap_or(Errno::EIO as i32)))
         }
@@ -112,6 +111,26 @@ pub fn parse_report(report: &str, cwd: &Path) -> std::io::Result<Granted> {
         )),
         _ => Err(garbled()),
     }
+}
+
+/// Parses init's readiness (`ready pid_namespace|none landlock|none`): what the
+/// kernel granted, known before the command is sent.
+#[must_use]
+pub fn parse_ready(line: &str) -> Option<Granted> {
+    let mut words = line.trim().splitn(3, ' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some("ready"), Some(ns), sandbox) => granted(ns, sandbox),
+        _ => None,
+    }
+}
+
+fn granted(ns: &str, sandbox: Option<&str>) -> Option<Granted> {
+    let pid_namespace = match ns {
+        "pid_namespace" => true,
+        "none" => false,
+        _ => return None,
+    };
+    Some(Granted { pid_namespace, sandbox: sandbox == Some("landlock") })
 }
 
 /// Signals the helper and init leave to the command (terminal job control) or
@@ -310,6 +329,14 @@ fn init(of: Init, report: OwnedFd, status: OwnedFd) -> ! {
     let Ok((exec_read, exec_write)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
         report_and_exit(report, "err 5");
     };
+    // Ready: what it was granted, known before any command (a spare's start is
+    // stored with it before the command is sent).
+    let sandbox = if sandboxed { "landlock" } else { "none" };
+    let ready = format!("ready {} {sandbox}\n", containment.as_str());
+    if nix::unistd::write(&report, ready.as_bytes()).is_err() {
+        // The server is gone or gave the start up.
+        std::process::exit(127);
+    }
     let exec = match receive(&report) {
         // The server gave the start up (its end of the channel closed): nothing runs.
         None => std::process::exit(127),
@@ -335,7 +362,6 @@ fn init(of: Init, report: OwnedFd, status: OwnedFd) -> ! {
         report_and_exit(report, &format!("{kind} {errno}"));
     }
     let mut report = std::fs::File::from(report);
-    let sandbox = if sandboxed { "landlock" } else { "none" };
     let _ = report.write_all(format!("ok {} {sandbox}\n", containment.as_str()).as_bytes());
     drop(report);
     loop {
@@ -446,6 +472,12 @@ mod tests {
         assert_eq!(gone.kind(), std::io::ErrorKind::NotFound);
         assert!(gone.to_string().starts_with("its working directory /srv/project: No such file"), "{gone}");
         assert!(parse_report("", cwd).is_err());
+        let both = "ready pid_namespace none\nok pid_namespace none\n";
+        assert_eq!(parse_report(both, cwd).ok(), granted(true, false));
+        assert_eq!(parse_report("ready pid_namespace none\nerr 2\n", cwd).expect_err("e").raw_os_error(), Some(2));
+        assert!(parse_report("ready pid_namespace none\n", cwd).is_err(), "ready, then gone: no start");
+        assert_eq!(parse_ready("ready none landlock\n"), granted(false, true));
+        assert_eq!(parse_ready("ok pid_namespace none\n"), None);
         assert_eq!(parse_status("e 3\n"), Some(WaitStatus::Exited(Pid::from_raw(0), 3)));
         assert_eq!(parse_status("s 15\n"), Some(WaitStatus::Signaled(Pid::from_raw(0), Signal::SIGTERM, false)));
         assert_eq!(parse_status("x"), None);

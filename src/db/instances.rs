@@ -145,6 +145,18 @@ pub struct NewInstance {
     pub agent_session_id: Option<String>,
     /// The ended instance it resumes (its worktree moves to this one).
     pub resumed_from: Option<Uuid>,
+    /// Its start, stored with the row (`idle` then `active`, in one transaction),
+    /// when its helper was ready before the row: the command is sent once stored.
+    pub started: Option<Begun>,
+}
+
+/// A start known before its command runs: the ready helper's pid and terminal,
+/// and its isolation (JSON).
+#[derive(Debug, Clone)]
+pub struct Begun {
+    pub pid: i32,
+    pub pty: String,
+    pub isolation: String,
 }
 
 /// Inserts an instance and, if given, its prompt as the first held user message.
@@ -207,6 +219,20 @@ pub fn insert(conn: &mut Connection, new: &NewInstance, prompt: Option<&str>) ->
         };
         messages::insert_within(&tx, &message, new.agent_id)?;
     }
+    let instance = match &new.started {
+        Some(begun) => {
+            let started = Transition {
+                pid: Some(begun.pid),
+                pty: Some(begun.pty.clone()),
+                isolation: Some(begun.isolation.clone()),
+                offset: Some(0),
+                ..Transition::new(new.id, new.agent_id, InstanceStatus::Idle, InstanceStatus::Active, "started".into())
+            };
+            record_within(&tx, &started)?;
+            get(&tx, new.id)?.ok_or_else(|| DbError::Corrupt("agent_instances: the row just inserted".into()))?
+        }
+        None => instance,
+    };
     tx.commit()?;
     Ok(instance)
 }
@@ -313,9 +339,16 @@ impl Transition {
 /// # Errors
 /// SQLite failures.
 pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
+    let tx = conn.unchecked_transaction()?;
+    record_within(&tx, t)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`record`], within the caller's transaction.
+fn record_within(tx: &Connection, t: &Transition) -> Result<(), DbError> {
     let started = (t.to == InstanceStatus::Active && t.pid.is_some()).then_some(&t.at);
     let completed = is_final(t.to).then_some(&t.at);
-    let tx = conn.unchecked_transaction()?;
     tx.execute(
         "UPDATE agent_instances SET status = ?1, status_reason = ?2, last_activity_at = ?3,
                 started_at = COALESCE(?4, started_at), completed_at = COALESCE(?5, completed_at),
@@ -369,8 +402,7 @@ pub fn record(conn: &Connection, t: &Transition) -> Result<(), DbError> {
         instance_id: Some(t.id),
         offset: t.offset,
     };
-    append(&tx, &event)?;
-    tx.commit()?;
+    append(tx, &event)?;
     Ok(())
 }
 

@@ -53,8 +53,8 @@ pub struct HelperPlan {
     pub sandbox: Option<sandbox::Plan>,
 }
 
-/// What the helper reports once the command runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the helper reports once ready, and again once the command runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Granted {
     pub pid_namespace: bool,
     pub sandbox: bool,

@@ -160,6 +160,34 @@ pub async fn start(
     result
 }
 
+/// Waits (at most 10 s) for a helper to say it is ready, and what the kernel
+/// granted it, before any command; the channel is handed back for [`start`].
+///
+/// # Errors
+/// The helper ended or said something else.
+pub async fn ready(report: OwnedFd) -> io::Result<(OwnedFd, crate::contain::Granted)> {
+    use tokio::io::AsyncReadExt;
+    let stream = std::os::unix::net::UnixStream::from(report);
+    stream.set_nonblocking(true)?;
+    let mut stream = tokio::net::UnixStream::from_std(stream)?;
+    let read = async {
+        // A byte at a time: nothing of what follows the line may be taken.
+        let mut line = Vec::new();
+        while line.last() != Some(&b'\n') && line.len() < 256 {
+            line.push(stream.read_u8().await?);
+        }
+        Ok::<_, io::Error>(line)
+    };
+    let line = match tokio::time::timeout(REPORT_TIMEOUT, read).await {
+        Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "the helper did not get ready in time")),
+        Ok(read) => read?,
+    };
+    let line = String::from_utf8_lossy(&line);
+    let granted = crate::contain::parse_ready(&line)
+        .ok_or_else(|| io::Error::other(format!("the helper said {line:?} instead of getting ready")))?;
+    Ok((OwnedFd::from(stream.into_std()?), granted))
+}
+
 /// Writes the command and the end of writing, then reads the helper's one-line
 /// report, up to the channel's end.
 async fn exchange(fd: OwnedFd, command: &crate::contain::Command) -> io::Result<String> {

@@ -376,7 +376,10 @@ fn the_helper_runs_only_the_command_it_is_sent_where_and_as_it_is_sent() {
         ours.shutdown(std::net::Shutdown::Write).expect("the end of the command");
         let mut report = String::new();
         ours.read_to_string(&mut report).expect("the report");
-        report
+        // It said it was ready (and what it was granted) before it took the command.
+        let (ready, rest) = report.split_once('\n').expect("two lines");
+        assert!(ready.starts_with("ready "), "{report:?}");
+        rest.to_owned()
     };
     let command = |cwd: &std::path::Path, mark: &str| {
         json!({
@@ -387,8 +390,12 @@ fn the_helper_runs_only_the_command_it_is_sent_where_and_as_it_is_sent() {
         .to_string()
     };
 
-    // Without a command, it waits, ready, and runs nothing.
-    let (mut child, ours, _master) = start();
+    // Without a command, it says it is ready, waits, and runs nothing.
+    let (mut child, mut ours, _master) = start();
+    let mut ready = [0u8; 64];
+    let n = ours.read(&mut ready).expect("its readiness");
+    let ready = String::from_utf8_lossy(&ready[..n]).into_owned();
+    assert!(ready.starts_with("ready pid_namespace ") && ready.ends_with('\n'), "{ready:?}");
     std::thread::sleep(Duration::from_millis(300));
     assert!(child.try_wait().expect("wait").is_none(), "it waits for its command");
     drop(ours);
@@ -457,6 +464,22 @@ fn instances_start_in_helpers_made_ready_and_get_their_own_everything() {
     let (second, pid) = start("second", 27, 91);
     assert!(ready.contains(&pid), "the instance started in a ready helper: {pid} not in {ready:?}");
     running.push(pid);
+    // Its start is stored with its row: created, then started, one after the other.
+    let replay = [("Last-Event-ID", "0")];
+    let mut events = crate::sse_client::SseClient::open(&app, &format!("/api/events?instance_id={second}"), &replay);
+    let got = events.until("instance.status", T);
+    let ours: Vec<_> = got.iter().filter(|e| e.event.starts_with("instance.")).collect();
+    let seq = |e: &crate::sse_client::Event| e.id.as_deref().and_then(|i| i.parse::<i64>().ok()).expect("seq");
+    assert_eq!(ours[0].event, "instance.created");
+    assert_eq!(ours[0].json()["instance"]["status"], "idle", "{:?}", ours[0]);
+    let started = ours[1].json();
+    assert_eq!((started["previous"].as_str(), started["status"].as_str()), (Some("idle"), Some("active")));
+    assert_eq!(started["reason"], "started");
+    assert_eq!(seq(ours[1]), seq(ours[0]) + 1, "nothing between: {got:?}");
+    events.close();
+    let stored = app.get(&format!("/api/instances/{second}")).json();
+    assert_eq!(stored["pid"], pid, "{stored}");
+    assert!(stored["started_at"].is_string(), "{stored}");
     let usage = app.get(&format!("/api/instances/{second}")).json()["usage"].clone();
     assert!(usage["pids"].as_u64().is_some_and(|n| n >= 2), "its cgroup holds its init and command: {usage}");
 

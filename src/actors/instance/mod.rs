@@ -79,13 +79,24 @@ pub struct Launch {
     pub task_id: Option<i64>,
     pub registry: Addr<Registry>,
     pub shared: Arc<Shared>,
-    /// Told, with the row as stored then, once the first transition (started or
-    /// failed) is stored.
-    pub started: oneshot::Sender<Option<crate::domain::instance::Instance>>,
+    /// Told once its start is settled (see [`Settled`]).
+    pub started: oneshot::Sender<Settled>,
+    /// Its start was stored with its row (`ready` is the helper it was stored
+    /// with): once the program runs, nothing more is stored of the start.
+    pub begun: bool,
     /// Its cgroup and sandbox, prepared.
     pub isolation: crate::isolation::Prepared,
     /// Whether its row got stored, when that happens while it starts (see [`Row`]).
     pub row: Option<Row>,
+}
+
+/// What the creator of an instance learns once its start is settled.
+#[derive(Debug)]
+pub enum Settled {
+    /// Its first transition (started, or failed) is stored: the row as it was then.
+    Stored(Option<Box<crate::domain::instance::Instance>>),
+    /// Its start was stored with its row, and its program now runs.
+    Running,
 }
 
 /// Tells an instance started while its row is being inserted whether the row got
@@ -103,8 +114,9 @@ use crate::runner::Exit;
 /// Where an instance's program is in its life. The stored `status` says what
 /// users see; the phase says what the actor is doing about the process.
 pub(super) enum Phase {
-    /// Not started yet (with the helper made ready for it, if one was).
-    Launching(Box<(SpawnSpec, Option<crate::terminal::pty::Spawned>)>),
+    /// Not started yet (with the helper made ready for it, if one was, and whether
+    /// its start was stored with its row).
+    Launching(Box<(SpawnSpec, Option<crate::terminal::pty::Spawned>, bool)>),
     /// The program runs (or its start is being confirmed).
     Running,
     /// Asked to end: signalled, SIGKILL after the grace period.
@@ -131,8 +143,8 @@ pub struct InstanceActor {
     phase: Phase,
     shared: Arc<Shared>,
     registry: Addr<Registry>,
-    /// Told once the first transition (started or failed) is stored.
-    started: Option<oneshot::Sender<Option<crate::domain::instance::Instance>>>,
+    /// Told once its start is settled.
+    started: Option<oneshot::Sender<Settled>>,
     /// The program's terminal, once it was started.
     terminal: Option<Terminal>,
     /// Its cgroup and the rest of what was prepared for its isolation.
@@ -180,6 +192,7 @@ impl InstanceActor {
                 registry,
                 shared,
                 started,
+                begun,
                 isolation,
                 row,
             } = launch;
@@ -188,8 +201,9 @@ impl InstanceActor {
                 id,
                 agent_id,
                 task_id,
-                status: InstanceStatus::Idle,
-                phase: Phase::Launching(Box::new((spec, ready))),
+                // Stored as started with its row, or idle until its program runs.
+                status: if begun { InstanceStatus::Active } else { InstanceStatus::Idle },
+                phase: Phase::Launching(Box::new((spec, ready, begun))),
                 shared,
                 registry,
                 started: Some(started),
@@ -356,7 +370,7 @@ impl Actor for InstanceActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let Phase::Launching(launching) = std::mem::replace(&mut self.phase, Phase::Running) else { return };
-        let (spec, ready) = *launching;
+        let (spec, ready, begun) = *launching;
         let program = spec.argv.first().cloned().unwrap_or_default();
         let row = self.row.take();
         if let crate::runner::Plan::Container(plan) = &spec.runner {
@@ -381,7 +395,14 @@ impl Actor for InstanceActor {
                 Ok(granted) => {
                     act.isolation = Some(act.prepared.report(granted));
                     act.shared.running.insert(act.id, act.prepared.cgroup.clone(), pid, act.agent_id);
-                    act.transition(Event::Start, "started".into(), None, ctx);
+                    if begun {
+                        tracing::info!(instance = %act.id, from = "idle", to = "active", reason = "started", "instance status (stored with its row)");
+                        if let Some(started) = act.started.take() {
+                            let _ = started.send(Settled::Running);
+                        }
+                    } else {
+                        act.transition(Event::Start, "started".into(), None, ctx);
+                    }
                     act.arm_check(act.waiting.idle, ctx);
                 }
                 Err(e) => act.spawn_failed(&program, &e, ctx),

@@ -134,7 +134,7 @@ impl InstanceActor {
         match write {
             Write::Transition(record) => {
                 if let Some(started) = self.started.take() {
-                    let _ = started.send(row);
+                    let _ = started.send(super::Settled::Stored(row.map(Box::new)));
                 }
                 tracing::info!(
                     instance = %self.id,

@@ -13,16 +13,16 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{Create, Registry};
-use crate::actors::instance::{row_stored, InstanceActor, Launch, Row};
-use crate::actors::spares::Spares;
+use crate::actors::instance::{row_stored, InstanceActor, Launch, Row, Settled};
+use crate::actors::spares::{Spare, Spares};
 use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
-use crate::db::instances::{self, NewInstance, Transition};
+use crate::db::instances::{self, Begun, NewInstance, Transition};
 use crate::db::{self, agents, messages, DbError};
 use crate::domain::instance::{EndReason, Instance, InstanceStatus, Workspace};
 use crate::domain::integration::{ApprovalStatus, Integration};
 use crate::domain::message::Message;
-use crate::domain::settings::WorkspaceKind;
+use crate::domain::settings::{Limits, WorkspaceKind};
 use crate::domain::state::{self, Event};
 use crate::terminal::pty::{self, SpawnSpec};
 use crate::workspace;
@@ -88,12 +88,26 @@ pub(super) async fn create(
             None => (msg.agent.settings.integration == Integration::ClaudeCode).then(|| Uuid::new_v4().to_string()),
         },
         resumed_from: msg.resume.as_ref().map(|r| r.from),
+        started: None,
     };
     let prompt = msg.prompt;
     if start_now && new.workspace.is_none() && new.resumed_from.is_none() {
         // Its helper starts while the row is inserted; the command runs once the row
         // is stored (a program may ask for its own instance at once), and not at all
         // when it cannot be (a trigger's repeated delivery, a failing disk).
+        let mut new = new;
+        let spare = spare_for(&shared, &arbiter, &msg.agent);
+        let helper = match spare {
+            // A helper ready already: its start is stored with the row, in one
+            // transaction, when its program will be found (one that will not fails
+            // `idle → error` with no pid, as ever).
+            Some(spare) if will_run(&shared, &msg.agent, &new, &msg.env) => {
+                let isolation = serde_json::to_string(&spare.isolation.report(spare.granted)).map_err(storage)?;
+                new.started = Some(Begun { pid: spare.spawned.pid, pty: spare.spawned.pts.clone(), isolation });
+                Helper::Begun(spare)
+            }
+            spare => Helper::Taken(spare),
+        };
         let instance = planned(&new);
         let (stored, row) = tokio::sync::watch::channel(None);
         let insert = db::run(&shared.db.agents, move |conn| instances::insert(conn, &new, prompt.as_deref()));
@@ -102,15 +116,18 @@ pub(super) async fn create(
             let _ = stored.send(Some(inserted.is_ok()));
             inserted
         };
-        let starting = start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, Vec::new(), Some(row));
+        let starting =
+            start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, Vec::new(), Some(row), helper);
         let (inserted, started) = tokio::join!(insert, starting);
-        inserted.map_err(|e| match e {
+        let inserted = inserted.map_err(|e| match e {
             DbError::Conflict(message) => CreateError::Duplicate(message),
             other => storage(other),
         })?;
         return match started {
-            Some(row) => Ok(row),
-            None => read_back(&shared, id).await,
+            Some(Settled::Stored(Some(row))) => Ok(*row),
+            // Stored as started with the row, and its program runs.
+            Some(Settled::Running) => Ok(inserted),
+            Some(Settled::Stored(None)) | None => read_back(&shared, id).await,
         };
     }
     let (instance, held) = db::run(&shared.db.agents, move |conn| -> Result<_, DbError> {
@@ -125,10 +142,57 @@ pub(super) async fn create(
     if !start_now {
         return Ok(instance);
     }
-    if let Some(row) = start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, held, None).await {
-        return Ok(row);
+    match start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, held, None, Helper::Choose).await {
+        Some(Settled::Stored(Some(row))) => Ok(*row),
+        _ => read_back(&shared, id).await,
     }
-    read_back(&shared, id).await
+}
+
+/// The helper a start runs in.
+enum Helper {
+    /// A spare when one suits, else its own.
+    Choose,
+    /// The spare taken for it already (none: its own).
+    Taken(Option<Spare>),
+    /// The spare its start was stored with, with its row.
+    Begun(Spare),
+}
+
+/// A ready spare for an instance of `agent`, when one suits it (and more are
+/// begun for the next starts).
+fn spare_for(shared: &Arc<Shared>, arbiter: &ArbiterHandle, agent: &StoredAgent) -> Option<Spare> {
+    let settings = &agent.settings;
+    let runner = crate::runner::Plan::new(&settings.runner, Limits::default(), None);
+    if !Spares::suit(shared, &runner, settings.limits, &settings.sandbox) {
+        return None;
+    }
+    let spare = shared.spares.take();
+    Spares::refill(shared, arbiter);
+    spare
+}
+
+/// Whether the instance's program will be found, and its directory entered, as
+/// `execvp` in its directory with its `PATH` would (only its start in a spare,
+/// stored before the command is sent, asks).
+fn will_run(shared: &Shared, agent: &StoredAgent, new: &NewInstance, env: &BTreeMap<String, String>) -> bool {
+    let cwd = std::path::Path::new(&new.project_path);
+    let program =
+        crate::integration::argv(agent.settings.integration, &agent.record.command, &planned(new), &shared.hooks)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+    let executable =
+        |path: &std::path::Path| path.is_file() && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok();
+    if program.is_empty() || !cwd.is_dir() {
+        return false;
+    }
+    if program.contains('/') {
+        return executable(&cwd.join(&program));
+    }
+    let path = env.get("PATH").or_else(|| agent.record.env.get("PATH")).or_else(|| shared.base_env.get("PATH"));
+    // execvp's own search path when there is no PATH.
+    let path = path.map_or("/bin:/usr/bin", String::as_str);
+    path.split(':').any(|dir| executable(&cwd.join(dir).join(&program)))
 }
 
 /// The instance's row, read again after a start that did not hand it back.
@@ -188,7 +252,7 @@ pub(super) async fn start_queued(
     .await;
     match loaded {
         Ok(Some((agent, instance, env, held))) if instance.status == InstanceStatus::Idle => {
-            start(&shared, &arbiter, registry, &agent, &instance, &env, held, None).await;
+            start(&shared, &arbiter, registry, &agent, &instance, &env, held, None, Helper::Choose).await;
             true
         }
         Ok(_) => false,
@@ -234,7 +298,8 @@ async fn start(
     env: &BTreeMap<String, String>,
     held: Vec<Message>,
     row: Option<Row>,
-) -> Option<Instance> {
+    helper: Helper,
+) -> Option<Settled> {
     // A start that fails before its actor runs stores the failure: once its row is.
     let settled = |row: &Option<Row>| {
         let row = row.clone();
@@ -249,6 +314,9 @@ async fn start(
         Err(e) => {
             tracing::error!(instance = %instance.id, error = %e, "cannot issue an instance token");
             let reason = format!("spawn_failed: cannot issue an instance token: {e}");
+            if let Helper::Taken(Some(spare)) | Helper::Begun(spare) = helper {
+                spare.discard();
+            }
             settled(&row).await;
             return not_started(shared, &registry, agent.id, instance.id, reason).await;
         }
@@ -274,13 +342,13 @@ async fn start(
     // A helper made ready ahead of need, when this instance's needs nothing of its
     // own; it runs on the spare's arbiter. Another is made for the next start.
     let settings = &agent.settings;
-    let spare = Spares::suit(shared, &spec.runner, settings.limits, &settings.sandbox).then(|| {
-        let spare = shared.spares.take();
-        Spares::refill(shared, arbiter);
-        spare
-    });
+    let (spare, begun) = match helper {
+        Helper::Choose => (spare_for(shared, arbiter, agent), false),
+        Helper::Taken(spare) => (spare, false),
+        Helper::Begun(spare) => (Some(spare), true),
+    };
     let (mut arbiter, mut ready) = (arbiter.clone(), None);
-    let isolated = match (spare.flatten(), &spec.runner) {
+    let isolated = match (spare, &spec.runner) {
         (Some(spare), _) => {
             arbiter = spare.arbiter;
             ready = Some(spare.spawned);
@@ -313,13 +381,14 @@ async fn start(
         registry,
         shared: shared.clone(),
         started,
+        begun,
         row: row.clone(),
     };
     let addr = InstanceActor::launch(&arbiter, launch);
     shared.directory.insert(instance.id, addr.clone());
     if let Some(row) = row {
         if !row_stored(row).await {
-            return outcome.await.ok().flatten();
+            return outcome.await.ok();
         }
     }
     // A reply stored after the held messages were read but before the actor joined
@@ -334,7 +403,7 @@ async fn start(
         }
         Err(e) => tracing::warn!(instance = %id, error = %e, "cannot read the held messages again"),
     }
-    outcome.await.ok().flatten()
+    outcome.await.ok()
 }
 
 /// No actor will run: stores the failure and frees the slot here, or the instance
@@ -345,7 +414,7 @@ async fn not_started(
     agent: Uuid,
     id: Uuid,
     reason: String,
-) -> Option<Instance> {
+) -> Option<Settled> {
     let job = shared.clone();
     let stored = db::run(&shared.db.agents, move |conn| fail_unstarted(&job, conn, id, &reason)).await;
     if stored.is_err() {
