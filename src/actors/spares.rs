@@ -29,13 +29,11 @@ use crate::terminal::pty::{self, Spawned};
 const REFILL_AFTER: Duration = Duration::from_millis(20);
 
 /// A ready helper: its PTY and channel, its isolation (a cgroup with no limits,
-/// named for the spare, not for an instance), what its kernel granted, and the
-/// arbiter it belongs to.
+/// named for the spare, not for an instance; what the kernel granted it is in
+/// `spawned`), and the arbiter it belongs to.
 pub struct Spare {
     pub spawned: Spawned,
     pub isolation: Prepared,
-    /// What the kernel granted its helper (it said so once ready).
-    pub granted: crate::isolation::Granted,
     pub arbiter: ArbiterHandle,
 }
 
@@ -166,14 +164,10 @@ async fn make(shared: &Arc<Shared>, arbiter: ArbiterHandle) -> std::io::Result<S
             return Err(e);
         }
     };
-    let report = spawned.report.try_clone()?;
-    match pty::ready(report).await {
-        Ok((report, granted)) => {
-            spawned.report = report;
-            Ok(Spare { spawned, isolation, granted, arbiter })
-        }
+    match pty::ready(&mut spawned).await {
+        Ok(()) => Ok(Spare { spawned, isolation, arbiter }),
         Err(e) => {
-            discard(Spare { spawned, isolation, granted: crate::isolation::Granted::default(), arbiter });
+            discard(Spare { spawned, isolation, arbiter });
             Err(e)
         }
     }

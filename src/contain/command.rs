@@ -1,5 +1,5 @@
-//! The command the server sends a ready helper: received by init, made ready
-//! before the fork, and run in the command's own process.
+//! The command the server sends a ready helper: received and run by the
+//! command's own process, which init made ahead of it.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -75,14 +75,11 @@ pub(super) fn receive(report: &OwnedFd) -> Option<Result<Exec, Errno>> {
     Some(serde_json::from_slice(&text).map_err(|_| Errno::EINVAL).and_then(|command: Command| Exec::new(&command)))
 }
 
-/// Which step of [`run_command`] failed, before its errno on the exec pipe.
-pub(super) const STAGE_CWD: u8 = b'c';
-const STAGE_EXEC: u8 = b'x';
-
 /// The command: default signal dispositions and an empty mask, its working
-/// directory and environment, then exec. On failure the step and its errno go to
-/// init and the process exits 127.
-pub(super) fn run_command(exec: &Exec, exec_write: &OwnedFd) -> ! {
+/// directory and environment, then exec. On failure the step and its errno are
+/// reported (`cwd ERRNO`, `err ERRNO`) and the process exits 127; on success the
+/// report channel closes with the exec.
+pub(super) fn run_command(exec: &Exec, report: &OwnedFd) -> ! {
     // A process group of its own, in the terminal's foreground: the terminal's
     // signals (Ctrl-C) reach the command's group alone, and the kernel's view of
     // the foreground group (how waiting is detected) starts at the command. SIGTTOU
@@ -96,29 +93,27 @@ pub(super) fn run_command(exec: &Exec, exec_write: &OwnedFd) -> ! {
         }
     }
     let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    let failed = |stage: u8, errno: Errno| -> ! {
-        let mut message = [stage, 0, 0, 0, 0];
-        message[1..].copy_from_slice(&(errno as i32).to_ne_bytes());
-        let _ = nix::unistd::write(exec_write, &message);
+    let failed = |stage: &str, errno: Errno| -> ! {
+        let _ = nix::unistd::write(report, format!("{stage} {}\n", errno as i32).as_bytes());
         std::process::exit(127);
     };
     if let Err(errno) = nix::unistd::chdir(exec.cwd.as_c_str()) {
-        failed(STAGE_CWD, errno);
+        failed("cwd", errno);
     }
     // The command's environment replaces the helper's (execvp looks for the
     // program along the new PATH). SAFETY: this process is single-threaded.
     unsafe {
         if libc::clearenv() != 0 {
-            failed(STAGE_EXEC, Errno::last());
+            failed("err", Errno::last());
         }
         for (name, value) in &exec.env {
             if libc::setenv(name.as_ptr(), value.as_ptr(), 1) != 0 {
-                failed(STAGE_EXEC, Errno::last());
+                failed("err", Errno::last());
             }
         }
     }
     match nix::unistd::execvp(&exec.argv[0], &exec.argv) {
-        Err(errno) => failed(STAGE_EXEC, errno),
+        Err(errno) => failed("err", errno),
         Ok(never) => match never {},
     }
 }

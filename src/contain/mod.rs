@@ -10,10 +10,12 @@
 //! makes its session with the terminal as its controlling one and arms its death
 //! signal ([`own_session`]), then:
 //! 1. enters a new PID namespace (a user namespace too when not privileged);
-//! 2. forks the namespace's init (PID 1), which waits for the command on the
-//!    report channel ([`Command`], JSON, up to the server's end of writing), then
-//!    forks it (PID 2) — the command is not PID 1 itself, because PID 1 ignores
-//!    every signal it has no handler for, and Ctrl-C must still interrupt it;
+//! 2. forks the namespace's init (PID 1), which says it is ready (`ready
+//!    pid_namespace|none landlock|none`: what the kernel granted) and forks the
+//!    command's process (PID 2), which waits for the command on the report channel
+//!    ([`Command`], JSON, up to the server's end of writing) and runs it — the
+//!    command is not PID 1 itself, because PID 1 ignores every signal it has no
+//!    handler for, and Ctrl-C must still interrupt it;
 //! 3. waits for init, and ends the way the command ended (same exit code, or
 //!    killed by the same signal), so the server sees the command's status.
 //!
@@ -25,12 +27,12 @@
 //! Init reaps orphans, passes SIGHUP and SIGTERM on to every process of the
 //! namespace, and exits as soon as the command does. It dies with the helper
 //! (`PR_SET_PDEATHSIG`), and the helper dies with the server, so a SIGKILLed server
-//! leaves nothing behind either. Init says it is ready before it waits for the
-//! command (`ready pid_namespace|none landlock|none`: what the kernel granted), and
-//! reports on the report channel once the command runs (`ok pid_namespace|none landlock|none`: whether the kernel gave a
-//! namespace and a sandbox) or why it could not start (`err ERRNO`, `cwd ERRNO` for
-//! a working directory it cannot enter, or `deny REASON` for a required sandbox the
-//! kernel cannot give), so the server's start still fails for a missing program.
+//! leaves nothing behind either. After its readiness, the report channel says
+//! why the command could not start (`err ERRNO`, `cwd ERRNO` for a working
+//! directory it cannot enter), or closes with nothing more as the command's program
+//! is executed (close-on-exec): the server's start still fails for a missing
+//! program, and waits for no other process to say the command runs. A required
+//! sandbox the kernel cannot give is `deny REASON`, before any readiness.
 //!
 //! Before all that, with `--plan JSON` ([`crate::isolation::HelperPlan`]), the
 //! helper joins the instance's cgroups (so everything it starts is in them from the
@@ -53,7 +55,7 @@ use nix::unistd::{fork, ForkResult, Pid};
 mod command;
 mod into_cgroup;
 pub use command::Command;
-use command::{receive, run_command, STAGE_CWD};
+use command::{receive, run_command};
 use into_cgroup::{fork_into, CgroupV2};
 
 pub use crate::isolation::Granted;
@@ -82,22 +84,24 @@ impl Containment {
     }
 }
 
-/// Parses init's report: what the kernel granted once the command runs, or the
-/// error that kept it from starting (`cwd`: the working directory of `command`).
+/// Parses a helper's report once its channel closed: what the kernel granted
+/// (from its readiness, first in the report or `ready` when read before), or the
+/// error that kept the command from starting (`cwd`: its working directory).
 ///
 /// # Errors
 /// The command could not be started (its errno, or the reason a required sandbox
 /// is missing), or the report is garbled.
-pub fn parse_report(report: &str, cwd: &Path) -> std::io::Result<Granted> {
+pub fn parse_report(report: &str, cwd: &Path, ready: Option<Granted>) -> std::io::Result<Granted> {
     let garbled = || std::io::Error::other(format!("the instance's helper reported {report:?}"));
-    // Its readiness comes first, unless it was read on its own (a spare's).
-    let report = match report.split_once('\n') {
-        Some((first, rest)) if first.starts_with("ready ") => rest,
-        _ => report,
+    // Its readiness comes first, unless it was read on its own (`ready`, a spare's).
+    let (ready, rest) = match report.split_once('\n') {
+        Some((first, rest)) if first.starts_with("ready ") => (parse_ready(first), rest),
+        _ => (ready, report),
     };
-    let mut words = report.trim().splitn(3, ' ');
+    let mut words = rest.trim().splitn(3, ' ');
     match (words.next(), words.next(), words.next()) {
-        (Some("ok"), Some(ns), sandbox) => granted(ns, sandbox).ok_or_else(garbled),
+        // Nothing after readiness: the command's program was executed.
+        (Some(""), None, None) => ready.ok_or_else(garbled),
         (Some("err"), Some(errno), None) => {
             Err(std::io::Error::from_raw_os_error(errno.parse().unwrap_or(Errno::EIO as i32)))
         }
@@ -326,9 +330,6 @@ fn init(of: Init, report: OwnedFd, status: OwnedFd) -> ! {
         waited.add(sig);
     }
     let _ = signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&waited), None);
-    let Ok((exec_read, exec_write)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
-        report_and_exit(report, "err 5");
-    };
     // Ready: what it was granted, known before any command (a spare's start is
     // stored with it before the command is sent).
     let sandbox = if sandboxed { "landlock" } else { "none" };
@@ -337,32 +338,19 @@ fn init(of: Init, report: OwnedFd, status: OwnedFd) -> ! {
         // The server is gone or gave the start up.
         std::process::exit(127);
     }
-    let exec = match receive(&report) {
-        // The server gave the start up (its end of the channel closed): nothing runs.
-        None => std::process::exit(127),
-        Some(Err(errno)) => report_and_exit(report, &format!("err {}", errno as i32)),
-        Some(Ok(exec)) => exec,
-    };
-    // SAFETY: init is single-threaded.
+    // The command's own process, made now: it takes the command when the server
+    // sends it, and runs it. SAFETY: init is single-threaded.
     let command = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            drop((exec_read, report, status));
-            run_command(&exec, &exec_write)
+            drop(status);
+            command_process(report)
         }
         Ok(ForkResult::Parent { child }) => child,
         Err(e) => report_and_exit(report, &format!("err {}", e as i32)),
     };
-    drop((exec_write, exec));
-    let mut failed = Vec::new();
-    let _ = std::fs::File::from(exec_read).read_to_end(&mut failed);
-    if let [stage, errno @ ..] = failed.as_slice() {
-        let errno = <[u8; 4]>::try_from(errno).map_or(Errno::EIO as i32, i32::from_ne_bytes);
-        let _ = waitpid(command, None);
-        let kind = if *stage == STAGE_CWD { "cwd" } else { "err" };
-        report_and_exit(report, &format!("{kind} {errno}"));
-    }
-    let mut report = std::fs::File::from(report);
-    let _ = report.write_all(format!("ok {} {sandbox}\n", containment.as_str()).as_bytes());
+    // From here only the command's process holds the channel; it closes as the
+    // command's program is executed (close-on-exec), which the server takes for
+    // the start.
     drop(report);
     loop {
         let Ok(sig) = waited.wait() else { continue };
@@ -409,6 +397,18 @@ fn status_line(kind: char, n: i32) -> String {
 fn finish(line: &str, status: &OwnedFd) -> ! {
     let _ = nix::unistd::write(status, line.as_bytes());
     std::process::exit(0);
+}
+
+/// The command's process: takes the command, then runs it (see [`run_command`]);
+/// nothing when the server gives the start up (the channel's end, no command).
+fn command_process(report: OwnedFd) -> ! {
+    // Closed by the exec alone, whatever number it came on.
+    let _ = nix::fcntl::fcntl(&report, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+    match receive(&report) {
+        None => std::process::exit(127),
+        Some(Err(errno)) => report_and_exit(report, &format!("err {}", errno as i32)),
+        Some(Ok(exec)) => run_command(&exec, &report),
+    }
 }
 
 fn report_and_exit(report: OwnedFd, line: &str) -> ! {
@@ -462,22 +462,23 @@ mod tests {
     fn reports_and_statuses_parse() {
         let granted = |pid_namespace, sandbox| Some(Granted { pid_namespace, sandbox });
         let cwd = Path::new("/srv/project");
-        assert_eq!(parse_report("ok pid_namespace none\n", cwd).ok(), granted(true, false));
-        assert_eq!(parse_report("ok none landlock\n", cwd).ok(), granted(false, true));
-        assert_eq!(parse_report("ok pid_namespace\n", cwd).ok(), granted(true, false));
-        let denied = parse_report("deny this kernel has no Landlock\n", cwd).expect_err("denied");
+        // Ready, then the channel's end: the program was executed.
+        assert_eq!(parse_report("ready pid_namespace none\n", cwd, None).ok(), granted(true, false));
+        assert_eq!(parse_report("ready none landlock\n", cwd, None).ok(), granted(false, true));
+        // Its readiness read before (a spare's).
+        assert_eq!(parse_report("", cwd, granted(true, false)).ok(), granted(true, false));
+        assert!(parse_report("", cwd, None).is_err(), "nothing said at all");
+        let denied = parse_report("deny this kernel has no Landlock\n", cwd, None).expect_err("denied");
         assert_eq!(denied.to_string(), "sandbox_unavailable: this kernel has no Landlock");
-        assert_eq!(parse_report("err 2\n", cwd).expect_err("missing").kind(), std::io::ErrorKind::NotFound);
-        let gone = parse_report("cwd 2\n", cwd).expect_err("no directory");
+        let missing = parse_report("ready pid_namespace none\nerr 2\n", cwd, None).expect_err("missing");
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+        let gone = parse_report("cwd 2\n", cwd, granted(true, false)).expect_err("no directory");
         assert_eq!(gone.kind(), std::io::ErrorKind::NotFound);
         assert!(gone.to_string().starts_with("its working directory /srv/project: No such file"), "{gone}");
-        assert!(parse_report("", cwd).is_err());
-        let both = "ready pid_namespace none\nok pid_namespace none\n";
-        assert_eq!(parse_report(both, cwd).ok(), granted(true, false));
-        assert_eq!(parse_report("ready pid_namespace none\nerr 2\n", cwd).expect_err("e").raw_os_error(), Some(2));
-        assert!(parse_report("ready pid_namespace none\n", cwd).is_err(), "ready, then gone: no start");
+        assert!(parse_report("ready pid_namespace none\nnonsense\n", cwd, None).is_err());
         assert_eq!(parse_ready("ready none landlock\n"), granted(false, true));
-        assert_eq!(parse_ready("ok pid_namespace none\n"), None);
+        assert_eq!(parse_ready("ready sideways none\n"), None);
+        assert_eq!(parse_ready("err 2\n"), None);
         assert_eq!(parse_status("e 3\n"), Some(WaitStatus::Exited(Pid::from_raw(0), 3)));
         assert_eq!(parse_status("s 15\n"), Some(WaitStatus::Signaled(Pid::from_raw(0), Signal::SIGTERM, false)));
         assert_eq!(parse_status("x"), None);

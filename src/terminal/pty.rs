@@ -67,6 +67,8 @@ pub struct Spawned {
     pub input: std::os::fd::OwnedFd,
     /// `/dev/pts/N`: how the child's side of the terminal appears in `/proc/*/fd`.
     pub pts: String,
+    /// What the kernel granted it, once it said it was ready ([`ready`]).
+    pub granted: Option<crate::contain::Granted>,
 }
 
 /// Opens a PTY of `rows` by `cols` and starts a containment helper on it with
@@ -122,7 +124,7 @@ pub fn helper(rows: u16, cols: u16, plan: &crate::isolation::HelperPlan) -> io::
     // descriptors of their own (see `terminal::reader`).
     let master = std::os::fd::OwnedFd::from(pty);
     let input = master.try_clone()?;
-    Ok(Spawned { child, pid, report: report_read, master, input, pts: pts_name })
+    Ok(Spawned { child, pid, report: report_read, master, input, pts: pts_name, granted: None })
 }
 
 /// The containment helper's own binary, `switchboard-contain` beside this one (built
@@ -151,8 +153,9 @@ pub async fn start(
     report: OwnedFd,
     pid: i32,
     command: &crate::contain::Command,
+    ready: Option<crate::contain::Granted>,
 ) -> io::Result<crate::contain::Granted> {
-    let result = exchange(report, command).await.and_then(|r| crate::contain::parse_report(&r, &command.cwd));
+    let result = exchange(report, command).await.and_then(|r| crate::contain::parse_report(&r, &command.cwd, ready));
     if result.is_err() {
         // The helper exits by itself after reporting an error, but make sure.
         signal_group(pid, Signal::SIGKILL);
@@ -161,13 +164,13 @@ pub async fn start(
 }
 
 /// Waits (at most 10 s) for a helper to say it is ready, and what the kernel
-/// granted it, before any command; the channel is handed back for [`start`].
+/// granted it (into `spawned.granted`), before any command.
 ///
 /// # Errors
 /// The helper ended or said something else.
-pub async fn ready(report: OwnedFd) -> io::Result<(OwnedFd, crate::contain::Granted)> {
+pub async fn ready(spawned: &mut Spawned) -> io::Result<()> {
     use tokio::io::AsyncReadExt;
-    let stream = std::os::unix::net::UnixStream::from(report);
+    let stream = std::os::unix::net::UnixStream::from(spawned.report.try_clone()?);
     stream.set_nonblocking(true)?;
     let mut stream = tokio::net::UnixStream::from_std(stream)?;
     let read = async {
@@ -185,7 +188,8 @@ pub async fn ready(report: OwnedFd) -> io::Result<(OwnedFd, crate::contain::Gran
     let line = String::from_utf8_lossy(&line);
     let granted = crate::contain::parse_ready(&line)
         .ok_or_else(|| io::Error::other(format!("the helper said {line:?} instead of getting ready")))?;
-    Ok((OwnedFd::from(stream.into_std()?), granted))
+    spawned.granted = Some(granted);
+    Ok(())
 }
 
 /// Writes the command and the end of writing, then reads the helper's one-line

@@ -234,7 +234,7 @@ impl InstanceActor {
         spec: &SpawnSpec,
         ready: Option<pty::Spawned>,
         ctx: &mut Context<Self>,
-    ) -> std::io::Result<std::os::fd::OwnedFd> {
+    ) -> std::io::Result<(std::os::fd::OwnedFd, Option<crate::isolation::Granted>)> {
         let transcript = OpenOptions::new().create(true).append(true).open(self.shared.transcript(self.id))?;
         let spawned = match ready {
             Some(spawned) => {
@@ -264,7 +264,7 @@ impl InstanceActor {
             };
             act.exited(exit, ctx);
         }));
-        Ok(spawned.report)
+        Ok((spawned.report, spawned.granted))
     }
 
     /// Runs `then` once the instance's row is stored (at once when it was before
@@ -380,8 +380,8 @@ impl Actor for InstanceActor {
         }
         // The helper makes the session, namespace and init now, while the row may
         // still be being stored; it runs the command once told to go.
-        let report = match self.spawn_child(&spec, ready, ctx) {
-            Ok(report) => report,
+        let (report, granted) = match self.spawn_child(&spec, ready, ctx) {
+            Ok(channel) => channel,
             Err(e) => return self.once_stored(row, ctx, move |act, ctx| act.spawn_failed(&program, &e, ctx)),
         };
         let Some(pid) = self.terminal.as_ref().and_then(Terminal::pid) else { return };
@@ -390,7 +390,7 @@ impl Actor for InstanceActor {
             // The helper reports once the command runs (or why it cannot): a few
             // milliseconds of fork and exec, awaited without blocking this thread,
             // which serves other instances. Nothing else of this actor runs meanwhile.
-            let starting = async move { pty::start(report, pid, &command).await };
+            let starting = async move { pty::start(report, pid, &command, granted).await };
             ctx.wait(starting.into_actor(act).map(move |outcome, act, ctx| match outcome {
                 Ok(granted) => {
                     act.isolation = Some(act.prepared.report(granted));

@@ -101,8 +101,9 @@ pub(super) async fn create(
             // A helper ready already: its start is stored with the row, in one
             // transaction, when its program will be found (one that will not fails
             // `idle → error` with no pid, as ever).
-            Some(spare) if will_run(&shared, &msg.agent, &new, &msg.env) => {
-                let isolation = serde_json::to_string(&spare.isolation.report(spare.granted)).map_err(storage)?;
+            Some(spare) if spare.spawned.granted.is_some() && will_run(&shared, &msg.agent, &new, &msg.env) => {
+                let granted = spare.spawned.granted.unwrap_or_default();
+                let isolation = serde_json::to_string(&spare.isolation.report(granted)).map_err(storage)?;
                 new.started = Some(Begun { pid: spare.spawned.pid, pty: spare.spawned.pts.clone(), isolation });
                 Helper::Begun(spare)
             }
