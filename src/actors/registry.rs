@@ -5,6 +5,10 @@
 
 #[path = "registry/launch.rs"]
 mod launch;
+#[path = "registry/prepare.rs"]
+mod prepare;
+#[path = "registry/unstarted.rs"]
+mod unstarted;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -175,7 +179,7 @@ impl Registry {
         self.queue.remove(index);
         let shared = self.shared.clone();
         let job =
-            crate::db::run(&self.shared.db.agents, move |conn| launch::end_never_started(&shared, conn, id, reason));
+            crate::db::run(&self.shared.db.agents, move |conn| unstarted::end_never_started(&shared, conn, id, reason));
         Some(async move {
             if let Err(e) = job.await {
                 tracing::error!(instance = %id, error = %e, "storing the end of a queued instance failed");
@@ -339,7 +343,7 @@ impl Handler<Recover> for Registry {
 
     fn handle(&mut self, _: Recover, _: &mut Context<Self>) -> Self::Result {
         let shared = self.shared.clone();
-        let job = async move { actix_web::web::block(move || launch::recover(&shared)).await };
+        let job = async move { actix_web::web::block(move || unstarted::recover(&shared)).await };
         AtomicResponse::new(Box::pin(job.into_actor(self).map(|result, act, ctx| {
             let plan = match result {
                 Ok(Ok(plan)) => plan,

@@ -1,30 +1,28 @@
 //! The registry's work that touches the disk or starts processes: creating
-//! instance rows, starting instance actors, ending queued instances, and
-//! recovering after a restart. Blocking parts run on the blocking pool.
+//! instance rows and starting instance actors (what a start is made of is in
+//! `prepare`; ends of instances with no process, and recovery, in `unstarted`).
+//! Blocking parts run on the blocking pool.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use nix::sys::signal::Signal;
-use regex::Regex;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::prepare::{isolate, patterns, planned, spare_for, spec, will_run};
 use super::{Create, Registry};
 use crate::actors::instance::{row_stored, InstanceActor, Launch, Row, Settled};
-use crate::actors::spares::{Spare, Spares};
+use crate::actors::spares::Spare;
 use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
-use crate::db::instances::{self, Begun, NewInstance, Transition};
+use crate::db::instances::{self, Begun, NewInstance};
 use crate::db::{self, agents, messages, DbError};
-use crate::domain::instance::{EndReason, Instance, InstanceStatus, Workspace};
-use crate::domain::integration::{ApprovalStatus, Integration};
+use crate::domain::instance::{Instance, InstanceStatus, Workspace};
+use crate::domain::integration::Integration;
 use crate::domain::message::Message;
-use crate::domain::settings::{Limits, WorkspaceKind};
-use crate::domain::state::{self, Event};
-use crate::terminal::pty::{self, SpawnSpec};
+use crate::domain::settings::WorkspaceKind;
 use crate::workspace;
 
 use crate::domain::settings::DEFAULT_IDLE_MS;
@@ -159,81 +157,12 @@ enum Helper {
     Begun(Spare),
 }
 
-/// A ready spare for an instance of `agent`, when one suits it (and more are
-/// begun for the next starts).
-fn spare_for(shared: &Arc<Shared>, arbiter: &ArbiterHandle, agent: &StoredAgent) -> Option<Spare> {
-    let settings = &agent.settings;
-    let runner = crate::runner::Plan::new(&settings.runner, Limits::default(), None);
-    if !Spares::suit(shared, &runner, settings.limits, &settings.sandbox) {
-        return None;
-    }
-    let spare = shared.spares.take();
-    Spares::refill(shared, arbiter);
-    spare
-}
-
-/// Whether the instance's program will be found, and its directory entered, as
-/// `execvp` in its directory with its `PATH` would (only its start in a spare,
-/// stored before the command is sent, asks).
-fn will_run(shared: &Shared, agent: &StoredAgent, new: &NewInstance, env: &BTreeMap<String, String>) -> bool {
-    let cwd = std::path::Path::new(&new.project_path);
-    let program =
-        crate::integration::argv(agent.settings.integration, &agent.record.command, &planned(new), &shared.hooks)
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-    let executable =
-        |path: &std::path::Path| path.is_file() && nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok();
-    if program.is_empty() || !cwd.is_dir() {
-        return false;
-    }
-    if program.contains('/') {
-        return executable(&cwd.join(&program));
-    }
-    let path = env.get("PATH").or_else(|| agent.record.env.get("PATH")).or_else(|| shared.base_env.get("PATH"));
-    // execvp's own search path when there is no PATH.
-    let path = path.map_or("/bin:/usr/bin", String::as_str);
-    path.split(':').any(|dir| executable(&cwd.join(dir).join(&program)))
-}
-
 /// The instance's row, read again after a start that did not hand it back.
 async fn read_back(shared: &Shared, id: Uuid) -> Result<Instance, CreateError> {
     db::run(&shared.db.agents, move |conn| instances::get(conn, id))
         .await
         .map_err(storage)?
         .ok_or_else(|| CreateError::Storage("the instance vanished while starting".into()))
-}
-
-/// The row an instance will have once stored, as its start needs it.
-fn planned(new: &NewInstance) -> Instance {
-    Instance {
-        id: new.id,
-        agent_id: new.agent_id,
-        status: InstanceStatus::Idle,
-        started_at: None,
-        completed_at: None,
-        pty_session_id: None,
-        project_path: new.project_path.clone(),
-        last_activity_at: None,
-        exit_code: None,
-        exit_signal: None,
-        status_reason: None,
-        task_id: new.task_id,
-        pid: None,
-        queue_position: None,
-        cols: new.cols,
-        rows: new.rows,
-        prompt: None,
-        wait_id: None,
-        isolation: None,
-        usage: None,
-        workspace: new.workspace.clone(),
-        status_source: None,
-        agent_session_id: new.agent_session_id.clone(),
-        resumed_from: new.resumed_from,
-        options: Vec::new(),
-        approval: None,
-    }
 }
 
 /// Starts a queued instance; `false` when it can no longer start (agent deleted,
@@ -417,181 +346,12 @@ async fn not_started(
     reason: String,
 ) -> Option<Settled> {
     let job = shared.clone();
-    let stored = db::run(&shared.db.agents, move |conn| fail_unstarted(&job, conn, id, &reason)).await;
+    let stored =
+        db::run(&shared.db.agents, move |conn| super::unstarted::fail_unstarted(&job, conn, id, &reason)).await;
     if stored.is_err() {
         tracing::error!(instance = %id, "cannot store that the instance failed to start");
     }
     shared.tokens.revoke(id);
     registry.do_send(super::Finished { id, agent_id: agent });
     None
-}
-
-/// Makes the instance's cgroup and temporary directory and plans its sandbox
-/// (off the async threads), into `spec`.
-async fn isolate(
-    shared: &Arc<Shared>,
-    agent: &StoredAgent,
-    instance: &Instance,
-    spec: &mut SpawnSpec,
-) -> Result<crate::isolation::Prepared, String> {
-    let job = shared.clone();
-    let (id, limits, sandbox) =
-        (instance.id, agent.settings.limits.or(shared.default_limits), agent.settings.sandbox.clone());
-    let workspace = spec.cwd.clone();
-    let repository = instance.workspace.as_ref().map(|ws| std::path::PathBuf::from(&ws.repository));
-    let home = spec.env.get("HOME").map(std::path::PathBuf::from);
-    let made = actix_web::rt::task::spawn_blocking(move || {
-        let host = job.isolation_host();
-        let of = crate::isolation::Instance {
-            id,
-            limits,
-            sandbox: &sandbox,
-            workspace: &workspace,
-            repository: repository.as_deref(),
-            home: home.as_deref(),
-        };
-        crate::isolation::prepare(&host, &of)
-    })
-    .await;
-    let mut prepared = made.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-    spec.isolation = std::mem::take(&mut prepared.plan);
-    if let Some(dir) = &prepared.tmpdir {
-        spec.env.insert("TMPDIR".into(), dir.display().to_string());
-    }
-    Ok(prepared)
-}
-
-fn spec(
-    shared: &Shared,
-    agent: &StoredAgent,
-    instance: &Instance,
-    env: &BTreeMap<String, String>,
-    token: &str,
-) -> SpawnSpec {
-    let limits = agent.settings.limits.or(shared.default_limits);
-    let hooked = agent.settings.integration != Integration::None;
-    let runner = crate::runner::Plan::new(&agent.settings.runner, limits, hooked.then(|| shared.hooks.exe.clone()));
-    // A container has its image's environment: the server's own is not its business.
-    let mut full = match runner {
-        crate::runner::Plan::Local => shared.base_env.clone(),
-        crate::runner::Plan::Container(_) => BTreeMap::new(),
-    };
-    full.extend(agent.record.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    full.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    full.insert("TERM".into(), "xterm-256color".into());
-    full.insert("SWITCHBOARD_URL".into(), shared.base_url.clone());
-    full.insert(pty::MARKER.into(), instance.id.to_string());
-    full.insert("SWITCHBOARD_INSTANCE_TOKEN".into(), token.to_owned());
-    SpawnSpec {
-        argv: crate::integration::argv(agent.settings.integration, &agent.record.command, instance, &shared.hooks),
-        cwd: instance.workspace.as_ref().map_or_else(|| instance.project_path.clone(), |ws| ws.path.clone()).into(),
-        env: full,
-        rows: instance.rows,
-        cols: instance.cols,
-        isolation: crate::isolation::HelperPlan::default(),
-        runner,
-    }
-}
-
-/// The agent's prompt patterns, compiled. They are checked when the agent is saved;
-/// one that no longer compiles (a database from another version) is logged, not
-/// silently dropped.
-fn patterns(instance: Uuid, patterns: &[String]) -> Vec<Regex> {
-    patterns
-        .iter()
-        .filter_map(|p| {
-            Regex::new(p)
-                .inspect_err(|e| tracing::warn!(%instance, pattern = %p, error = %e, "prompt pattern left out: it does not compile"))
-                .ok()
-        })
-        .collect()
-}
-
-/// Stores that an instance failed before it got a process (and fails its task).
-fn fail_unstarted(shared: &Shared, conn: &rusqlite::Connection, id: Uuid, reason: &str) -> Result<(), DbError> {
-    let Some(instance) = instances::get(conn, id)? else { return Ok(()) };
-    let Ok(to) = state::next(instance.status, Event::Fail) else { return Ok(()) };
-    end(shared, conn, &instance.id, instance.agent_id, instance.status, to, reason)
-}
-
-/// Stores the end of an instance that never got a process (and fails its task).
-///
-/// # Errors
-/// Storage failures.
-pub(super) fn end_never_started(
-    shared: &Shared,
-    conn: &rusqlite::Connection,
-    id: Uuid,
-    reason: EndReason,
-) -> Result<(), DbError> {
-    let Some(instance) = instances::get(conn, id)? else { return Ok(()) };
-    let Ok(to) = state::next(instance.status, Event::Terminate) else { return Ok(()) };
-    end(shared, conn, &instance.id, instance.agent_id, instance.status, to, reason.as_str())
-}
-
-fn end(
-    shared: &Shared,
-    conn: &rusqlite::Connection,
-    id: &Uuid,
-    agent_id: Uuid,
-    from: InstanceStatus,
-    to: InstanceStatus,
-    reason: &str,
-) -> Result<(), DbError> {
-    let record = Transition::new(*id, agent_id, from, to, reason.to_owned());
-    instances::record(conn, &record)?;
-    if let Some(task) = instances::task_of(conn, *id)? {
-        shared.bus.follow_task(conn, task, to)?;
-    }
-    Ok(())
-}
-
-/// What to do after a restart.
-pub(super) struct RecoveryPlan {
-    /// Queued instances, oldest first, with their agent and its limit.
-    pub queued: Vec<(Uuid, Uuid, u32)>,
-    /// Agents to start one instance of.
-    pub auto_start: Vec<StoredAgent>,
-    /// Containers the stale instances may have left, by engine endpoint.
-    pub containers: Vec<(String, Uuid)>,
-}
-
-/// Marks instances that were running when the server died as `error`
-/// (`server_restart`), kills whatever of them survived, and plans the rest.
-///
-/// # Errors
-/// Storage failures.
-pub(super) fn recover(shared: &Shared) -> Result<RecoveryPlan, DbError> {
-    let mut conn = shared.db.agents.get()?;
-    let stale = instances::with_status(&conn, &[InstanceStatus::Active, InstanceStatus::AwaitingInput])?;
-    let mut containers = Vec::new();
-    for (id, agent_id, from) in &stale {
-        if let Some(crate::domain::runner::Runner::Container(runner)) =
-            agents::get(&conn, *agent_id)?.map(|agent| agent.settings.runner)
-        {
-            containers.push((crate::runner::container::endpoint(&runner), *id));
-        }
-        end(shared, &conn, id, *agent_id, *from, InstanceStatus::Error, EndReason::ServerRestart.as_str())?;
-        // Nobody holds its permission requests open any more.
-        db::approvals::close_pending(&mut conn, *id, ApprovalStatus::Withdrawn, "server restart")?;
-    }
-    if !stale.is_empty() {
-        tracing::warn!(count = stale.len(), "instances that were running when the server stopped are marked error");
-        let ids: Vec<String> = stale.iter().map(|(id, ..)| id.to_string()).collect();
-        let leftovers: Vec<i32> = pty::marked_processes()
-            .into_iter()
-            .filter(|(_, marker)| ids.contains(marker))
-            .map(|(pid, _)| pid)
-            .collect();
-        pty::signal_each(&leftovers, Signal::SIGKILL);
-    }
-    shared.bus.relay_tasks_with(&conn)?;
-    let mut queued = Vec::new();
-    for (id, agent_id, _) in instances::with_status(&conn, &[InstanceStatus::Idle])? {
-        let limit = agents::get(&conn, agent_id)?.map_or(1, |a| a.settings.max_concurrent_instances);
-        queued.push((id, agent_id, limit));
-    }
-    let all = agents::list(&conn, crate::db::Page { limit: u32::MAX, offset: 0 })?;
-    let auto_start = all.into_iter().filter(|a| a.settings.auto_start).collect();
-    Ok(RecoveryPlan { queued, auto_start, containers })
 }
