@@ -667,7 +667,13 @@ test("a permission request is allowed from the waiting list, and the agent's hoo
   await entry.locator(".prompt", { hasText: "Allow Bash: npm test?" }).waitFor();
   assert.equal(await entry.locator("input.reply").count(), 0, "a permission request is decided, not typed into");
   await entry.locator("button.allow").click();
-  await entry.waitFor({ state: "detached" });
+  await entry.waitFor({ state: "detached" }).catch(async (e) => {
+    // What the server and the page held when the entry stayed: for the next such failure.
+    const now = await call("GET", `/api/instances/${instance.id}`);
+    const approvals = await call("GET", `/api/instances/${instance.id}/approvals`);
+    const shown = await entry.innerText().catch(() => "(gone)");
+    throw new Error(`${e.message}\ninstance: ${JSON.stringify(now)}\napprovals: ${JSON.stringify(approvals)}\nentry: ${shown}`);
+  });
   const output = async () => (await fetch(`${base}/api/instances/${instance.id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text();
   await waitUntil(async () => (await output()).includes("hook-done"), "the hook to finish");
   assert.match(await output(), /"behavior":"allow"/);
