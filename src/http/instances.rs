@@ -345,7 +345,7 @@ pub async fn input(
 
 /// Resize the terminal.
 #[utoipa::path(operation_id = "instance_resize", tag = "instances", params(("id" = Uuid, Path)), request_body = ResizeRequest, responses(
-    (status = 204, description = "Resized"),
+    (status = 204, description = "Resized, and the new size stored"),
     (status = 409, description = "Ended", body = ErrorBody),
     (status = 422, description = "Out of range", body = ErrorBody)))]
 #[post("/api/instances/{id}/resize")]
@@ -357,7 +357,10 @@ pub async fn resize(
     let id = instance_id(&id)?;
     let (cols, rows) = (size(Some(body.0.cols), 0, "cols")?, size(Some(body.0.rows), 0, "rows")?);
     if let Some(addr) = state.shared.directory.get(id) {
-        addr.send(Resize { cols, rows }).await.map_err(|_| AppError::not_running("ending"))??;
+        let stored = addr.send(Resize { cols, rows }).await.map_err(|_| AppError::not_running("ending"))??;
+        // Answered once the size is stored, so what is read next shows it. (The
+        // instance resized already; a store that failed is logged, not an error here.)
+        let _ = stored.await;
         return Ok(HttpResponse::NoContent().finish());
     }
     let instance = load(&state, id).await?;

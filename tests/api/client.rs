@@ -146,8 +146,7 @@ fn attach_types_follows_the_size_detaches_and_attaches_again() {
         mode.local_flags.contains(nix::sys::termios::LocalFlags::ICANON | nix::sys::termios::LocalFlags::ECHO)
     };
     assert!(!cooked(&term), "raw mode while attached");
-    // The size is stored after the resize is answered, behind the instance's other
-    // writes.
+    // The client sends its size as it attaches, beside the snapshot.
     eventually(T, "the instance to take our size", || {
         let attached = app.get(&format!("/api/instances/{id}")).json();
         ((attached["cols"].as_u64(), attached["rows"].as_u64()) == (Some(80), Some(24))).then_some(())

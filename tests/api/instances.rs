@@ -24,11 +24,33 @@ fn a_shell_takes_raw_input_and_resizes_in_its_project_directory() {
 
     let r = app.post(&format!("/api/instances/{id}/resize"), &json!({"cols": 77, "rows": 21}));
     assert_eq!(r.status, 204, "{}", r.text);
+    let resized = app.get(&format!("/api/instances/{id}")).json();
+    assert_eq!((resized["cols"].as_u64(), resized["rows"].as_u64()), (Some(77), Some(21)), "stored when answered");
     let r = app.post(&format!("/api/instances/{id}/input"), &json!({"keys": ["C-u"]}));
     assert_eq!(r.status, 202);
     app.type_in(id, "stty size\r");
     app.wait_output(id, "21 77", T);
-    assert_eq!(app.get(&format!("/api/instances/{id}")).json()["cols"], 77);
+    // A burst from several clients at once: each is answered once its size, or one
+    // sent after it, is stored; the last stored is one of them.
+    let sizes: Vec<(u64, u64)> = (0..8).map(|k| (60 + k, 20 + k)).collect();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let sent: Vec<_> = sizes
+            .iter()
+            .map(|&(cols, rows)| {
+                let app = &app;
+                scope.spawn(move || {
+                    app.post(&format!("/api/instances/{id}/resize"), &json!({"cols": cols, "rows": rows})).status
+                })
+            })
+            .collect();
+        sent.into_iter().map(|h| h.join().expect("resize")).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
+    let now = app.get(&format!("/api/instances/{id}")).json();
+    let stored = (now["cols"].as_u64().unwrap_or(0), now["rows"].as_u64().unwrap_or(0));
+    assert!(sizes.contains(&stored), "{stored:?}");
+    app.type_in(id, "stty size\r");
+    app.wait_output(id, &format!("{} {}", stored.1, stored.0), T);
 
     let keys = app.post(&format!("/api/instances/{id}/input"), &json!({"keys": ["Enter", "Hyper"]}));
     assert_eq!(keys.status, 422);

@@ -26,9 +26,9 @@ pub enum InstanceError {
 #[rtype(result = "Result<(), InstanceError>")]
 pub struct Input(pub Vec<u8>);
 
-/// Change the terminal size.
+/// Change the terminal size; told once the size is stored.
 #[derive(Message)]
-#[rtype(result = "Result<(), InstanceError>")]
+#[rtype(result = "Result<oneshot::Receiver<String>, InstanceError>")]
 pub struct Resize {
     pub cols: u16,
     pub rows: u16,
@@ -182,13 +182,14 @@ impl Handler<Input> for InstanceActor {
 }
 
 impl Handler<Resize> for InstanceActor {
-    type Result = Result<(), InstanceError>;
+    type Result = Result<oneshot::Receiver<String>, InstanceError>;
 
     fn handle(&mut self, msg: Resize, ctx: &mut Context<Self>) -> Self::Result {
         self.running()?.resize(msg.cols, msg.rows)?;
         self.screen.resize(msg.rows, msg.cols);
-        self.enqueue(Write::Size { cols: msg.cols, rows: msg.rows }, None, ctx);
-        Ok(())
+        let (stored, told) = oneshot::channel();
+        self.enqueue(Write::Size { cols: msg.cols, rows: msg.rows }, Some(stored), ctx);
+        Ok(told)
     }
 }
 

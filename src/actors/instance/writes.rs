@@ -36,13 +36,14 @@ pub(super) enum Write {
     },
 }
 
-/// Told when a delivery is stored: when it was typed.
+/// Told when a change is stored: for a delivery, when it was typed.
 pub(super) type Reply = oneshot::Sender<String>;
 
-/// The queue: the change being stored (if any) is the first.
+/// The queue: the change being stored (if any) is the first, each with whoever
+/// waits for it (several for a size that replaced others).
 #[derive(Default)]
 pub(super) struct Writes {
-    queue: VecDeque<(Write, Option<Reply>)>,
+    queue: VecDeque<(Write, Vec<Reply>)>,
     storing: bool,
 }
 
@@ -84,14 +85,15 @@ impl InstanceActor {
     pub(super) fn enqueue(&mut self, write: Write, reply: Option<Reply>, ctx: &mut Context<Self>) {
         if let Write::Size { cols, rows } = write {
             let waiting = self.writes.queue.iter_mut().skip(usize::from(self.writes.storing));
-            if let Some((Write::Size { cols: c, rows: r }, _)) =
+            if let Some((Write::Size { cols: c, rows: r }, replies)) =
                 waiting.into_iter().find(|(w, _)| matches!(w, Write::Size { .. }))
             {
                 (*c, *r) = (cols, rows);
+                replies.extend(reply);
                 return;
             }
         }
-        self.writes.queue.push_back((write, reply));
+        self.writes.queue.push_back((write, reply.into_iter().collect()));
         self.pump(ctx);
     }
 
@@ -119,8 +121,8 @@ impl InstanceActor {
                     None
                 }
             };
-            if let Some((write, reply)) = act.writes.queue.pop_front() {
-                act.announce(write, reply, row, ctx);
+            if let Some((write, replies)) = act.writes.queue.pop_front() {
+                act.announce(write, replies, row, ctx);
             }
             act.pump(ctx);
             if is_final(act.status) {
@@ -130,7 +132,7 @@ impl InstanceActor {
     }
 
     /// Tells the world about a stored change.
-    fn announce(&mut self, write: Write, reply: Option<Reply>, row: Option<Instance>, ctx: &mut Context<Self>) {
+    fn announce(&mut self, write: Write, replies: Vec<Reply>, row: Option<Instance>, ctx: &mut Context<Self>) {
         match write {
             Write::Transition(record) => {
                 if let Some(started) = self.started.take() {
@@ -149,12 +151,16 @@ impl InstanceActor {
                 }
             }
             Write::Delivered { at, .. } | Write::Answered { at, .. } => {
-                if let Some(reply) = reply {
-                    let _ = reply.send(at);
+                for reply in replies {
+                    let _ = reply.send(at.clone());
                 }
                 let _ = self.shared.message_wake.send(self.id);
             }
-            Write::Size { .. } => {}
+            Write::Size { .. } => {
+                for reply in replies {
+                    let _ = reply.send(String::new());
+                }
+            }
         }
     }
 }
