@@ -11,8 +11,9 @@ use nix::errno::Errno;
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 
-/// What init runs once the server sends it: the whole environment (nothing of the
-/// helper's own is inherited) and the directory it runs in.
+/// What the command's process runs once the server sends it: the whole
+/// environment (nothing of the helper's own is inherited) and the directory it
+/// runs in.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Command {
     pub argv: Vec<String>,
@@ -24,7 +25,8 @@ pub struct Command {
 /// the arguments and environment of a program (`ARG_MAX`, 2 MiB here).
 const MAX_COMMAND: usize = 8 << 20;
 
-/// The command, made ready for `fork` and `exec` before the fork.
+/// The command, made ready for `exec` (C strings) before its working directory and
+/// environment are set.
 pub(super) struct Exec {
     argv: Vec<CString>,
     cwd: CString,
