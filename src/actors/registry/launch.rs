@@ -11,13 +11,13 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::prepare::{isolate, patterns, planned, spare_for, spec, will_run};
+use super::prepare::{begun, isolate, patterns, planned, spare_for, spec, will_run};
 use super::{Create, Registry};
 use crate::actors::instance::{row_stored, InstanceActor, Launch, Row, Settled};
 use crate::actors::spares::Spare;
 use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
-use crate::db::instances::{self, Begun, NewInstance};
+use crate::db::instances::{self, NewInstance};
 use crate::db::{self, agents, messages, DbError};
 use crate::domain::instance::{Instance, InstanceStatus, Workspace};
 use crate::domain::integration::Integration;
@@ -94,18 +94,18 @@ pub(super) async fn create(
         // is stored (a program may ask for its own instance at once), and not at all
         // when it cannot be (a trigger's repeated delivery, a failing disk).
         let mut new = new;
-        let spare = spare_for(&shared, &arbiter, &msg.agent);
-        let helper = match spare {
-            // A helper ready already: its start is stored with the row, in one
-            // transaction, when its program will be found (one that will not fails
-            // `idle → error` with no pid, as ever).
-            Some(spare) if spare.spawned.granted.is_some() && will_run(&shared, &msg.agent, &new, &msg.env) => {
-                let granted = spare.spawned.granted.unwrap_or_default();
-                let isolation = serde_json::to_string(&spare.isolation.report(granted)).map_err(storage)?;
-                new.started = Some(Begun { pid: spare.spawned.pid, pty: spare.spawned.pts.clone(), isolation });
-                Helper::Begun(spare)
-            }
-            spare => Helper::Taken(spare),
+        // A helper ready already: its start is stored with the row, in one
+        // transaction, when its program will be found (one that will not fails
+        // `idle → error` with no pid, as ever).
+        let helper = match spare_for(&shared, &arbiter, &msg.agent) {
+            Some(spare) => match begun(&spare).filter(|_| will_run(&shared, &msg.agent, &new, &msg.env)) {
+                Some(begun) => {
+                    new.started = Some(begun);
+                    Helper::Begun(spare)
+                }
+                None => Helper::Taken(Some(spare)),
+            },
+            None => Helper::Taken(None),
         };
         let instance = planned(&new);
         let (stored, row) = tokio::sync::watch::channel(None);

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::actors::spares::{Spare, Spares};
 use crate::actors::Shared;
 use crate::db::agents::StoredAgent;
-use crate::db::instances::NewInstance;
+use crate::db::instances::{Begun, NewInstance};
 use crate::domain::instance::{Instance, InstanceStatus};
 use crate::domain::integration::Integration;
 use crate::domain::settings::Limits;
@@ -28,6 +28,14 @@ pub(super) fn spare_for(shared: &Arc<Shared>, arbiter: &ArbiterHandle, agent: &S
     let spare = shared.spares.take();
     Spares::refill(shared, arbiter);
     spare
+}
+
+/// A spare's start as it is stored with the row: its helper's pid and terminal, and
+/// its isolation as its kernel granted it (said once it was ready).
+pub(super) fn begun(spare: &Spare) -> Option<Begun> {
+    let granted = spare.spawned.granted?;
+    let isolation = serde_json::to_string(&spare.isolation.report(granted)).ok()?;
+    Some(Begun { pid: spare.spawned.pid, pty: spare.spawned.pts.clone(), isolation })
 }
 
 /// Whether the instance's program will be found, and its directory entered, as
