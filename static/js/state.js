@@ -106,7 +106,11 @@ export function apply(type, data, live) {
       state.agents.delete(data.id);
       for (const [id, instance] of state.instances) if (instance.agent_id === data.id) state.instances.delete(id);
       break;
-    case "instance.created": state.instances.set(data.instance.id, data.instance); break;
+    case "instance.created":
+      state.instances.set(data.instance.id, data.instance);
+      // A queued instance: its place is the registry's, not in the event; ask for it.
+      if (data.instance.status === "idle") refreshQueuePositions();
+      break;
     case "instance.status": {
       const instance = state.instances.get(data.instance_id);
       if (!instance) {

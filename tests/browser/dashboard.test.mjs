@@ -353,6 +353,9 @@ test("a queued instance shows its place and starts when the one before it ends",
   });
   await page.click("#nav a[data-page=overview]");
   const first = await call("POST", `/api/agents/${agent.id}/instances`, {});
+  // Well after the first started: the page learns the second's place from its own
+  // creation, not from the first's start.
+  await new Promise((resolve) => setTimeout(resolve, 400));
   const second = await call("POST", `/api/agents/${agent.id}/instances`, {});
   const row = (id) => page.locator(`article.agent li[data-instance="${id}"]`);
   await row(first.id).locator(".badge.active").waitFor();
