@@ -53,7 +53,7 @@ pub struct HelperPlan {
     pub sandbox: Option<sandbox::Plan>,
 }
 
-/// What the helper reports once ready, and again once the command runs.
+/// What the kernel granted a helper, as it says once ready.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Granted {
     pub pid_namespace: bool,

@@ -58,8 +58,8 @@ const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Spawned {
     pub child: tokio::process::Child,
     pub pid: i32,
-    /// The helper's channel: the command goes to it, and its report of how the
-    /// command runs, or why it does not, comes back ([`start`]).
+    /// The helper's channel: it says it is ready ([`ready`]), the command goes to
+    /// it, and why the command did not start comes back, if it did not ([`start`]).
     pub report: std::os::fd::OwnedFd,
     /// The master side, to read (`terminal::reader`); non-blocking.
     pub master: std::os::fd::OwnedFd,
@@ -141,8 +141,9 @@ fn helper_binary() -> Option<&'static std::path::Path> {
         .as_deref()
 }
 
-/// Sends the helper its command, then waits (at most 10 s) for it to say how the
-/// command runs, on the caller's thread without blocking it. Everything else (its
+/// Sends the helper its command, then waits (at most 10 s) for its channel to
+/// close: with nothing more said once the command's program is executed, or
+/// after why it could not start. On the caller's thread, without blocking it. Everything else (its
 /// session, namespace and init) may have been made long before. On an error the
 /// command did not start; the helper's group is killed.
 ///
@@ -170,9 +171,7 @@ pub async fn start(
 /// The helper ended or said something else.
 pub async fn ready(spawned: &mut Spawned) -> io::Result<()> {
     use tokio::io::AsyncReadExt;
-    let stream = std::os::unix::net::UnixStream::from(spawned.report.try_clone()?);
-    stream.set_nonblocking(true)?;
-    let mut stream = tokio::net::UnixStream::from_std(stream)?;
+    let mut stream = channel(spawned.report.try_clone()?)?;
     let read = async {
         // A byte at a time: nothing of what follows the line may be taken.
         let mut line = Vec::new();
@@ -192,14 +191,19 @@ pub async fn ready(spawned: &mut Spawned) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes the command and the end of writing, then reads the helper's one-line
-/// report, up to the channel's end.
+/// The helper's channel, for the reactor of the caller's thread.
+fn channel(fd: OwnedFd) -> io::Result<tokio::net::UnixStream> {
+    let stream = std::os::unix::net::UnixStream::from(fd);
+    stream.set_nonblocking(true)?;
+    tokio::net::UnixStream::from_std(stream)
+}
+
+/// Writes the command and the end of writing, then reads what the helper reports,
+/// up to the channel's end.
 async fn exchange(fd: OwnedFd, command: &crate::contain::Command) -> io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let text = serde_json::to_vec(command).map_err(io::Error::other)?;
-    let stream = std::os::unix::net::UnixStream::from(fd);
-    stream.set_nonblocking(true)?;
-    let mut stream = tokio::net::UnixStream::from_std(stream)?;
+    let mut stream = channel(fd)?;
     let talk = async {
         stream.write_all(&text).await?;
         stream.shutdown().await?;

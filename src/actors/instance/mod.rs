@@ -387,9 +387,10 @@ impl Actor for InstanceActor {
         let Some(pid) = self.terminal.as_ref().and_then(Terminal::pid) else { return };
         let command = spec.command();
         self.once_stored(row, ctx, move |act, ctx| {
-            // The helper reports once the command runs (or why it cannot): a few
-            // milliseconds of fork and exec, awaited without blocking this thread,
-            // which serves other instances. Nothing else of this actor runs meanwhile.
+            // The helper's channel closes as the command's program is executed (or
+            // after saying why it cannot be): a few milliseconds, awaited without
+            // blocking this thread, which serves other instances. Nothing else of
+            // this actor runs meanwhile.
             let starting = async move { pty::start(report, pid, &command, granted).await };
             ctx.wait(starting.into_actor(act).map(move |outcome, act, ctx| match outcome {
                 Ok(granted) => {
