@@ -18,7 +18,10 @@ pub mod sessions;
 pub mod signal;
 pub mod tasks;
 pub mod triggers;
+mod unsynced;
 pub mod webhooks;
+
+pub use unsynced::{run_unsynced, Unsynced};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -74,6 +77,9 @@ pub enum DbError {
     /// A stored value could not be decoded.
     #[error("corrupt stored value in {0}")]
     Corrupt(String),
+    /// The write-ahead log could not be synced after a commit.
+    #[error("cannot sync the write-ahead log {0}")]
+    Sync(String),
     /// The thread the work ran on failed (it panicked or the runtime stops).
     #[error("the storage thread failed: {0}")]
     Thread(String),
@@ -108,6 +114,9 @@ where
 pub struct Databases {
     /// `agents.db`: agents, settings, instances, messages.
     pub agents: Pool,
+    /// `agents.db` again, for the writes that must be readable before they are
+    /// durable (an instance's row with its start).
+    pub unsynced: Arc<Unsynced>,
     /// `tasks.db`: tasks.
     pub tasks: Pool,
     /// Raised after `agents.db` commits that appended events or queued deliveries.
@@ -121,8 +130,10 @@ impl Databases {
     /// A file that cannot be opened or migrated, or one from a newer version.
     pub fn open(data_dir: &Path) -> Result<Self, DbError> {
         let committed = Arc::new(signal::Committed::default());
+        let agents = data_dir.join("agents.db");
         Ok(Databases {
-            agents: open_pool(&data_dir.join("agents.db"), AGENTS_MIGRATIONS, Some(committed.clone()))?,
+            agents: open_pool(&agents, AGENTS_MIGRATIONS, Some(committed.clone()))?,
+            unsynced: Arc::new(Unsynced::open(&agents, &committed)?),
             tasks: open_pool(&data_dir.join("tasks.db"), TASKS_MIGRATIONS, None)?,
             committed,
         })

@@ -7,6 +7,8 @@
 //! write-ahead-log hook, which SQLite calls once the commit is durable and its lock
 //! released, raises the signal. So no code path can commit an event without waking
 //! its followers, and none is woken before what it is woken for can be read.
+//! A commit made without its sync (see [`super::Unsynced`]) is announced only once
+//! its caller has synced it: [`holding`].
 
 use std::cell::RefCell;
 use std::ffi::c_int;
@@ -64,10 +66,46 @@ impl Committed {
 /// What one connection's open transaction wrote.
 type Touched = Arc<AtomicU8>;
 
+/// What a commit wrote, and the signals it raises.
+type Raise = (u8, Arc<Committed>);
+
 thread_local! {
     /// The transaction this thread is committing: set by the commit hook, raised by
     /// the WAL hook right after (both run inside the same `COMMIT` on this thread).
     static COMMITTING: RefCell<Option<(Touched, Arc<Committed>)>> = const { RefCell::new(None) };
+    /// Inside [`holding`]: what its commits would have raised, held back.
+    static HOLDING: RefCell<Option<Option<Raise>>> = const { RefCell::new(None) };
+}
+
+/// The signal of commits not yet durable, held back: raised when dropped, which
+/// its holder does once it has synced them.
+#[must_use = "dropping it raises the signal"]
+pub struct Held(Option<Raise>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some((touched, committed)) = self.0.take() {
+            committed.raise(touched);
+        }
+    }
+}
+
+/// Runs `commit` (on this thread) with the signals its commits raise held back
+/// until the [`Held`] is dropped.
+pub fn holding<T>(commit: impl FnOnce() -> T) -> (T, Held) {
+    /// Ends the holding even if `commit` panics (raising what it held).
+    struct Holding;
+    impl Drop for Holding {
+        fn drop(&mut self) {
+            drop(Held(HOLDING.with(|slot| slot.borrow_mut().take()).flatten()));
+        }
+    }
+    HOLDING.with(|slot| *slot.borrow_mut() = Some(None));
+    let guard = Holding;
+    let value = commit();
+    let held = Held(HOLDING.with(|slot| slot.borrow_mut().take()).flatten());
+    drop(guard);
+    (value, held)
 }
 
 /// Installs the hooks on a connection.
@@ -104,7 +142,18 @@ pub fn install(conn: &Connection, committed: &Arc<Committed>) -> rusqlite::Resul
 /// as SQLite would have without a hook.
 fn after_commit(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
     if let Some((touched, committed)) = COMMITTING.with(|slot| slot.borrow_mut().take()) {
-        committed.raise(touched.swap(0, Ordering::Relaxed));
+        let touched = touched.swap(0, Ordering::Relaxed);
+        let unheld = HOLDING.with(|slot| match slot.borrow_mut().as_mut() {
+            Some(held) => {
+                let kinds = held.as_ref().map_or(0, |(kinds, _)| *kinds);
+                *held = Some((kinds | touched, committed.clone()));
+                false
+            }
+            None => true,
+        });
+        if unheld {
+            committed.raise(touched);
+        }
     }
     if pages >= CHECKPOINT_PAGES {
         // Passive, as SQLite's automatic checkpoint: never waits, never fails the commit.
@@ -157,6 +206,27 @@ mod tests {
 
         conn.execute("INSERT INTO events (data) VALUES ('c')", []).expect("autocommit");
         assert!(log.has_changed().expect("open"), "a single-statement commit raises too");
+    }
+
+    #[test]
+    fn a_held_commit_is_readable_at_once_and_announced_when_released() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let committed = Arc::new(Committed::default());
+        let mut log = committed.log();
+        let conn = open(dir.path(), &committed);
+        let reader = Connection::open(dir.path().join("t.db")).expect("reader");
+
+        let (inserted, held) = holding(|| conn.execute("INSERT INTO events (data) VALUES ('a')", []));
+        inserted.expect("insert");
+        let seen: i64 = reader.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).expect("count");
+        assert_eq!(seen, 1, "readable before it is announced");
+        assert!(!log.has_changed().expect("open"), "not announced while held");
+        drop(held);
+        assert!(log.has_changed().expect("open"), "announced once released");
+        log.borrow_and_update();
+
+        conn.execute("INSERT INTO events (data) VALUES ('b')", []).expect("insert");
+        assert!(log.has_changed().expect("open"), "commits after the holding are announced at once");
     }
 
     #[test]

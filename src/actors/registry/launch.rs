@@ -108,13 +108,15 @@ pub(super) async fn create(
             None => Helper::Taken(None),
         };
         let instance = planned(&new);
+        // The actor learns as soon as the row is readable (from the database's
+        // thread), and sends the command then; the answer waits for its sync too.
         let (stored, row) = tokio::sync::watch::channel(None);
-        let insert = db::run(&shared.db.agents, move |conn| instances::insert(conn, &new, prompt.as_deref()));
-        let insert = async move {
-            let inserted = insert.await;
-            let _ = stored.send(Some(inserted.is_ok()));
-            inserted
-        };
+        let insert = db::run_unsynced(&shared.db.unsynced, move |unsynced| {
+            let visible = move |committed| {
+                let _ = stored.send(Some(committed));
+            };
+            unsynced.commit(|conn| instances::insert(conn, &new, prompt.as_deref()), visible)
+        });
         let starting =
             start(&shared, &arbiter, registry, &msg.agent, &instance, &msg.env, Vec::new(), Some(row), helper);
         let (inserted, started) = tokio::join!(insert, starting);
