@@ -40,6 +40,48 @@ impl StoredAgent {
     }
 }
 
+/// Agents as last read, for the path that reads one on every request (starting an
+/// instance), so that it does not wait for the database. Every change to an agent
+/// forgets it once committed; a read that began before a change is not kept.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// Changes counted so far, and the agents read since the last change to each.
+    inner: std::sync::Mutex<(u64, std::collections::HashMap<Uuid, StoredAgent>)>,
+}
+
+impl Known {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, std::collections::HashMap<Uuid, StoredAgent>)> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The agent as last read, if it has not changed since.
+    #[must_use]
+    pub fn get(&self, id: Uuid) -> Option<StoredAgent> {
+        self.lock().1.get(&id).cloned()
+    }
+
+    /// Where the count of changes stands: taken before a read, given to [`Known::keep`].
+    #[must_use]
+    pub fn mark(&self) -> u64 {
+        self.lock().0
+    }
+
+    /// Keeps what a read that began at `mark` found, unless an agent changed since.
+    pub fn keep(&self, mark: u64, agent: &StoredAgent) {
+        let mut inner = self.lock();
+        if inner.0 == mark {
+            inner.1.insert(agent.id, agent.clone());
+        }
+    }
+
+    /// Forgets an agent that changed (or went): called after the change committed.
+    pub fn forget(&self, id: Uuid) {
+        let mut inner = self.lock();
+        inner.0 = inner.0.wrapping_add(1);
+        inner.1.remove(&id);
+    }
+}
+
 // Settings rows may be missing in databases written by early versions: LEFT JOIN
 // with the defaults.
 const SELECT: &str = "SELECT a.id, a.name, a.project_path, a.description, a.command, a.env,

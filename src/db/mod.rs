@@ -117,6 +117,8 @@ pub struct Databases {
     /// `agents.db` again, for the writes that must be readable before they are
     /// durable (an instance's row with its start).
     pub unsynced: Arc<Unsynced>,
+    /// Agents as last read (forgotten when they change).
+    pub known_agents: Arc<agents::Known>,
     /// `tasks.db`: tasks.
     pub tasks: Pool,
     /// Raised after `agents.db` commits that appended events or queued deliveries.
@@ -134,6 +136,7 @@ impl Databases {
         Ok(Databases {
             agents: open_pool(&agents, AGENTS_MIGRATIONS, Some(committed.clone()))?,
             unsynced: Arc::new(Unsynced::open(&agents, &committed)?),
+            known_agents: Arc::default(),
             tasks: open_pool(&data_dir.join("tasks.db"), TASKS_MIGRATIONS, None)?,
             committed,
         })

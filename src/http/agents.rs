@@ -164,8 +164,10 @@ pub async fn update(
     let sandbox = change.settings.as_ref().and_then(|s| s.sandbox.as_ref()).unwrap_or(&current.settings.sandbox);
     check_sandbox(&state, path, kind, sandbox)?;
     check_repository(path, kind).await?;
-    let agent =
-        blocking(&state.db.agents, move |conn| store::update(conn, id, change)?.ok_or_else(|| not_found(id))).await?;
+    let updated = blocking(&state.db.agents, move |conn| store::update(conn, id, change)?.ok_or_else(|| not_found(id)));
+    let updated = updated.await;
+    state.db.known_agents.forget(id);
+    let agent = updated?;
     keep_spare(&state, &agent);
     Ok(HttpResponse::Ok().json(agent.public()))
 }
@@ -223,6 +225,7 @@ pub async fn delete(
         Ok(())
     })
     .await;
+    state.db.known_agents.forget(id);
     if deleted.is_err() {
         state.registry.do_send(KeepAgent(id));
     }

@@ -148,10 +148,19 @@ pub async fn create(
     body: Json<NewInstanceRequest>,
 ) -> Result<HttpResponse, AppError> {
     let agent_id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound(format!("agent {id} not found")))?;
-    let agent = blocking(&state.db.agents, move |conn| {
-        agents::get(conn, agent_id)?.ok_or_else(|| AppError::NotFound(format!("agent {agent_id} not found")))
-    })
-    .await?;
+    let known = &state.db.known_agents;
+    let agent = match known.get(agent_id) {
+        Some(agent) => agent,
+        None => {
+            let mark = known.mark();
+            let agent = blocking(&state.db.agents, move |conn| {
+                agents::get(conn, agent_id)?.ok_or_else(|| AppError::NotFound(format!("agent {agent_id} not found")))
+            })
+            .await?;
+            known.keep(mark, &agent);
+            agent
+        }
+    };
     Ok(HttpResponse::Created().json(start(&state, agent, body.0, None, None).await?))
 }
 

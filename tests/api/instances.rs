@@ -103,6 +103,33 @@ fn exit_codes_decide_completed_or_error() {
 }
 
 #[test]
+fn a_start_uses_the_agent_as_it_is_now() {
+    let app = TestApp::spawn();
+    let agent = app.agent("changing", &["bash", "-c", "echo first-$MODE"], json!({"max_concurrent_instances": 5}));
+    let r = app.put(&format!("/api/agents/{agent}"), &json!({"env": {"MODE": "a"}}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let one = app.instance(&agent, json!({}));
+    app.wait_output(one["id"].as_str().expect("id"), "first-a", T);
+
+    // Changed between two starts: the second runs the new command, environment and settings.
+    let r = app.put(
+        &format!("/api/agents/{agent}"),
+        &json!({"command": ["bash", "-c", "echo second-$MODE; exec sleep 60"], "env": {"MODE": "b"},
+                "settings": {"max_concurrent_instances": 1}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.wait_status(one["id"].as_str().expect("id"), "completed", T);
+    let two = app.instance(&agent, json!({"queue": false}));
+    app.wait_output(two["id"].as_str().expect("id"), "second-b", T);
+    let r = app.post(&format!("/api/agents/{agent}/instances"), &json!({"queue": false}));
+    assert_eq!(r.status, 429, "the new limit of one holds: {}", r.text);
+
+    assert_eq!(app.delete(&format!("/api/agents/{agent}")).status, 204);
+    let r = app.post(&format!("/api/agents/{agent}/instances"), &json!({}));
+    assert_eq!(r.status, 404, "a deleted agent starts nothing: {}", r.text);
+}
+
+#[test]
 fn a_limit_of_one_queues_the_second_which_starts_when_the_first_ends() {
     let app = TestApp::spawn();
     let agent = app.agent("one", &["bash", "--norc", "-i"], json!({"max_concurrent_instances": 1}));
