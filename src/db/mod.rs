@@ -3,7 +3,8 @@
 //! `tasks.db` holds only tasks; `agents.db` holds the agent domain. Every
 //! connection runs in WAL mode with `foreign_keys=ON` (cascades depend on it), a
 //! busy timeout and `synchronous=FULL`, so a 2xx answer means the write is on disk
-//! even if the machine loses power. Schema files live in `sql/` and are applied as
+//! even if the machine loses power. The one exception, [`Unsynced`], syncs the
+//! write-ahead log itself before its writer answers. Schema files live in `sql/` and are applied as
 //! numbered migrations tracked by `PRAGMA user_version`. Functions here are
 //! blocking: from async code, reach them through [`run`], never on an async worker.
 

@@ -26,6 +26,7 @@ struct Acknowledged {
     tasks: Vec<i64>,
     agents: Vec<String>,
     messages: Vec<(String, String)>,
+    instances: Vec<String>,
 }
 
 /// POSTs JSON; `Some(body)` only for a 2xx answer, `None` once the server is gone.
@@ -72,6 +73,14 @@ fn killing_the_server_mid_write_loses_nothing_that_was_acknowledged() {
         let queued = app.instance(&worker, json!({}));
         assert_eq!(queued["status"], "idle", "{queued}");
         let queued = queued["id"].as_str().expect("id").to_owned();
+        // Started over and over while the server dies: each create acknowledged must be there.
+        let starter = app.post(
+            "/api/agents",
+            &json!({"name": format!("starter-{round}"), "project_path": dir, "command": ["sleep", "600"],
+                    "settings": {"max_concurrent_instances": 1000}}),
+        );
+        assert_eq!(starter.status, 201, "{}", starter.text);
+        let starter = starter.json()["id"].as_str().expect("id").to_owned();
 
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -82,8 +91,8 @@ fn killing_the_server_mid_write_loses_nothing_that_was_acknowledged() {
         let dead = AtomicBool::new(false);
         let acked = Mutex::new(Acknowledged::default());
         std::thread::scope(|s| {
-            for client in 0..8 {
-                let (dead, acked, running, dir) = (&dead, &acked, &running, &dir);
+            for client in 0..9 {
+                let (dead, acked, running, dir, starter) = (&dead, &acked, &running, &dir, &starter);
                 s.spawn(move || {
                     let http: ureq::Agent = ureq::Agent::config_builder()
                         .http_status_as_error(false)
@@ -104,12 +113,16 @@ fn killing_the_server_mid_write_loses_nothing_that_was_acknowledged() {
                                 "/api/agents",
                                 &json!({"name": format!("a-{round}-{client}-{n}"), "project_path": dir}),
                             ),
-                            _ => post(
+                            6 | 7 => post(
                                 &http,
                                 port,
                                 &format!("/api/instances/{running}/messages"),
                                 &json!({"content": format!("m{client}-{n}")}),
                             ),
+                            _ => {
+                                std::thread::sleep(Duration::from_millis(10));
+                                post(&http, port, &format!("/api/agents/{starter}/instances"), &json!({}))
+                            }
                         };
                         let Some(answer) = answer else { break };
                         let Ok(body) = answer else { continue };
@@ -117,9 +130,10 @@ fn killing_the_server_mid_write_loses_nothing_that_was_acknowledged() {
                         match client {
                             0..=3 => acked.tasks.push(body["id"].as_i64().expect("task id")),
                             4 | 5 => acked.agents.push(body["id"].as_str().expect("agent id").to_owned()),
-                            _ => acked
+                            6 | 7 => acked
                                 .messages
                                 .push((running.clone(), body["id"].as_str().expect("message id").to_owned())),
+                            _ => acked.instances.push(body["id"].as_str().expect("instance id").to_owned()),
                         }
                     }
                 });
@@ -132,20 +146,27 @@ fn killing_the_server_mid_write_loses_nothing_that_was_acknowledged() {
         app = app.start_again();
         let acked = acked.into_inner().expect("lock");
         println!(
-            "round {round}: killed after {kill_after:?}; {} tasks, {} agents, {} messages acknowledged",
+            "round {round}: killed after {kill_after:?}; {} tasks, {} agents, {} messages, {} instances acknowledged",
             acked.tasks.len(),
             acked.agents.len(),
-            acked.messages.len()
+            acked.messages.len(),
+            acked.instances.len()
         );
         acknowledged.tasks.extend(acked.tasks);
         acknowledged.agents.extend(acked.agents);
         acknowledged.messages.extend(acked.messages);
+        acknowledged.instances.extend(acked.instances);
 
         for task in &acknowledged.tasks {
             assert_eq!(app.get(&format!("/api/tasks/{task}")).status, 200, "task {task} after round {round}");
         }
         for agent in &acknowledged.agents {
             assert_eq!(app.get(&format!("/api/agents/{agent}")).status, 200, "agent {agent} after round {round}");
+        }
+        for instance in &acknowledged.instances {
+            let r = app.get(&format!("/api/instances/{instance}"));
+            assert_eq!(r.status, 200, "instance {instance} after round {round}");
+            assert!(r.json()["pid"].is_i64(), "instance {instance} was stored as started: {}", r.text);
         }
         let stored: HashSet<String> = app
             .get(&format!("/api/instances/{running}/messages?limit=1000"))
@@ -178,10 +199,11 @@ fn killing_the_server_mid_write_loses_nothing_that_was_acknowledged() {
         acknowledged.tasks.iter().all(|t| titles.contains(t)).then_some(())
     });
     println!(
-        "{rounds} rounds: {} tasks, {} agents, {} messages acknowledged and all present; deliveries complete {:?} after the last restart",
+        "{rounds} rounds: {} tasks, {} agents, {} messages, {} instances acknowledged and all present; deliveries complete {:?} after the last restart",
         acknowledged.tasks.len(),
         acknowledged.agents.len(),
         acknowledged.messages.len(),
+        acknowledged.instances.len(),
         started.elapsed()
     );
 }
