@@ -47,12 +47,35 @@ export function updateTitle() {
   document.title = n ? `(${n}) Switchboard` : "Switchboard";
 }
 
+// A redraw between a button's press and its release swaps the button out from under
+// the pointer, and the browser then sends no click: the page waits for the release
+// (for a second at most: a release outside the window may never be seen).
+const HOLD_MS = 1000;
+let pressedAt = 0;
+let heldBack = false;
+addEventListener("pointerdown", () => { pressedAt = performance.now(); }, true);
+for (const type of ["pointerup", "pointercancel"]) {
+  addEventListener(type, () => {
+    pressedAt = 0;
+    // After the click this release makes has been handled.
+    if (heldBack) { heldBack = false; setTimeout(refresh); }
+  }, true);
+}
+
 let scheduled = false;
 export function refresh() {
   if (scheduled) return;
   scheduled = true;
   requestAnimationFrame(() => {
     scheduled = false;
+    const held = performance.now() - pressedAt;
+    if (pressedAt && held < HOLD_MS) {
+      if (!heldBack) {
+        heldBack = true;
+        setTimeout(() => { if (heldBack) { heldBack = false; refresh(); } }, HOLD_MS - held);
+      }
+      return;
+    }
     const editing = current && document.activeElement && current.root.contains(document.activeElement)
       && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
     // A page that keeps what is being typed across redraws (the overview) is redrawn anyway.
