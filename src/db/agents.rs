@@ -55,23 +55,38 @@ impl Known {
     }
 
     /// The agent as last read, if it has not changed since.
-    #[must_use]
-    pub fn get(&self, id: Uuid) -> Option<StoredAgent> {
+    fn get(&self, id: Uuid) -> Option<StoredAgent> {
         self.lock().1.get(&id).cloned()
     }
 
     /// Where the count of changes stands: taken before a read, given to [`Known::keep`].
-    #[must_use]
-    pub fn mark(&self) -> u64 {
+    fn mark(&self) -> u64 {
         self.lock().0
     }
 
     /// Keeps what a read that began at `mark` found, unless an agent changed since.
-    pub fn keep(&self, mark: u64, agent: &StoredAgent) {
+    fn keep(&self, mark: u64, agent: &StoredAgent) {
         let mut inner = self.lock();
         if inner.0 == mark {
             inner.1.insert(agent.id, agent.clone());
         }
+    }
+
+    /// The agent, from memory when it has not changed since it was last read,
+    /// else from `pool` (and kept); `None` if there is no such agent.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn read(&self, pool: &super::Pool, id: Uuid) -> Result<Option<StoredAgent>, DbError> {
+        if let Some(agent) = self.get(id) {
+            return Ok(Some(agent));
+        }
+        let mark = self.mark();
+        let agent = super::run(pool, move |conn| get(conn, id)).await?;
+        if let Some(agent) = &agent {
+            self.keep(mark, agent);
+        }
+        Ok(agent)
     }
 
     /// Forgets an agent that changed (or went): called after the change committed.

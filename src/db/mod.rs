@@ -4,8 +4,8 @@
 //! connection runs in WAL mode with `foreign_keys=ON` (cascades depend on it), a
 //! busy timeout and `synchronous=FULL`, so a 2xx answer means the write is on disk
 //! even if the machine loses power. The one exception, [`Unsynced`], syncs the
-//! write-ahead log itself before its writer answers. Schema files live in `sql/` and are applied as
-//! numbered migrations tracked by `PRAGMA user_version`. Functions here are
+//! write-ahead log itself before its writer answers. Schema files live in `sql/`
+//! and are applied as numbered migrations tracked by `PRAGMA user_version`. Functions here are
 //! blocking: from async code, reach them through [`run`], never on an async worker.
 
 pub mod agents;
@@ -98,16 +98,21 @@ where
     E: From<DbError> + Send + 'static,
 {
     let pool = pool.clone();
-    let job = tokio::task::spawn_blocking(move || {
+    on_blocking_pool(move || {
         let mut conn = pool.get().map_err(DbError::from)?;
         work(&mut conn)
-    });
-    async move {
-        match job.await {
-            Ok(result) => result,
-            Err(e) => Err(E::from(DbError::Thread(e.to_string()))),
-        }
-    }
+    })
+}
+
+/// Runs `work` on the blocking thread pool; a thread that failed is a [`DbError::Thread`].
+fn on_blocking_pool<T, E, F>(work: F) -> impl std::future::Future<Output = Result<T, E>> + 'static
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let job = tokio::task::spawn_blocking(work);
+    async move { job.await.unwrap_or_else(|e| Err(E::from(DbError::Thread(e.to_string())))) }
 }
 
 /// The two databases.

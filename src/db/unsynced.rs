@@ -18,8 +18,7 @@ where
     T: Send + 'static,
 {
     let unsynced = unsynced.clone();
-    let job = tokio::task::spawn_blocking(move || work(&unsynced));
-    async move { job.await.unwrap_or_else(|e| Err(DbError::Thread(e.to_string()))) }
+    super::on_blocking_pool(move || work(&unsynced))
 }
 
 /// A connection to `agents.db` whose commits are readable before they are

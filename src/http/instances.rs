@@ -14,7 +14,7 @@ use super::{blocking, AppState};
 use crate::actors::instance::{Ending, Input, InstanceActor, Resize};
 use crate::actors::registry::{Create, QueuePositions, Terminate};
 use crate::db::agents::StoredAgent;
-use crate::db::{agents, instances as store, tasks};
+use crate::db::{instances as store, tasks};
 use crate::domain::agent::validate_env;
 use crate::domain::input::InputRequest;
 use crate::domain::instance::EndReason;
@@ -148,19 +148,8 @@ pub async fn create(
     body: Json<NewInstanceRequest>,
 ) -> Result<HttpResponse, AppError> {
     let agent_id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound(format!("agent {id} not found")))?;
-    let known = &state.db.known_agents;
-    let agent = match known.get(agent_id) {
-        Some(agent) => agent,
-        None => {
-            let mark = known.mark();
-            let agent = blocking(&state.db.agents, move |conn| {
-                agents::get(conn, agent_id)?.ok_or_else(|| AppError::NotFound(format!("agent {agent_id} not found")))
-            })
-            .await?;
-            known.keep(mark, &agent);
-            agent
-        }
-    };
+    let agent = state.db.known_agents.read(&state.db.agents, agent_id).await?;
+    let agent = agent.ok_or_else(|| AppError::NotFound(format!("agent {agent_id} not found")))?;
     Ok(HttpResponse::Created().json(start(&state, agent, body.0, None, None).await?))
 }
 
