@@ -185,7 +185,10 @@ impl Engine {
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
             // Its own process group, so a failed start ends the service with it.
-            .process_group(0);
+            .process_group(0)
+            // Its working directory is the engine's own: conmon leaves an `oom` file
+            // where it runs after a container's out-of-memory kill.
+            .current_dir(&dir);
         let listening = listener.as_ref().map(AsRawFd::as_raw_fd);
         // SAFETY: dup2, fcntl and close_range are async-signal-safe. The service gets
         // standard input, output and error, the listener as descriptor 3 when it
