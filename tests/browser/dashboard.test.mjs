@@ -113,6 +113,23 @@ function filesHolding(dir, needle) {
 const PASTE_PROGRAM = readFileSync(new URL("../programs/bracketed_paste.py", import.meta.url), "utf8");
 
 const terminalText = (id) => page.locator(`[data-terminal="${id}"] .xterm-rows`);
+/** Waits until the instance's terminal shows `text`; a timeout says what the server and the page hold. */
+async function showsText(id, text) {
+  try {
+    await terminalText(id).filter({ hasText: text }).waitFor();
+  } catch (e) {
+    const said = async (what) => { try { return JSON.stringify(await what()); } catch (err) { return `(${err.message})`; } };
+    const output = await said(async () => (await (await fetch(`${base}/api/instances/${id}/output`, {
+      headers: { Authorization: `Bearer ${token}` } })).text()).slice(-2000));
+    e.message += `\ninstance: ${await said(() => call("GET", `/api/instances/${id}`))}`
+      + `\nmessages: ${await said(() => call("GET", `/api/instances/${id}/messages`))}`
+      + `\ntranscript's end: ${output}`
+      + `\nterminal shows: ${await said(() => terminalText(id).innerText({ timeout: 1000 }))}`
+      + `\npage: ${await said(() => page.evaluate(() => location.hash))}`
+      + `\nserver log's end: ${readFileSync(join(root, "server.log"), "utf8").slice(-3000)}`;
+    throw e;
+  }
+}
 const currentInstance = async () => (await page.evaluate(() => location.hash)).replace("#/i/", "");
 
 before(async () => {
@@ -199,11 +216,11 @@ test("starting an instance and typing into its terminal", async () => {
   await page.waitForFunction(() => location.hash.startsWith("#/i/"));
   const id = await currentInstance();
   await page.locator(".tab.current").waitFor();
-  await terminalText(id).filter({ hasText: /bash-[\d.]+[$#]/ }).waitFor();
+  await showsText(id, /bash-[\d.]+[$#]/);
   await page.click(`[data-terminal="${id}"]`);
   await page.keyboard.type("echo hi-$((6*7))");
   await page.keyboard.press("Enter");
-  await terminalText(id).filter({ hasText: "hi-42" }).waitFor();
+  await showsText(id, "hi-42");
   const transcript = await (await fetch(`${base}/api/instances/${id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text();
   assert.match(transcript, /hi-42/, "the keystrokes reached the real terminal");
 
@@ -236,7 +253,7 @@ test("a waiting instance is flagged, counted in the title, and answered from the
   await view.locator(".waiting-banner", { hasText: "Deploy to production?" }).waitFor();
   await view.locator("textarea[aria-label=Reply]").fill("yes");
   await view.locator("textarea[aria-label=Reply]").press("Enter");
-  await terminalText(instance.id).filter({ hasText: "answer=yes" }).waitFor();
+  await showsText(instance.id, "answer=yes");
   await view.locator(".view-head .badge.active").waitFor();
   await view.locator(".msg.user", { hasText: "yes" }).waitFor();
   if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: join(process.env.SCREENSHOT_DIR, "dashboard-instance.png") });
@@ -303,7 +320,7 @@ test("tasks run with an agent, and webhooks show their secret once", async () =>
   await row.locator("button:has-text('Run')").click();
   await page.waitForFunction(() => location.hash.startsWith("#/i/"));
   const id = await currentInstance();
-  await terminalText(id).filter({ hasText: "Print the date" }).waitFor();
+  await showsText(id, "Print the date");
   await page.click("#nav a[data-page=tasks]");
   await page.locator("tr[data-task]", { hasText: "Print the date" }).locator("select[aria-label=Status]").waitFor();
   assert.equal(await page.locator("tr[data-task]", { hasText: "Print the date" }).locator("select[aria-label=Status]").inputValue(), "in_progress");
@@ -418,7 +435,7 @@ test("the terminal follows the window's size", async () => {
   const agent = (await call("GET", "/api/agents")).find((a) => a.name === "shell");
   const instance = await call("POST", `/api/agents/${agent.id}/instances`, {});
   await page.evaluate((id) => { location.hash = `#/i/${id}`; }, instance.id);
-  await terminalText(instance.id).filter({ hasText: /bash-[\d.]+[$#]/ }).waitFor();
+  await showsText(instance.id, /bash-[\d.]+[$#]/);
   const size = async () => { const i = await call("GET", `/api/instances/${instance.id}`); return [i.rows, i.cols]; };
   const rendered = () => page.locator(`[data-terminal="${instance.id}"] .xterm-rows > div`).count();
   await waitUntil(async () => (await size())[0] === await rendered(), "the instance sized to the terminal");
@@ -429,7 +446,7 @@ test("the terminal follows the window's size", async () => {
   await page.click(`[data-terminal="${instance.id}"]`);
   await page.keyboard.type("stty size");
   await page.keyboard.press("Enter");
-  await terminalText(instance.id).filter({ hasText: `${newRows} ${newCols}` }).waitFor();
+  await showsText(instance.id, `${newRows} ${newCols}`);
   await page.setViewportSize({ width: 1280, height: 800 });
   await call("PUT", `/api/instances/${instance.id}`, { status: "terminated" });
 });
@@ -444,14 +461,14 @@ test("many open instances stay steerable", async () => {
   for (let i = 0; i < 10; i++) ids.push((await call("POST", `/api/agents/${agent.id}/instances`, {})).id);
   for (const id of ids) {
     await page.evaluate((id) => { location.hash = `#/i/${id}`; }, id);
-    await terminalText(id).filter({ hasText: /bash-[\d.]+[$#]/ }).waitFor();
+    await showsText(id, /bash-[\d.]+[$#]/);
   }
   for (const id of [ids[0], ids[5], ids[9]]) {
     await page.evaluate((id) => { location.hash = `#/i/${id}`; }, id);
     await page.click(`[data-terminal="${id}"]`);
     await page.keyboard.type(`echo steer-${id.slice(0, 8)}-$((1+1))`);
     await page.keyboard.press("Enter");
-    await terminalText(id).filter({ hasText: `steer-${id.slice(0, 8)}-2` }).waitFor();
+    await showsText(id, `steer-${id.slice(0, 8)}-2`);
   }
   await page.click("#nav a[data-page=overview]");
   await page.locator(`article.agent li[data-instance="${ids[9]}"]`).waitFor();
@@ -560,13 +577,13 @@ test("a hostile clipboard cannot end the terminal's paste and type the rest as k
   const agent = await call("POST", "/api/agents", { name: "paster", project_path: project("paster"), command: ["python3", "-c", PASTE_PROGRAM] });
   const instance = await call("POST", `/api/agents/${agent.id}/instances`, {});
   await page.evaluate((id) => { location.hash = `#/i/${id}`; }, instance.id);
-  await terminalText(instance.id).filter({ hasText: "ready>" }).waitFor();
+  await showsText(instance.id, "ready>");
   await page.locator(`[data-terminal="${instance.id}"] .xterm-helper-textarea`).evaluate((el) => {
     const data = new DataTransfer();
     data.setData("text/plain", "a\nb\u001b[201~\recho pwned");
     el.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
   });
-  await terminalText(instance.id).filter({ hasText: "pwned" }).waitFor();
+  await showsText(instance.id, "pwned");
   await new Promise((r) => setTimeout(r, 500));
   assert.doesNotMatch(await terminalText(instance.id).innerText(), /SUBMIT/, "the whole clipboard stayed one paste");
   await call("PUT", `/api/instances/${instance.id}`, { status: "terminated" });
@@ -823,7 +840,7 @@ test("an instance in a container is watched, typed into, answered in place and e
   await page.click(`[data-terminal="${instance.id}"]`);
   await page.keyboard.type("echo boxed-$((6*7))");
   await page.keyboard.press("Enter");
-  await terminalText(instance.id).filter({ hasText: "boxed-42" }).waitFor();
+  await showsText(instance.id, "boxed-42");
   await page.keyboard.type("read -p 'Ship the box? [y/N] ' a; echo shipped-$a");
   await page.keyboard.press("Enter");
   await page.goto(`${base}/#/`);
