@@ -49,6 +49,36 @@ fn a_message_sent_while_busy_is_held_until_the_prompt_appears() {
     });
 }
 
+/// A prompt given with the start (a task's, a trigger's) reaches the program
+/// however its start goes: in a helper made ready, in one of its own, or slowly
+/// (cgroup limits to set up), each handed over while the program is still starting.
+#[test]
+fn a_prompt_given_at_start_is_typed_however_the_program_starts() {
+    let app = TestApp::spawn();
+    let quick = app.agent("quick", &["bash", "--norc", "-i"], json!({"max_concurrent_instances": 20}));
+    let limited = app.agent(
+        "limited",
+        &["bash", "--norc", "-i"],
+        json!({"max_concurrent_instances": 20, "limits": {"pids": 64, "memory_mb": 256}}),
+    );
+    let mut started = Vec::new();
+    for round in 0..8 {
+        for agent in [&quick, &limited] {
+            let word = format!("typed-{round}-{}", started.len());
+            let instance = app.instance(agent, json!({"prompt": format!("echo {word}")}));
+            started.push((instance["id"].as_str().expect("id").to_owned(), word));
+        }
+    }
+    for (id, word) in &started {
+        // The typed command, then what it printed.
+        let text = eventually(T, &format!("{word} typed and run in {id}"), || {
+            let text = app.output(id);
+            (text.matches(word.as_str()).count() >= 2).then_some(text)
+        });
+        assert_eq!(text.matches(&format!("echo {word}")).count(), 1, "typed once: {text}");
+    }
+}
+
 /// A raw-mode program that turns bracketed paste on and reports each submit (Enter
 /// outside a paste).
 const PASTE_PROGRAM: &str = include_str!("../programs/bracketed_paste.py");
