@@ -27,32 +27,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import Server, Stream, pct, wait_status  # noqa: E402
+from run import Server, echo_times, pct, wait_status  # noqa: E402
 
 ROLES = ["server", "echo shell", "client", "kernel workers"]
 LINE = re.compile(r"\s*([\d.]+)\s+\[(\d+)\]\s+(.*?)\[(\d+)(?:/(\d+))?\]\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)")
-
-
-def echoes(srv, iid, samples):
-    """(sent, seen) monotonic ns of each keystroke and its echo on the SSE stream."""
-    import json
-    s = Stream(srv.port, f"/api/instances/{iid}/stream?tail=0")
-    events = s.events()
-    conn = srv.conn()
-    times = []
-    for k in range(samples):
-        if k % 50 == 49:  # keep the line short: erase it and let the redraw pass
-            srv.call("POST", f"/api/instances/{iid}/input", {"data": "\u0015"}, conn)
-            time.sleep(0.05)
-        ch = "abcdefghij"[k % 10]
-        sent = time.monotonic_ns()
-        srv.call("POST", f"/api/instances/{iid}/input", {"data": ch}, conn)
-        for kind, data in events:
-            if kind == "output" and ch in json.loads(data)["data"]:
-                break
-        times.append((sent, time.monotonic_ns()))
-    s.close()
-    return times
 
 
 def runs_of(path):
@@ -89,7 +67,7 @@ def main():
         wait_status(srv, [iid], "awaiting_input")
         time.sleep(1)
         if args.no_record:
-            ms = sorted((seen - sent) / 1e6 for sent, seen in echoes(srv, iid, args.samples))
+            ms = sorted((seen - sent) / 1e6 for sent, seen in echo_times(srv, iid, args.samples))
             print(f"keystroke → echo beside 100 instances printing every {float(args.pause) * 1000:.0f} ms, not recorded: "
                   f"p50 {pct(ms, 50):.2f}, p99 {pct(ms, 99):.2f}, max {ms[-1]:.2f} ms ({len(ms)} echoes)")
             return
@@ -97,7 +75,7 @@ def main():
                                  "-e", "sched:sched_switch", "-e", "sched:sched_wakeup", "-e", "sched:sched_wakeup_new",
                                  "-e", "sched:sched_migrate_task"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(2)
-        times = echoes(srv, iid, args.samples)
+        times = echo_times(srv, iid, args.samples)
         perf.send_signal(signal.SIGINT)
         perf.wait()
     finally:

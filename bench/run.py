@@ -261,20 +261,27 @@ def echo_latency(srv, label, samples=300, command=("bash", "--norc", "-i"), **se
     agent = srv.agent(f"echo-{uuid.uuid4().hex[:6]}", list(command), **settings)
     iid = srv.call("POST", f"/api/agents/{agent}/instances", {})["id"]
     wait_status(srv, [iid], "awaiting_input")
+    times = [(seen - sent) / 1e6 for sent, seen in echo_times(srv, iid, samples)]
+    return f"{pct(times, 50):.2f} / {pct(times, 99):.2f} ms"
+
+
+def echo_times(srv, iid, samples):
+    """(sent, seen) of each keystroke typed into the instance and its echo on the SSE
+    stream, in CLOCK_MONOTONIC nanoseconds."""
     s = Stream(srv.port, f"/api/instances/{iid}/stream?tail=0")
     events = s.events()
     conn = srv.conn()
     times = []
     for k in range(samples):
         ch = "abcdefghij"[k % 10]
-        t = time.perf_counter()
+        sent = time.monotonic_ns()
         srv.call("POST", f"/api/instances/{iid}/input", {"data": ch}, conn)
         for kind, data in events:
             if kind == "output" and ch in json.loads(data)["data"]:
                 break
-        times.append((time.perf_counter() - t) * 1000)
+        times.append((sent, time.monotonic_ns()))
     s.close()
-    return f"{pct(times, 50):.2f} / {pct(times, 99):.2f} ms"
+    return times
 
 
 def pty_echo(argv, samples=300, env=None):
