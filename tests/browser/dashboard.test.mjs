@@ -112,6 +112,10 @@ function filesHolding(dir, needle) {
 /** A raw-mode program that turns bracketed paste on and reports each submit (Enter outside a paste). */
 const PASTE_PROGRAM = readFileSync(new URL("../programs/bracketed_paste.py", import.meta.url), "utf8");
 
+/** The instance's transcript, as the API gives it. */
+async function transcript(id) {
+  return (await fetch(`${base}/api/instances/${id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text();
+}
 const terminalText = (id) => page.locator(`[data-terminal="${id}"] .xterm-rows`);
 /** Waits until the instance's terminal shows `text`; a timeout says what the server and the page hold. */
 async function showsText(id, text) {
@@ -119,8 +123,7 @@ async function showsText(id, text) {
     await terminalText(id).filter({ hasText: text }).waitFor();
   } catch (e) {
     const said = async (what) => { try { return JSON.stringify(await what()); } catch (err) { return `(${err.message})`; } };
-    const output = await said(async () => (await (await fetch(`${base}/api/instances/${id}/output`, {
-      headers: { Authorization: `Bearer ${token}` } })).text()).slice(-2000));
+    const output = await said(async () => (await transcript(id)).slice(-2000));
     e.message += `\ninstance: ${await said(() => call("GET", `/api/instances/${id}`))}`
       + `\nmessages: ${await said(() => call("GET", `/api/instances/${id}/messages`))}`
       + `\ntranscript's end: ${output}`
@@ -221,8 +224,8 @@ test("starting an instance and typing into its terminal", async () => {
   await page.keyboard.type("echo hi-$((6*7))");
   await page.keyboard.press("Enter");
   await showsText(id, "hi-42");
-  const transcript = await (await fetch(`${base}/api/instances/${id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text();
-  assert.match(transcript, /hi-42/, "the keystrokes reached the real terminal");
+  const output = await transcript(id);
+  assert.match(output, /hi-42/, "the keystrokes reached the real terminal");
 
   const view = page.locator(`.instance-view[data-instance="${id}"]`);
   await view.locator("button:has-text('Terminate')").click();
@@ -663,15 +666,15 @@ test("a [y/N] question is answered in place with its button, into the right inst
   assert.equal(await entryA.locator("button.quick.default").innerText(), "n", "the default is marked");
   await entryA.locator("button.quick", { hasText: /^y$/ }).click();
   await entryA.waitFor({ state: "detached" });
-  await waitUntil(async () => (await (await fetch(`${base}/api/instances/${ia.id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text()).includes("answer-A-y"), "A answered y");
-  const outB = await (await fetch(`${base}/api/instances/${ib.id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text();
+  await waitUntil(async () => (await transcript(ia.id)).includes("answer-A-y"), "A answered y");
+  const outB = await transcript(ib.id);
   assert.ok(!outB.includes("answer-B"), "the other instance got nothing");
   // B: typed into its field, Enter sends.
   const entryB = page.locator(`#waiting .waiting-item[data-instance="${ib.id}"]`);
   await entryB.locator("input.reply").fill("yes");
   await entryB.locator("input.reply").press("Enter");
   await entryB.waitFor({ state: "detached" });
-  await waitUntil(async () => (await (await fetch(`${base}/api/instances/${ib.id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text()).includes("answer-B-yes"), "B answered");
+  await waitUntil(async () => (await transcript(ib.id)).includes("answer-B-yes"), "B answered");
   for (const i of [ia, ib]) await call("PUT", `/api/instances/${i.id}`, { status: "terminated" });
 });
 
@@ -694,7 +697,7 @@ test("a permission request is allowed from the waiting list, and the agent's hoo
     const shown = await entry.innerText().catch(() => "(gone)");
     throw new Error(`${e.message}\ninstance: ${JSON.stringify(now)}\napprovals: ${JSON.stringify(approvals)}\nentry: ${shown}`);
   });
-  const output = async () => (await fetch(`${base}/api/instances/${instance.id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text();
+  const output = () => transcript(instance.id);
   await waitUntil(async () => (await output()).includes("hook-done"), "the hook to finish");
   assert.match(await output(), /"behavior":"allow"/);
   const [decided] = await call("GET", `/api/instances/${instance.id}/approvals`);
@@ -721,7 +724,7 @@ test("a reply to a question that changed meanwhile is refused and the new questi
   await note.waitFor();
   assert.match(await note.innerText(), /question changed/);
   await page.locator(`#waiting .waiting-item[data-instance="${inst.id}"] .prompt`, { hasText: "Second question?" }).waitFor();
-  const out = await (await fetch(`${base}/api/instances/${inst.id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text();
+  const out = await transcript(inst.id);
   assert.ok(!out.includes("meant-for-the-first"), "nothing was typed");
   await call("PUT", `/api/instances/${inst.id}`, { status: "terminated" });
 });
@@ -739,7 +742,7 @@ test("identical questions are grouped and answered at once", async () => {
   await group.locator(".reply-row").first().locator("button.quick", { hasText: /^y$/ }).click();
   await group.waitFor({ state: "detached" });
   for (const id of ids) {
-    await waitUntil(async () => (await (await fetch(`${base}/api/instances/${id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text()).includes("deploying-y"), `${id} answered`);
+    await waitUntil(async () => (await transcript(id)).includes("deploying-y"), `${id} answered`);
   }
   for (const id of ids) await call("PUT", `/api/instances/${id}`, { status: "terminated" });
 });
@@ -847,12 +850,12 @@ test("an instance in a container is watched, typed into, answered in place and e
   const entry = page.locator(`#waiting .waiting-item[data-instance="${instance.id}"]`);
   await entry.locator(".prompt", { hasText: "Ship the box?" }).waitFor().catch(async (e) => {
     const now = await call("GET", `/api/instances/${instance.id}`);
-    const out = await (await fetch(`${base}/api/instances/${instance.id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text();
+    const out = await transcript(instance.id);
     throw new Error(`${e.message}\n${JSON.stringify(now)}\n${JSON.stringify(out)}`);
   });
   await entry.locator("button.quick", { hasText: /^y$/ }).click();
   await entry.waitFor({ state: "detached" });
-  await waitUntil(async () => (await (await fetch(`${base}/api/instances/${instance.id}/output`, { headers: { Authorization: `Bearer ${token}` } })).text()).includes("shipped-y"), "the box answered y");
+  await waitUntil(async () => (await transcript(instance.id)).includes("shipped-y"), "the box answered y");
   await page.goto(`${base}/#/i/${instance.id}`);
   await view.locator("button:has-text('Terminate')").click();
   await view.locator(".view-head .badge.terminated").waitFor();
