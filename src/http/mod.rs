@@ -17,6 +17,7 @@ pub mod sse;
 pub mod stream;
 pub mod system;
 pub mod tasks;
+pub mod text;
 pub mod triggers;
 pub mod webhooks;
 pub mod workspaces;

@@ -14,13 +14,14 @@ use std::sync::Arc;
 use actix::Addr;
 use actix_web::{get, web, HttpRequest, Responder};
 use actix_web_lab::sse;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::mpsc;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::instances::{instance_id, load};
 use super::sse::{event, last_event_id, respond};
+use super::text::{complete_utf8, output_data};
 use super::{blocking, AppState};
 use crate::actors::instance::{Chunk, InstanceActor, Watch};
 use crate::db::events::{self, Event, Filter};
@@ -32,12 +33,6 @@ use crate::events::Stopped;
 
 /// Largest `output` event, in bytes.
 const FRAME: usize = 64 * 1024;
-
-/// The data of an `output` event.
-#[derive(Serialize)]
-struct Output<'a> {
-    data: &'a str,
-}
 
 /// Options of the instance stream.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -296,9 +291,7 @@ impl Viewer {
             if cut == 0 {
                 return Ok(());
             }
-            // Borrowed when valid (the usual case): one copy, into the JSON.
-            let text = String::from_utf8_lossy(&self.carry[..cut]);
-            let data = serde_json::to_string(&Output { data: &text }).map_err(|_| Gone)?;
+            let data = output_data(&self.carry[..cut]);
             self.carry.drain(..cut);
             self.offset += cut as u64;
             self.send("output", data).await?;
@@ -359,42 +352,9 @@ async fn recv(chunks: &mut Option<mpsc::Receiver<Chunk>>) -> Option<Chunk> {
     }
 }
 
-/// How much of `bytes` can be sent without splitting a UTF-8 sequence: all but a
-/// trailing sequence that is incomplete (invalid bytes are not held back).
-#[must_use]
-pub fn complete_utf8(bytes: &[u8]) -> usize {
-    let len = bytes.len();
-    for back in 1..=len.min(3) {
-        let b = bytes[len - back];
-        if b & 0xC0 == 0x80 {
-            continue; // a continuation byte: look further back for the lead
-        }
-        let need = match b {
-            0xC0..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xF7 => 4,
-            _ => 1,
-        };
-        return if need > back { len - back } else { len };
-    }
-    len
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn incomplete_utf8_tails_are_held_back() {
-        let euro = "€".as_bytes(); // 3 bytes
-        assert_eq!(complete_utf8(b"abc"), 3);
-        assert_eq!(complete_utf8(&[b'a', euro[0]]), 1);
-        assert_eq!(complete_utf8(&[b'a', euro[0], euro[1]]), 1);
-        assert_eq!(complete_utf8(&[b'a', euro[0], euro[1], euro[2]]), 4);
-        assert_eq!(complete_utf8(&[b'a', 0xFF]), 2, "invalid bytes are not held");
-        assert_eq!(complete_utf8(&[0xF0, 0x9F, 0x98]), 0, "an emoji missing its last byte");
-        assert_eq!(complete_utf8(&[]), 0);
-    }
 
     #[test]
     fn resume_ids_parse() {
@@ -415,15 +375,6 @@ mod tests {
         #[test]
         fn any_header_value_is_an_answer_not_a_panic(text in "\\PC{0,40}") {
             let _ = parse_resume(&text);
-        }
-
-        #[test]
-        fn frames_end_on_a_character_boundary(text in "\\PC{0,60}", cut in proptest::prelude::any::<proptest::sample::Index>()) {
-            let bytes = text.as_bytes();
-            let k = if bytes.is_empty() { 0 } else { cut.index(bytes.len() + 1) };
-            let end = complete_utf8(&bytes[..k]);
-            proptest::prop_assert!(end <= k && k - end < 4);
-            proptest::prop_assert!(std::str::from_utf8(&bytes[..end]).is_ok());
         }
     }
 }
