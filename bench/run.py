@@ -120,9 +120,10 @@ class Server(Measured):
 
 
 class Stream:
-    """A raw SSE client (chunked encoding) that yields (event, data) pairs. It keeps
-    positions into its buffers rather than copying what is left after each event, so
-    it is not what limits the throughput figure."""
+    """A raw SSE client (chunked encoding) that yields (event, data) pairs, `data` as
+    the bytes of its `data:` lines. It runs on the same two cores as the server it
+    measures, so it copies each byte as few times as it can: one copy out of the
+    chunked body, one out of the event, then the JSON decoder's own."""
 
     def __init__(self, port, path):
         self.sock = socket.create_connection(("127.0.0.1", port))
@@ -132,6 +133,7 @@ class Stream:
         while b"\r\n\r\n" not in raw:
             raw += self.sock.recv(65536)
         self.raw = bytearray(raw.split(b"\r\n\r\n", 1)[1])
+        self.received = bytearray(1 << 20)
         self.buf = bytearray()
         self.pos = 0
 
@@ -151,34 +153,41 @@ class Stream:
                     raise EOFError
                 if len(raw) < nl + 2 + size + 2:
                     break
-                self.buf += raw[nl + 2:nl + 2 + size]
+                with memoryview(raw) as body:
+                    self.buf += body[nl + 2:nl + 2 + size]
                 p = nl + 2 + size + 2
             if p:
                 del raw[:p]
                 return
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
+            n = self.sock.recv_into(self.received)
+            if not n:
                 raise EOFError
-            raw += chunk
+            with memoryview(self.received) as received:
+                raw += received[:n]
 
     def events(self):
         while True:
-            end = self.buf.find(b"\n\n", self.pos)
+            buf = self.buf
+            end = buf.find(b"\n\n", self.pos)
             if end < 0:
-                del self.buf[:self.pos]
+                del buf[:self.pos]
                 self.pos = 0
                 self._fill()
                 continue
-            block = bytes(self.buf[self.pos:end])
+            kind, data, i = "message", [], self.pos
             self.pos = end + 2
-            kind, data = "message", []
-            for line in block.decode().split("\n"):
-                if line.startswith("event:"):
-                    kind = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].lstrip(" ") if line[5:6] == " " else line[5:])
+            while i < end:
+                nl = buf.find(b"\n", i, end)
+                nl = end if nl < 0 else nl
+                if buf.startswith(b"data:", i):
+                    at = i + 6 if buf.startswith(b" ", i + 5) else i + 5
+                    with memoryview(buf) as view:
+                        data.append(bytes(view[at:nl]))
+                elif buf.startswith(b"event:", i):
+                    kind = buf[i + 6:nl].decode().strip()
+                i = nl + 1
             if data:
-                yield kind, "\n".join(data)
+                yield kind, data[0] if len(data) == 1 else b"\n".join(data)
 
     def close(self):
         self.sock.close()
