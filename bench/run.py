@@ -45,6 +45,12 @@ def machine_ticks():
     return fields[3] + fields[4], sum(fields)
 
 
+def machine_busy():
+    """Busy CPU ticks of the whole machine so far (every process and the kernel)."""
+    idle, total = machine_ticks()
+    return total - idle
+
+
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -61,6 +67,17 @@ class Measured:
         with open(f"/proc/{self.proc.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])
+
+    def cpu_ns(self):
+        """CPU time of the threads living now, in nanoseconds (schedstat: finer than ticks)."""
+        total, tasks = 0, f"/proc/{self.proc.pid}/task"
+        for task in os.listdir(tasks):
+            try:
+                with open(f"{tasks}/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except OSError:
+                pass  # the thread ended
+        return total
 
     def stop(self):
         self.proc.terminate()
@@ -520,12 +537,37 @@ def hooks(srv, rows, n=200):
 FLOOD = "import os\nblock = (b'x' * 1023 + b'\\n') * 64\nfor _ in range({mb} * 16):\n    os.write(1, block)\n"
 
 
-def bare_rate(script):
+class Window:
+    """The stretch in which a flood's bytes flow, from the first chunk received to the
+    last: its rate, and the CPU that the whole machine, the server and this process
+    (the reader or SSE client) used in it. Bytes of the first chunk came before it
+    opened, so they are not counted."""
+
+    def __init__(self, srv=None):
+        self.srv, self.start, self.bytes = srv, None, 0
+
+    def got(self, n):
+        if self.start is None:
+            self.start = (time.perf_counter(), machine_busy(), self.srv.cpu_ns() if self.srv else 0, time.process_time())
+        else:
+            self.bytes += n
+
+    def close(self):
+        """MB/s in the window; sets the core-seconds each party used in it."""
+        t, machine, server, client = self.start
+        self.seconds = time.perf_counter() - t
+        self.machine = (machine_busy() - machine) / TICK
+        self.server = (self.srv.cpu_ns() - server) / 1e9 if self.srv else 0
+        self.client = time.process_time() - client
+        return self.bytes / self.seconds / 1e6
+
+
+def bare_rate(script, window=None):
     """MB/s at which a bare program reads the flood from a PTY of its own."""
+    window = window or Window()
     pid, fd = pty.fork()
     if pid == 0:
         os.execvp("python3", ["python3", script])
-    t, n = time.perf_counter(), 0
     while True:
         try:
             b = os.read(fd, 65536)
@@ -533,68 +575,56 @@ def bare_rate(script):
             break
         if not b:
             break
-        n += len(b)
+        window.got(len(b))
+    rate = window.close()
     os.waitpid(pid, 0)
     os.close(fd)
-    return n / (time.perf_counter() - t) / 1e6
+    return rate
 
 
-def served_rate(srv, agent):
+def served_rate(srv, agent, window=None):
     """MB/s of terminal output an SSE client receives while an instance prints the flood."""
+    window = window or Window(srv)
     iid = srv.call("POST", f"/api/agents/{agent}/instances", {})["id"]
     s = Stream(srv.port, f"/api/instances/{iid}/stream?tail=0")
-    got, t = 0, None
     for kind, data in s.events():
         if kind == "output":
-            if t is None:
-                t = time.perf_counter()
-            got += len(json.loads(data)["data"])
+            text = json.loads(data)["data"]
+            window.got(len(text) if text.isascii() else len(text.encode()))  # bytes, as the bare reader counts
         elif kind == "end":
             break
+    rate = window.close()
     s.close()
-    return got / (time.perf_counter() - t) / 1e6
-
-
-def own_ticks():
-    """CPU ticks this process (the SSE client of `served_rate`) used so far."""
-    with open("/proc/self/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return rate
 
 
 class Budget:
-    """Where the CPU goes while one flood of `mb` MB is read: the whole machine's
-    busy time per MB in the bare run and in the served one, the server's and the
-    client's shares of the served one, and so the most MB/s two cores could carry
-    through the served path if nothing ever waited."""
+    """Where the CPU goes while a flood's bytes flow (see `Window`): the whole
+    machine's busy time per MB in the bare run and in the served one, the server's
+    and the client's shares of the served one, and how many cores each run kept
+    busy. The ratio to the bare reader is the product of two factors: what the
+    bare path costs per MB over what the served path costs (cost ratio), and how
+    busy the served run kept the cores over how busy the bare run did."""
 
-    def __init__(self, mb):
-        self.mb, self.bare, self.served, self.server, self.client = mb, [], [], [], []
-
-    @staticmethod
-    def busy():
-        idle, total = machine_ticks()
-        return total - idle
+    def __init__(self):
+        self.bare, self.served = [], []
 
     def measure(self, into, run, srv=None):
-        machine, server, client = self.busy(), srv and srv.cpu_ticks(), own_ticks()
-        rate = run()
-        per_mb = lambda ticks: ticks / TICK / self.mb * 1000  # core-ms per MB
-        into.append(per_mb(self.busy() - machine))
-        if srv:
-            self.server.append(per_mb(srv.cpu_ticks() - server))
-            self.client.append(per_mb(own_ticks() - client))
+        window = Window(srv)
+        rate = run(window)
+        into.append(window)
         return rate
-
-    def ceiling(self, bare_rate):
-        """The most the served path could carry on this machine's cores, as a ratio
-        to the bare reader: its CPU per MB, all parties, is the limit."""
-        return os.cpu_count() * 1000 / statistics.median(self.served) / bare_rate
 
     def text(self, bare_rate):
         m = statistics.median
-        return (f"bare {m(self.bare):.1f}, served {m(self.served):.1f} core-ms/MB (server {m(self.server):.1f}, "
-                f"client {m(self.client):.1f}): {os.cpu_count()} cores carry at most {self.ceiling(bare_rate):.2f} of the bare reader")
+        per_mb = lambda runs, part: m(getattr(w, part) * 1000 / (w.bytes / 1e6) for w in runs)  # core-ms per MB
+        busy = lambda runs: m(w.machine / w.seconds for w in runs)
+        bare, served = per_mb(self.bare, "machine"), per_mb(self.served, "machine")
+        ceiling = os.cpu_count() * 1000 / served / bare_rate
+        return (f"bare {bare:.1f}, served {served:.1f} core-ms/MB (server {per_mb(self.served, 'server'):.1f}, "
+                f"client {per_mb(self.served, 'client'):.1f}), cost ratio {bare / served:.2f}; cores busy: bare "
+                f"{busy(self.bare):.2f}, served {busy(self.served):.2f}; {os.cpu_count()} cores carry at most "
+                f"{ceiling:.2f} of the bare reader")
 
 
 def against_bare(srv, name, script, rounds, budget=None):
@@ -605,8 +635,8 @@ def against_bare(srv, name, script, rounds, budget=None):
     bare, served = [], []
     for _ in range(rounds):
         if budget:
-            bare.append(budget.measure(budget.bare, lambda: bare_rate(script)))
-            served.append(budget.measure(budget.served, lambda: served_rate(srv, agent), srv))
+            bare.append(budget.measure(budget.bare, lambda w: bare_rate(script, w)))
+            served.append(budget.measure(budget.served, lambda w: served_rate(srv, agent, w), srv))
         else:
             bare.append(bare_rate(script))
             served.append(served_rate(srv, agent))
@@ -656,7 +686,7 @@ def throughput_shapes(srv, rows, mb, rounds=3):
     script = replay_script(os.path.join(srv.data, "shape-tui.py"), "--fast", "--mb", str(mb))
     scripts.append(("tui", script, "shape-tui", f"{mb} MB of a recorded Claude Code TUI replayed fast, median of {rounds}"))
     for name, script, key, measure in scripts:
-        budget = Budget(mb)
+        budget = Budget()
         v, ratio, b = against_bare(srv, f"shape-{len(name)}", script, rounds, budget)
         rows.append(("shapes", measure, f"{v:.1f} MB/s, {ratio:.2f} of a bare reader ({b:.1f} MB/s)", "≥ 0.8", key))
         rows.append(("shapes", "… CPU per MB, all processes and the kernel; the ceiling it sets",
