@@ -89,7 +89,8 @@ impl InstanceActor {
             output.send(bytes.clone(), self.id);
         } else {
             if output.unsent.is_empty() {
-                output.unsent.reserve_exact(GATHER_MAX);
+                // Room for the read that crosses `GATHER_MAX`, so it is not moved.
+                output.unsent.reserve_exact(GATHER_MAX + crate::terminal::reader::CHUNK);
             }
             output.unsent.extend_from_slice(bytes);
             if !more_waiting || output.unsent.len() >= GATHER_MAX {

@@ -34,7 +34,7 @@ mod tick;
 use tick::{Got, Slot, Ticker};
 
 /// Largest chunk read at once.
-const CHUNK: usize = 16 * 1024;
+pub const CHUNK: usize = 16 * 1024;
 /// A read this long took all the kernel hands out at once (`n_tty` gives at most
 /// 4095 bytes per read): more output is waiting.
 pub const FULL: usize = 4095;

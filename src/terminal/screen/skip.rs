@@ -139,7 +139,27 @@ struct Segment {
     sgrs: Vec<(Range<usize>, bool)>,
 }
 
+thread_local! {
+    /// The segment's buffers from this thread's last scan, for the next one. A batch
+    /// of coloured lines is one segment of tens of thousands of points: growing them
+    /// afresh for every batch copied them over and over and faulted in new pages.
+    static SEGMENT: std::cell::RefCell<Segment> = std::cell::RefCell::default();
+}
+
+/// Most points whose room is kept between scans (24 bytes each).
+const KEPT_POINTS: usize = 48 * 1024;
+
 impl Segment {
+    /// Gives back the room beyond `points` points (and as many runs and colours).
+    fn keep_at_most(&mut self, points: usize) {
+        self.points.clear();
+        self.blind.clear();
+        self.sgrs.clear();
+        self.points.shrink_to(points);
+        self.blind.shrink_to(points);
+        self.sgrs.shrink_to(points);
+    }
+
     /// Begins a segment at `at`, reusing the space of the last one.
     fn open(&mut self, at: usize, region: bool) {
         (self.region, self.col, self.adv) = (region, None, 0);
@@ -282,7 +302,7 @@ impl Segment {
 pub(super) fn scan(batch: &[u8], rows: u16, cols: u16, mut seq: Seq, mut region: bool) -> Scan {
     let cols = cols.max(1);
     let mut best: Option<Skip> = None;
-    let mut seg = Segment::default();
+    let mut seg = SEGMENT.take();
     // A first pass finds the segments and counts what could make one worth a closer
     // look; most of a full-screen program's output is sequences back to back and
     // short segments, which are not looked at twice.
@@ -380,6 +400,8 @@ pub(super) fn scan(batch: &[u8], rows: u16, cols: u16, mut seq: Seq, mut region:
         i += step;
     }
     end(&mut sketch, batch.len(), region, &mut best);
+    seg.keep_at_most(KEPT_POINTS);
+    SEGMENT.set(seg);
     Scan { skip: best, seq, region }
 }
 
