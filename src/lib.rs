@@ -23,6 +23,8 @@
 //!   enters a PID namespace of its own and applies the sandbox.
 //! - [`isolation`]: cgroups (containment, limits, usage) and the Landlock sandbox.
 //! - [`workspace`]: a git worktree per instance, its changes, and removing it safely.
+//! - [`words`]: finding the first byte of a kind eight bytes at a time (the output
+//!   path's fast scans).
 //!
 //! Events and the outside world:
 //! - [`events`]: following the event log ([`events::Follow`]) and the task relay.
@@ -55,4 +57,5 @@ pub mod sessions;
 pub mod startup;
 pub mod terminal;
 pub mod webhooks;
+pub mod words;
 pub mod workspace;

@@ -75,28 +75,9 @@ fn escape_into(text: &str, json: &mut String) {
 /// Where the first byte that JSON must escape is (a control below 0x20, `"` or
 /// `\`), looking at eight bytes at a time.
 fn next_escape(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let needs = |b: &u8| *b < 0x20 || *b == b'"' || *b == b'\\';
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        // A failed conversion (it cannot fail) gives 0, which is then checked byte by byte.
-        let x = <[u8; 8]>::try_from(word).map_or(0, u64::from_le_bytes);
-        let zero_in = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
-        // Each test is exact for the lowest byte it flags, and a byte of 0x80 or
-        // more is never flagged: the lowest flag of all is the first byte to escape.
-        let flags = (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
-            | zero_in(x ^ (ONES * u64::from(b'"')))
-            | zero_in(x ^ (ONES * u64::from(b'\\')));
-        if flags != 0 {
-            if let Some(k) = word.iter().position(needs) {
-                return Some(at + k);
-            }
-        }
-        at += 8;
-    }
-    words.remainder().iter().position(needs).map(|k| at + k)
+    use crate::words::{below, equal, position};
+    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    position(bytes, |x| below(x, 0x20) | equal(x, b'"') | equal(x, b'\\'), needs)
 }
 
 #[cfg(test)]

@@ -76,22 +76,9 @@ pub(super) struct Scan {
 /// The length of the run of printable ASCII at the start of `bytes`, looking at
 /// eight bytes at a time.
 fn printable_len(bytes: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let printable = |b: &u8| (0x20..=0x7e).contains(b);
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        // A failed conversion (it cannot fail) gives 0, which is checked byte by byte.
-        let x = <[u8; 8]>::try_from(word).map_or(0, u64::from_le_bytes);
-        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let del = (x ^ (ONES * 0x7F)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7F)) & HIGH;
-        if (control | del | (x & HIGH)) != 0 {
-            return at + word.iter().position(|b| !printable(b)).unwrap_or(8);
-        }
-        at += 8;
-    }
-    at + words.remainder().iter().position(|b| !printable(b)).unwrap_or(words.remainder().len())
+    use crate::words::{below, equal, high, position};
+    let unprintable = |b: u8| !(0x20..=0x7e).contains(&b);
+    position(bytes, |x| below(x, 0x20) | equal(x, 0x7f) | high(x), unprintable).unwrap_or(bytes.len())
 }
 
 /// The length of a complete CSI sequence at the start of `bytes` (`ESC [`, parameter
